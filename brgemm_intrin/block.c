@@ -1,0 +1,293 @@
+/* The code of one register block: nvec vectors of C along M by n columns.
+ *
+ *   acc = beta ? C : 0                       (masked load for the M tail)
+ *   for b < batch:                           (acc are phi values)
+ *     A_b, B_b from the batch mode; A_b+1 for the prefetch
+ *     for k < K step kunroll:                (acc are phi values again)
+ *       a[v] = A_b[m0 + v*vlen + k*lda]      (vector loads, masked tail)
+ *       for j < n: s = splat(B_b[k*ldb_k + (n0+j)*ldb_n])
+ *                  acc[v][j] = fma(a[v], s, acc[v][j])
+ *     the K % kunroll remaining steps, straight
+ *   acc = epilogue(acc); C = acc             (masked store for the M tail)
+ *
+ * Broadcasts are a scalar load + insertelement + zero shufflevector, which
+ * LLVM turns into vbroadcastss or an embedded {1to16} operand.  Nothing reads
+ * past the ends of the pointer arrays or offset tables: the prefetch address
+ * of the last batch step is the last block again.
+ */
+#include "brg_private.h"
+
+/* Everything a K step needs to find its operands. */
+typedef struct kptrs {
+  LLVMValueRef ab, bb; /* A_b and B_b */
+  LLVMValueRef an;     /* A_b+1 (prefetch only), or NULL */
+} kptrs;
+
+/* A vector mask with the first "lanes" of "cg->vlen" lanes set. */
+static LLVMValueRef tail_mask(brg_cg *cg, int lanes)
+{
+  LLVMValueRef bits[64];
+  for (int i = 0; i < cg->vlen; i++)
+    bits[i] = LLVMConstInt(cg->i1, i < lanes, 0);
+  return LLVMConstVector(bits, (unsigned)cg->vlen);
+}
+
+/* Element "idx" (i64) of float array "base". */
+static LLVMValueRef elem_ptr(brg_cg *cg, LLVMValueRef base, LLVMValueRef idx)
+{
+  return LLVMBuildInBoundsGEP2(cg->bld, cg->f32, base, &idx, 1, "");
+}
+
+/* Load a vector with "lanes" valid lanes from "p" (masked when partial). */
+static LLVMValueRef load_vec(brg_cg *cg, LLVMValueRef p, int lanes)
+{
+  if (lanes == cg->vlen) {
+    LLVMValueRef v = LLVMBuildLoad2(cg->bld, cg->vty, p, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+  }
+  LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), tail_mask(cg, lanes),
+                          LLVMConstNull(cg->vty)};
+  return LLVMBuildCall2(cg->bld, cg->mload_ty, cg->mload, args, 4, "");
+}
+
+/* Store the "lanes" valid lanes of vector "v" to "p" (masked when partial). */
+static void store_vec(brg_cg *cg, LLVMValueRef v, LLVMValueRef p, int lanes)
+{
+  if (lanes == cg->vlen) {
+    LLVMSetAlignment(LLVMBuildStore(cg->bld, v, p), 4);
+    return;
+  }
+  LLVMValueRef args[4] = {v, p, LLVMConstInt(cg->i32, 4, 0), tail_mask(cg, lanes)};
+  LLVMBuildCall2(cg->bld, cg->mstore_ty, cg->mstore, args, 4, "");
+}
+
+/* The float at "p" splat over a vector. */
+static LLVMValueRef load_splat(brg_cg *cg, LLVMValueRef p)
+{
+  LLVMValueRef s = LLVMBuildLoad2(cg->bld, cg->f32, p, "");
+  LLVMSetAlignment(s, 4);
+  LLVMValueRef v = LLVMBuildInsertElement(cg->bld, LLVMGetPoison(cg->vty), s,
+                                          LLVMConstInt(cg->i32, 0, 0), "");
+  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)cg->vlen));
+  return LLVMBuildShuffleVector(cg->bld, v, LLVMGetPoison(cg->vty), zeros, "bcast");
+}
+
+/* i64 "a" * "k" + "b", folded by the builder when constant. */
+static LLVMValueRef mul_add(brg_cg *cg, LLVMValueRef a, int64_t k, LLVMValueRef b)
+{
+  return LLVMBuildAdd(cg->bld, LLVMBuildMul(cg->bld, a, brg_i64(cg, k), ""), b, "");
+}
+
+/* Emit K step "k" (i64) of block "blk" on accumulators "acc". */
+static void k_step(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef k,
+                   LLVMValueRef *acc)
+{
+  const brg_desc *d = cg->d;
+  LLVMValueRef av[BRG_MAX_VEC];
+  LLVMValueRef acol = mul_add(cg, k, d->lda, blk->m0);
+  for (int v = 0; v < blk->nvec; v++) {
+    LLVMValueRef idx = LLVMBuildAdd(cg->bld, acol, brg_i64(cg, (int64_t)v * cg->vlen), "");
+    av[v] = load_vec(cg, elem_ptr(cg, p->ab, idx), v == blk->nvec - 1 ? blk->tail : cg->vlen);
+    if (p->an) {
+      LLVMValueRef pa = LLVMBuildGEP2(cg->bld, cg->f32, p->an, &idx, 1, "");
+      LLVMValueRef args[4] = {pa, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 3, 0),
+                              LLVMConstInt(cg->i32, 1, 0)};
+      LLVMBuildCall2(cg->bld, cg->pf_ty, cg->pf, args, 4, "");
+    }
+  }
+  LLVMValueRef brow = LLVMBuildMul(cg->bld, k, brg_i64(cg, d->ldb_k), "");
+  for (int j = 0; j < blk->n; j++) {
+    LLVMValueRef col = LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "");
+    LLVMValueRef s = load_splat(cg, elem_ptr(cg, p->bb, mul_add(cg, col, d->ldb_n, brow)));
+    for (int v = 0; v < blk->nvec; v++) {
+      LLVMValueRef *a = &acc[j * blk->nvec + v];
+      LLVMValueRef args[3] = {av[v], s, *a};
+      *a = LLVMBuildCall2(cg->bld, cg->fma_ty, cg->fma, args, 3, "acc");
+    }
+  }
+}
+
+/* Emit "count" straight K steps from "k0" (i64). */
+static void k_steps(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef k0, int count,
+                    LLVMValueRef *acc)
+{
+  for (int u = 0; u < count; u++)
+    k_step(cg, blk, p, LLVMBuildAdd(cg->bld, k0, brg_i64(cg, u), "k"), acc);
+}
+
+/* Add a phi of "cg->vty" at the builder's position for each of the "n"
+ * values "in" coming from block "from"; store the phis in "phis". */
+static void acc_phis(brg_cg *cg, int n, LLVMValueRef *in, LLVMBasicBlockRef from,
+                     LLVMValueRef *phis)
+{
+  for (int i = 0; i < n; i++) {
+    phis[i] = LLVMBuildPhi(cg->bld, cg->vty, "acc");
+    LLVMAddIncoming(phis[i], &in[i], &from, 1);
+  }
+}
+
+/* Emit the K loop (unrolled by the plan's kunroll) and its remainder. */
+static void k_loop(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef *acc)
+{
+  int K = cg->d->K, u = cg->plan.kunroll, iters = K / u, nacc = blk->nvec * blk->n;
+  if (iters == 1)
+    k_steps(cg, blk, p, brg_i64(cg, 0), u, acc);
+  if (iters > 1) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "kloop");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "kloop.end");
+    LLVMBuildBr(cg->bld, head);
+    LLVMPositionBuilderAtEnd(cg->bld, head);
+    LLVMValueRef phis[BRG_MAX_ACC], zero = brg_i64(cg, 0);
+    LLVMValueRef k = LLVMBuildPhi(cg->bld, cg->i64, "k0");
+    LLVMAddIncoming(k, &zero, &pre, 1);
+    acc_phis(cg, nacc, acc, pre, phis);
+    for (int i = 0; i < nacc; i++)
+      acc[i] = phis[i];
+    k_steps(cg, blk, p, k, u, acc);
+    LLVMValueRef next = LLVMBuildAdd(cg->bld, k, brg_i64(cg, u), "k0.next");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
+    LLVMBuildCondBr(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntSLT, next,
+                                           brg_i64(cg, (int64_t)iters * u), ""), head, exit);
+    LLVMAddIncoming(k, &next, &latch, 1);
+    for (int i = 0; i < nacc; i++)
+      LLVMAddIncoming(phis[i], &acc[i], &latch, 1);
+    LLVMPositionBuilderAtEnd(cg->bld, exit);
+  }
+  if (K % u)
+    k_steps(cg, blk, p, brg_i64(cg, (int64_t)iters * u), K % u, acc);
+}
+
+/* Entry "idx" (i64) of the table or pointer array "base" of type "ty". */
+static LLVMValueRef load_entry(brg_cg *cg, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx)
+{
+  LLVMValueRef v = LLVMBuildLoad2(cg->bld, ty, LLVMBuildInBoundsGEP2(cg->bld, ty, base, &idx, 1, ""), "");
+  LLVMSetAlignment(v, 8);
+  return v;
+}
+
+/* A_b or B_b for batch index "b" from base "x" and table "offs" or "stride". */
+static LLVMValueRef block_ptr(brg_cg *cg, LLVMValueRef x, LLVMValueRef offs, int64_t stride,
+                              LLVMValueRef b)
+{
+  switch (cg->d->mode) {
+  case BRG_BATCH_ADDR:
+    return load_entry(cg, cg->ptr, x, b);
+  case BRG_BATCH_OFFSETS:
+    return elem_ptr(cg, x, load_entry(cg, cg->i64, offs, b));
+  default: {
+    LLVMValueRef i = LLVMBuildMul(cg->bld, b, brg_i64(cg, stride), "");
+    return LLVMBuildGEP2(cg->bld, cg->f32, x, &i, 1, "");
+  }
+  }
+}
+
+/* Fill "p" for batch index "b": the blocks and the next A block to prefetch. */
+static void batch_ptrs(brg_cg *cg, LLVMValueRef b, kptrs *p)
+{
+  const brg_desc *d = cg->d;
+  p->ab = block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b);
+  p->bb = block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b);
+  p->an = NULL;
+  if (!cg->plan.prefetch)
+    return;
+  LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "");
+  if (d->mode != BRG_BATCH_STRIDE) {
+    LLVMValueRef in = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, "");
+    next = LLVMBuildSelect(cg->bld, in, next, b, "");
+  }
+  p->an = block_ptr(cg, cg->a, cg->offs_a, d->stride_a, next);
+}
+
+/* Emit the batch loop around the K loop; "acc" holds the values before it
+ * on entry and after it (phis over "batch > 0") on return. */
+static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
+{
+  int nacc = blk->nvec * blk->n;
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
+  LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "batch");
+  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "batch.end");
+  LLVMValueRef any = LLVMBuildICmp(cg->bld, LLVMIntSGT, cg->batch, brg_i64(cg, 0), "");
+  LLVMBuildCondBr(cg->bld, any, head, exit);
+  LLVMPositionBuilderAtEnd(cg->bld, head);
+  LLVMValueRef zero = brg_i64(cg, 0), init[BRG_MAX_ACC], phis[BRG_MAX_ACC];
+  LLVMValueRef b = LLVMBuildPhi(cg->bld, cg->i64, "b");
+  LLVMAddIncoming(b, &zero, &pre, 1);
+  acc_phis(cg, nacc, acc, pre, phis);
+  for (int i = 0; i < nacc; i++) {
+    init[i] = acc[i];
+    acc[i] = phis[i];
+  }
+  kptrs p;
+  batch_ptrs(cg, b, &p);
+  k_loop(cg, blk, &p, acc);
+  LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "b.next");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
+  LLVMBuildCondBr(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, ""), head, exit);
+  LLVMAddIncoming(b, &next, &latch, 1);
+  for (int i = 0; i < nacc; i++)
+    LLVMAddIncoming(phis[i], &acc[i], &latch, 1);
+  LLVMPositionBuilderAtEnd(cg->bld, exit);
+  for (int i = 0; i < nacc; i++) {
+    LLVMValueRef out = LLVMBuildPhi(cg->bld, cg->vty, "acc.out");
+    LLVMValueRef vals[2] = {init[i], acc[i]};
+    LLVMBasicBlockRef from[2] = {pre, latch};
+    LLVMAddIncoming(out, vals, from, 2);
+    acc[i] = out;
+  }
+}
+
+/* Address of C for vector "v" of column "j" of "blk". */
+static LLVMValueRef c_ptr(brg_cg *cg, const brg_blk *blk, int v, int j)
+{
+  LLVMValueRef col = LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "");
+  LLVMValueRef row = LLVMBuildAdd(cg->bld, blk->m0, brg_i64(cg, (int64_t)v * cg->vlen), "");
+  return elem_ptr(cg, cg->c, mul_add(cg, col, cg->d->ldc, row));
+}
+
+/* Lanes of vector "v" of "blk". */
+static int lanes(brg_cg *cg, const brg_blk *blk, int v)
+{
+  return v == blk->nvec - 1 ? blk->tail : cg->vlen;
+}
+
+/* Apply the epilogue (bias, then ReLU) to the accumulators "acc" of "blk". */
+static void epilogue(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
+{
+  unsigned e = cg->d->epilogue;
+  LLVMValueRef zero = LLVMConstNull(cg->vty), bm[BRG_MAX_VEC];
+  for (int v = 0; v < blk->nvec && (e & BRG_EPI_BIAS_M); v++) {
+    LLVMValueRef row = LLVMBuildAdd(cg->bld, blk->m0, brg_i64(cg, (int64_t)v * cg->vlen), "");
+    bm[v] = load_vec(cg, elem_ptr(cg, cg->bias, row), lanes(cg, blk, v));
+  }
+  for (int j = 0; j < blk->n; j++) {
+    LLVMValueRef bn = NULL;
+    if (e & BRG_EPI_BIAS_N)
+      bn = load_splat(cg, elem_ptr(cg, cg->bias, LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "")));
+    for (int v = 0; v < blk->nvec; v++) {
+      LLVMValueRef *a = &acc[j * blk->nvec + v];
+      if (e & BRG_EPI_BIAS_M)
+        *a = LLVMBuildFAdd(cg->bld, *a, bm[v], "");
+      if (bn)
+        *a = LLVMBuildFAdd(cg->bld, *a, bn, "");
+      if (e & BRG_EPI_RELU)
+        *a = LLVMBuildSelect(cg->bld, LLVMBuildFCmp(cg->bld, LLVMRealOGT, *a, zero, ""), *a,
+                             zero, "relu");
+    }
+  }
+}
+
+void brg_block_emit(brg_cg *cg, const brg_blk *blk)
+{
+  LLVMValueRef acc[BRG_MAX_ACC];
+  for (int j = 0; j < blk->n; j++)
+    for (int v = 0; v < blk->nvec; v++)
+      acc[j * blk->nvec + v] = cg->d->beta ? load_vec(cg, c_ptr(cg, blk, v, j), lanes(cg, blk, v))
+                                           : LLVMConstNull(cg->vty);
+  batch_loop(cg, blk, acc);
+  epilogue(cg, blk, acc);
+  for (int j = 0; j < blk->n; j++)
+    for (int v = 0; v < blk->nvec; v++)
+      store_vec(cg, acc[j * blk->nvec + v], c_ptr(cg, blk, v, j), lanes(cg, blk, v));
+}

@@ -1,0 +1,83 @@
+/* Internal header of brgemm_intrin, one section per .c file.
+ *
+ * desc.c    descriptors: defaults, validation, mangled names, ISA facts,
+ *           and the register-blocking plan (brg_plan) chosen from them.
+ * emit.c    the function: signature, attributes, intrinsics, the loops over
+ *           register blocks.
+ * block.c   one register block: C in, batch loop, K loop, epilogue, C out.
+ * jit.c     the standalone ORC LLJIT session.
+ */
+#ifndef BRICK_BRG_PRIVATE_H
+#define BRICK_BRG_PRIVATE_H
+
+#include "brgemm.h"
+
+/* Largest number of accumulators / vectors in one register block. */
+#define BRG_MAX_ACC 64
+#define BRG_MAX_VEC 8
+#define BRG_MAX_N 32
+
+/* ---- desc.c ---- */
+
+/* A run of equal register-block rows along M: "count" chunks of "nvec"
+ * vectors starting at element "m0", the chunks "vlen*nvec" apart.  "tail" is
+ * the number of valid lanes of the last vector of each chunk (vlen if full). */
+typedef struct brg_mgroup {
+  int m0, nvec, count, tail;
+} brg_mgroup;
+
+/* A run of "count" equal register-block columns of width "n" from column "n0". */
+typedef struct brg_ngroup {
+  int n0, n, count;
+} brg_ngroup;
+
+/* The register blocking of one M group: the N groups that cover 0..N. */
+typedef struct brg_mplan {
+  brg_mgroup m;
+  int nng;
+  brg_ngroup ng[2];
+} brg_mplan;
+
+/* The whole blocking of a specialization. */
+typedef struct brg_plan {
+  brg_isa_info info;
+  int nmp;              /* number of M groups */
+  brg_mplan mp[3];
+  int kunroll;          /* K steps per K-loop iteration (== K: no K loop) */
+  int prefetch;         /* 1: prefetch the next A_b while computing A_b */
+} brg_plan;
+
+/* Choose the register blocking of the valid descriptor "d". */
+brg_plan brg_plan_make(const brg_desc *d);
+
+/* ---- block.c ---- */
+
+/* Code-generation state of one function. */
+typedef struct brg_cg {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef bld;
+  LLVMValueRef fn;
+  const brg_desc *d;
+  brg_plan plan;
+  int vlen;
+  LLVMTypeRef f32, i1, i32, i64, ptr, vty;
+  LLVMValueRef a, b, c, batch, bias, offs_a, offs_b; /* the arguments */
+  LLVMTypeRef fma_ty, mload_ty, mstore_ty, pf_ty;    /* intrinsic types */
+  LLVMValueRef fma, mload, mstore, pf;               /* intrinsic declarations */
+} brg_cg;
+
+/* One register block: "nvec" vectors (the last with "tail" valid lanes) by
+ * "n" columns, at run-time element row "m0" and column "n0" (i64 values). */
+typedef struct brg_blk {
+  int nvec, tail, n;
+  LLVMValueRef m0, n0;
+} brg_blk;
+
+/* Emit the code of register block "blk" at the builder's position. */
+void brg_block_emit(brg_cg *cg, const brg_blk *blk);
+
+/* i64 constant "v" in "cg"'s context. */
+LLVMValueRef brg_i64(brg_cg *cg, int64_t v);
+
+#endif

@@ -1,0 +1,201 @@
+/* The function of a BRGEMM specialization: signature, attributes, and the
+ * loops over its register blocks.
+ *
+ * brg_emit() looks the mangled name up in the module and returns the
+ * function if it is there.  Otherwise it creates it with private linkage,
+ * `noinline nounwind`, `noalias nocapture` pointer arguments, the vector-width
+ * attributes of the ISA and, for AVX2/AVX-512, a target-features attribute
+ * that enables (or, for AVX2, disables) AVX-512 whatever the module's target.
+ * The body walks the plan of desc.c: for each run of equal M chunks and, in
+ * it, each run of equal N blocks, a counted loop (none when the run has one
+ * block) around the code of one register block (block.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "brg_private.h"
+
+LLVMTypeRef brg_fn_type(LLVMContextRef ctx)
+{
+  LLVMTypeRef p = LLVMPointerTypeInContext(ctx, 0), i64 = LLVMInt64TypeInContext(ctx);
+  LLVMTypeRef params[7] = {p, p, p, i64, p, p, p};
+  return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 7, 0);
+}
+
+LLVMValueRef brg_i64(brg_cg *cg, int64_t v)
+{
+  return LLVMConstInt(cg->i64, (unsigned long long)v, 1);
+}
+
+/* Add the enum attribute "name" to "fn" at attribute index "idx". */
+static void add_enum_attr(LLVMContextRef ctx, LLVMValueRef fn, unsigned idx, const char *name)
+{
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(ctx, kind, 0));
+}
+
+/* Add the string attribute "key"="val" to function "fn". */
+static void add_str_attr(LLVMContextRef ctx, LLVMValueRef fn, const char *key, const char *val)
+{
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateStringAttribute(ctx, key, strlen(key), val, strlen(val)));
+}
+
+/* The target-features attribute value of "isa", or NULL for none. */
+static const char *isa_features(brg_isa isa)
+{
+  if (isa == BRG_ISA_AVX512)
+    return "+avx,+avx2,+fma,+f16c,+avx512f,+avx512vl,+avx512bw,+avx512dq,+evex512";
+  if (isa == BRG_ISA_AVX2)
+    return "+avx,+avx2,+fma,+f16c,-avx512f,-evex512";
+  return NULL;
+}
+
+/* Set the function and argument attributes of "fn" for descriptor "d". */
+static void set_attributes(LLVMContextRef ctx, LLVMValueRef fn, const brg_desc *d, int vlen)
+{
+  add_enum_attr(ctx, fn, LLVMAttributeFunctionIndex, "noinline");
+  add_enum_attr(ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
+  static const int ptr_args[6] = {0, 1, 2, 4, 5, 6};
+  for (int i = 0; i < 6; i++) {
+    unsigned idx = 1 + (unsigned)ptr_args[i]; /* argument i has index i+1 */
+    add_enum_attr(ctx, fn, idx, "noalias");
+    add_enum_attr(ctx, fn, idx, "nocapture");
+    if (ptr_args[i] != 2)
+      add_enum_attr(ctx, fn, idx, "readonly");
+  }
+  char width[16];
+  snprintf(width, sizeof width, "%d", vlen * 32);
+  add_str_attr(ctx, fn, "prefer-vector-width", width);
+  add_str_attr(ctx, fn, "min-legal-vector-width", width);
+  const char *feat = isa_features(d->isa);
+  if (feat)
+    add_str_attr(ctx, fn, "target-features", feat);
+}
+
+/* Declare the overloaded intrinsic "name" with types "tys" in "cg"'s module;
+ * store its function type in "fty". */
+static LLVMValueRef intrinsic(brg_cg *cg, const char *name, LLVMTypeRef *tys, size_t n,
+                              LLVMTypeRef *fty)
+{
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  *fty = LLVMIntrinsicGetType(cg->ctx, id, tys, n);
+  return LLVMGetIntrinsicDeclaration(cg->mod, id, tys, n);
+}
+
+/* Initialise "cg" for emitting "d" into function "fn" of "mod". */
+static void cg_init(brg_cg *cg, LLVMModuleRef mod, LLVMValueRef fn, const brg_desc *d)
+{
+  memset(cg, 0, sizeof *cg);
+  cg->ctx = LLVMGetModuleContext(mod);
+  cg->mod = mod;
+  cg->fn = fn;
+  cg->d = d;
+  cg->plan = brg_plan_make(d);
+  cg->vlen = cg->plan.info.vlen;
+  cg->f32 = LLVMFloatTypeInContext(cg->ctx);
+  cg->i1 = LLVMInt1TypeInContext(cg->ctx);
+  cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+  cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+  cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  cg->vty = LLVMVectorType(cg->f32, (unsigned)cg->vlen);
+  LLVMValueRef *args[7] = {&cg->a, &cg->b, &cg->c, &cg->batch, &cg->bias, &cg->offs_a, &cg->offs_b};
+  for (unsigned i = 0; i < 7; i++)
+    *args[i] = LLVMGetParam(fn, i);
+  LLVMTypeRef vp[2] = {cg->vty, cg->ptr};
+  cg->fma = intrinsic(cg, "llvm.fma", &cg->vty, 1, &cg->fma_ty);
+  cg->mload = intrinsic(cg, "llvm.masked.load", vp, 2, &cg->mload_ty);
+  cg->mstore = intrinsic(cg, "llvm.masked.store", vp, 2, &cg->mstore_ty);
+  cg->pf = intrinsic(cg, "llvm.prefetch", &cg->ptr, 1, &cg->pf_ty);
+  cg->bld = LLVMCreateBuilderInContext(cg->ctx);
+}
+
+/* A counted loop over register blocks; no loop at all when count == 1. */
+typedef struct blk_loop {
+  int count;
+  LLVMBasicBlockRef head;
+  LLVMValueRef iv;
+} blk_loop;
+
+/* Open a loop of "count" iterations at the builder's position; return its
+ * induction variable (i64, from 0). */
+static LLVMValueRef loop_begin(brg_cg *cg, blk_loop *l, int count)
+{
+  l->count = count;
+  if (count == 1)
+    return brg_i64(cg, 0);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
+  l->head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "blk");
+  LLVMBuildBr(cg->bld, l->head);
+  LLVMPositionBuilderAtEnd(cg->bld, l->head);
+  l->iv = LLVMBuildPhi(cg->bld, cg->i64, "bi");
+  LLVMValueRef zero = brg_i64(cg, 0);
+  LLVMAddIncoming(l->iv, &zero, &pre, 1);
+  return l->iv;
+}
+
+/* Close loop "l" at the builder's position and continue after it. */
+static void loop_end(brg_cg *cg, blk_loop *l)
+{
+  if (l->count == 1)
+    return;
+  LLVMValueRef next = LLVMBuildAdd(cg->bld, l->iv, brg_i64(cg, 1), "bi.next");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
+  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "blk.end");
+  LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, brg_i64(cg, l->count), "");
+  LLVMBuildCondBr(cg->bld, more, l->head, exit);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMPositionBuilderAtEnd(cg->bld, exit);
+}
+
+/* Emit the N blocks of M plan "mp" for the chunk starting at row "m0". */
+static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0)
+{
+  for (int g = 0; g < mp->nng; g++) {
+    const brg_ngroup *ng = &mp->ng[g];
+    blk_loop l;
+    LLVMValueRef j = loop_begin(cg, &l, ng->count);
+    brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, m0, NULL};
+    blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
+                          LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
+    brg_block_emit(cg, &blk);
+    loop_end(cg, &l);
+  }
+}
+
+/* Emit the body of "cg"'s function: every register block, then return. */
+static void emit_body(brg_cg *cg)
+{
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->bld, entry);
+  for (int g = 0; g < cg->plan.nmp; g++) {
+    const brg_mplan *mp = &cg->plan.mp[g];
+    blk_loop l;
+    LLVMValueRef i = loop_begin(cg, &l, mp->m.count);
+    int64_t rows = (int64_t)mp->m.nvec * cg->vlen;
+    LLVMValueRef m0 = LLVMBuildAdd(cg->bld, brg_i64(cg, mp->m.m0),
+                                   LLVMBuildMul(cg->bld, i, brg_i64(cg, rows), ""), "m0");
+    emit_row(cg, mp, m0);
+    loop_end(cg, &l);
+  }
+  LLVMBuildRetVoid(cg->bld);
+}
+
+LLVMValueRef brg_emit(LLVMModuleRef mod, const brg_desc *d)
+{
+  char name[256];
+  if (brg_desc_validate(d) || brg_desc_name(d, name, sizeof name) >= (int)sizeof name)
+    return NULL;
+  LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
+  if (fn)
+    return fn;
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  fn = LLVMAddFunction(mod, name, brg_fn_type(ctx));
+  LLVMSetLinkage(fn, LLVMPrivateLinkage);
+  brg_cg cg;
+  cg_init(&cg, mod, fn, d);
+  set_attributes(ctx, fn, d, cg.vlen);
+  emit_body(&cg);
+  LLVMDisposeBuilder(cg.bld);
+  return fn;
+}

@@ -1,0 +1,425 @@
+/*
+ * Recursive-descent parser for the .bk language. Grammar (EBNF; END is a newline or ';'):
+ *
+ *   program  = { END | size | kernel } EOF
+ *   size     = "size" IDENT "=" expr END
+ *   kernel   = "kernel" IDENT "(" [params] ")" "->" "(" [params] ")" "{" { END | local | stmt } "}"
+ *   params   = param { "," param }
+ *   param    = IDENT ":" type
+ *   type     = "f32" "[" [ expr { "," expr } ] "]"
+ *   local    = "local" IDENT ":" type END
+ *   stmt     = [ IDENT ":" ] access ( "=" | "+=" | "max=" ) expr [ where ] END
+ *   where    = "where" range { "," range }
+ *   range    = IDENT "in" expr ".." expr
+ *   expr     = term { ("+" | "-") term }
+ *   term     = unary { ("*" | "/") unary }
+ *   unary    = "-" unary | primary
+ *   primary  = NUMBER | IDENT | access | IDENT "(" [ expr { "," expr } ] ")" | "(" expr ")"
+ *   access   = IDENT "[" [ expr { "," expr } ] "]"
+ *
+ * The parser builds IR through ir/'s builder as it goes. On a syntax error it reports, skips
+ * to the end of the statement (or, at the top level, to the next "size"/"kernel"), and goes on,
+ * so one run reports several errors. A kernel is checked by ir/ only if it parsed cleanly.
+ */
+#include "frontend.h"
+
+#include <string.h>
+
+typedef struct parser {
+  ir_program *p;
+  bk_diag *diag;
+  fe_token *tok;
+  int pos, len;
+  bool failed; /* the current statement or declaration has a syntax error */
+} parser;
+
+#define MAX_LIST 64
+
+static fe_token *peek(parser *P) { return &P->tok[P->pos]; }
+static fe_token *peek2(parser *P) {
+  return &P->tok[P->pos + 1 < P->len ? P->pos + 1 : P->pos];
+}
+static bool at(parser *P, fe_token_kind k) { return peek(P)->kind == k; }
+static bool at_word(parser *P, const char *w) {
+  return at(P, TK_IDENT) && strcmp(peek(P)->text, w) == 0;
+}
+
+static fe_token *advance(parser *P) {
+  fe_token *t = peek(P);
+  if (t->kind != TK_EOF)
+    P->pos++;
+  return t;
+}
+
+static bool accept(parser *P, fe_token_kind k) {
+  if (!at(P, k))
+    return false;
+  advance(P);
+  return true;
+}
+
+/* Report "expected WHAT" at the current token, once per statement. */
+static void expected(parser *P, const char *what) {
+  if (P->failed)
+    return;
+  fe_token *t = peek(P);
+  if (t->kind == TK_IDENT)
+    bk_error(P->diag, t->loc, "expected %s, found '%s'", what, t->text);
+  else if (t->kind == TK_INT || t->kind == TK_FLOAT)
+    bk_error(P->diag, t->loc, "expected %s, found number '%.*s'", what, (int)t->loc.len,
+             t->loc.src->text + t->loc.offset);
+  else
+    bk_error(P->diag, t->loc, "expected %s, found %s", what, fe_token_kind_name(t->kind));
+  P->failed = true;
+}
+
+static fe_token *expect(parser *P, fe_token_kind k, const char *what) {
+  if (at(P, k))
+    return advance(P);
+  expected(P, what);
+  return NULL;
+}
+
+static void skip_newlines(parser *P) {
+  while (at(P, TK_NEWLINE))
+    advance(P);
+}
+
+/* Skip to the end of the current statement (not past a '}'). */
+static void sync_stmt(parser *P) {
+  while (!at(P, TK_EOF) && !at(P, TK_NEWLINE) && !at(P, TK_SEMI) && !at(P, TK_RBRACE))
+    advance(P);
+  P->failed = false;
+}
+
+static bk_loc prev_loc(parser *P) { return P->tok[P->pos > 0 ? P->pos - 1 : 0].loc; }
+
+/* ---- expressions -------------------------------------------------------------- */
+
+static ir_expr *parse_expr(parser *P);
+
+/* "(" or "[" already consumed: parse a comma list up to "close" into "out". */
+static int parse_list(parser *P, fe_token_kind close, const char *what, ir_expr **out) {
+  int n = 0;
+  if (accept(P, close))
+    return 0;
+  for (;;) {
+    ir_expr *e = parse_expr(P);
+    if (!e)
+      return -1;
+    if (n == MAX_LIST) {
+      bk_error(P->diag, e->loc, "too many %s (at most %d)", what, MAX_LIST);
+      P->failed = true;
+      return -1;
+    }
+    out[n++] = e;
+    if (accept(P, close))
+      return n;
+    if (!accept(P, TK_COMMA)) {
+      expected(P, close == TK_RBRACKET ? "',' or ']'" : "',' or ')'");
+      return -1;
+    }
+  }
+}
+
+/* A call of a built-in function: the name is known and the argument count right. */
+static ir_expr *parse_call(parser *P, fe_token *name) {
+  ir_expr *args[MAX_LIST];
+  int n = parse_list(P, TK_RPAREN, "arguments", args);
+  if (n < 0)
+    return NULL;
+  bk_loc loc = bk_loc_join(name->loc, prev_loc(P));
+  int op = ir_op_lookup_function(name->text);
+  if (op < 0) {
+    bk_error(P->diag, name->loc, "unknown function '%s'", name->text);
+    bk_note(P->diag, name->loc, "the functions are relu, sigmoid, tanh, exp, sqrt, max, min");
+    P->failed = true;
+    return NULL;
+  }
+  if (n != ir_op_arity(op)) {
+    bk_error(P->diag, loc, "'%s' takes %d argument%s, but %d %s given", name->text,
+             ir_op_arity(op), ir_op_arity(op) == 1 ? "" : "s", n, n == 1 ? "was" : "were");
+    P->failed = true;
+    return NULL;
+  }
+  return ir_expr_op(P->p, loc, (ir_op)op, args, n);
+}
+
+static ir_expr *parse_access_rest(parser *P, fe_token *name) {
+  ir_expr *idx[MAX_LIST];
+  int n = parse_list(P, TK_RBRACKET, "indices", idx);
+  if (n < 0)
+    return NULL;
+  return ir_expr_access(P->p, bk_loc_join(name->loc, prev_loc(P)), name->text, idx, n);
+}
+
+/* primary = NUMBER | IDENT | access | call | "(" expr ")" */
+static ir_expr *parse_primary(parser *P) {
+  fe_token *t = peek(P);
+  if (accept(P, TK_INT))
+    return ir_expr_num(P->p, t->loc, (double)t->ival, true, t->ival);
+  if (accept(P, TK_FLOAT))
+    return ir_expr_num(P->p, t->loc, t->fval, false, 0);
+  if (accept(P, TK_LPAREN)) {
+    ir_expr *e = parse_expr(P);
+    if (e && !expect(P, TK_RPAREN, "')'"))
+      return NULL;
+    return e;
+  }
+  if (!accept(P, TK_IDENT)) {
+    expected(P, "an expression");
+    return NULL;
+  }
+  if (accept(P, TK_LBRACKET))
+    return parse_access_rest(P, t);
+  if (accept(P, TK_LPAREN))
+    return parse_call(P, t);
+  return ir_expr_name(P->p, t->loc, t->text);
+}
+
+/* unary = "-" unary | primary */
+static ir_expr *parse_unary(parser *P) {
+  fe_token *t = peek(P);
+  if (!accept(P, TK_MINUS))
+    return parse_primary(P);
+  ir_expr *e = parse_unary(P);
+  if (!e)
+    return NULL;
+  if (e->kind == IR_EXPR_NUM)
+    return ir_expr_num(P->p, bk_loc_join(t->loc, e->loc), -e->num, e->is_int, -e->inum);
+  return ir_expr_op(P->p, bk_loc_join(t->loc, e->loc), IR_OP_NEG, &e, 1);
+}
+
+/* Left-associative binary level: "sub" operands joined by "k1"/"k2" (ops "o1"/"o2"). */
+static ir_expr *parse_binary(parser *P, ir_expr *(*sub)(parser *), fe_token_kind k1, ir_op o1,
+                             fe_token_kind k2, ir_op o2) {
+  ir_expr *lhs = sub(P);
+  while (lhs && (at(P, k1) || at(P, k2))) {
+    ir_op op = advance(P)->kind == k1 ? o1 : o2;
+    ir_expr *rhs = sub(P);
+    if (!rhs)
+      return NULL;
+    ir_expr *args[2] = {lhs, rhs};
+    lhs = ir_expr_op(P->p, bk_loc_join(lhs->loc, rhs->loc), op, args, 2);
+  }
+  return lhs;
+}
+
+static ir_expr *parse_term(parser *P) {
+  return parse_binary(P, parse_unary, TK_STAR, IR_OP_MUL, TK_SLASH, IR_OP_DIV);
+}
+
+static ir_expr *parse_expr(parser *P) {
+  return parse_binary(P, parse_term, TK_PLUS, IR_OP_ADD, TK_MINUS, IR_OP_SUB);
+}
+
+/* ---- declarations ---------------------------------------------------------------- */
+
+/* END: a newline or ';' (a '}' or end of file also ends the last statement). */
+static void expect_end(parser *P) {
+  if (at(P, TK_NEWLINE) || at(P, TK_SEMI))
+    advance(P);
+  else if (!at(P, TK_RBRACE) && !at(P, TK_EOF))
+    expected(P, "end of statement");
+}
+
+/* type = "f32" "[" [ expr { "," expr } ] "]"; returns the rank, -1 on error. */
+static int parse_type(parser *P, ir_expr **dims) {
+  fe_token *t = peek(P);
+  if (!accept(P, TK_IDENT)) {
+    expected(P, "an element type such as 'f32'");
+    return -1;
+  }
+  if (strcmp(t->text, "f32") != 0) {
+    bk_error(P->diag, t->loc, "unsupported element type '%s'; only f32 is supported", t->text);
+    P->failed = true;
+    return -1;
+  }
+  if (!expect(P, TK_LBRACKET, "'[' after 'f32'"))
+    return -1;
+  return parse_list(P, TK_RBRACKET, "dimensions", dims);
+}
+
+/* param = IDENT ":" type, declared in "k" with "role". */
+static bool parse_tensor_decl(parser *P, ir_kernel *k, ir_role role) {
+  fe_token *name = expect(P, TK_IDENT, "a tensor name");
+  if (!name || !expect(P, TK_COLON, "':' after the tensor name"))
+    return false;
+  ir_expr *dims[MAX_LIST];
+  int rank = parse_type(P, dims);
+  if (rank < 0)
+    return false;
+  ir_kernel_add_tensor(P->p, k, name->loc, name->text, role, dims, rank);
+  return true;
+}
+
+/* "(" [params] ")" */
+static bool parse_params(parser *P, ir_kernel *k, ir_role role) {
+  skip_newlines(P);
+  if (!expect(P, TK_LPAREN, role == IR_ROLE_INPUT ? "'(' before the inputs"
+                                                  : "'(' before the outputs"))
+    return false;
+  if (accept(P, TK_RPAREN))
+    return true;
+  do {
+    if (!parse_tensor_decl(P, k, role))
+      return false;
+  } while (accept(P, TK_COMMA));
+  return expect(P, TK_RPAREN, "',' or ')'") != NULL;
+}
+
+/* size = "size" IDENT "=" expr END */
+static void parse_size(parser *P) {
+  advance(P);
+  fe_token *name = expect(P, TK_IDENT, "a size name");
+  ir_expr *e = NULL;
+  if (name && expect(P, TK_ASSIGN, "'=' after the size name"))
+    e = parse_expr(P);
+  if (e)
+    expect_end(P);
+  if (e && !P->failed)
+    ir_program_add_size(P->p, name->loc, name->text, e);
+}
+
+/* ---- statements ---------------------------------------------------------------------- */
+
+/* range = IDENT "in" expr ".." expr */
+static bool parse_range(parser *P, ir_stmt *s) {
+  fe_token *name = expect(P, TK_IDENT, "an iterator name after 'where'");
+  if (!name)
+    return false;
+  if (!at_word(P, "in")) {
+    expected(P, "'in'");
+    return false;
+  }
+  advance(P);
+  ir_expr *lo = parse_expr(P);
+  if (!lo || !expect(P, TK_DOTDOT, "'..' in the range"))
+    return false;
+  ir_expr *hi = parse_expr(P);
+  if (!hi)
+    return false;
+  ir_stmt_add_where(P->p, s, bk_loc_join(name->loc, hi->loc), name->text, lo, hi);
+  return true;
+}
+
+static bool parse_assign_op(parser *P, ir_assign *op) {
+  if (accept(P, TK_ASSIGN))
+    *op = IR_ASSIGN_SET;
+  else if (accept(P, TK_PLUS_ASSIGN))
+    *op = IR_ASSIGN_ADD;
+  else if (accept(P, TK_MAX_ASSIGN))
+    *op = IR_ASSIGN_MAX;
+  else {
+    expected(P, "'=', '+=' or 'max='");
+    return false;
+  }
+  return true;
+}
+
+/* stmt = [ IDENT ":" ] access ( "=" | "+=" | "max=" ) expr [ where ] END */
+static void parse_stmt(parser *P, ir_kernel *k) {
+  const char *label = NULL;
+  fe_token *first = peek(P);
+  if (at(P, TK_IDENT) && peek2(P)->kind == TK_COLON) {
+    label = advance(P)->text;
+    advance(P);
+  }
+  fe_token *name = expect(P, TK_IDENT, "a statement");
+  if (!name || !expect(P, TK_LBRACKET, "'[' after the tensor name"))
+    return;
+  ir_expr *lhs = parse_access_rest(P, name);
+  ir_assign op;
+  if (!lhs || !parse_assign_op(P, &op))
+    return;
+  bk_loc op_loc = prev_loc(P);
+  ir_expr *rhs = parse_expr(P);
+  if (!rhs)
+    return;
+  ir_stmt *s = ir_kernel_add_stmt(P->p, k, bk_loc_join(first->loc, rhs->loc), label, lhs, op,
+                                  op_loc, rhs);
+  if (at_word(P, "where")) {
+    advance(P);
+    do {
+      if (!parse_range(P, s))
+        return;
+    } while (accept(P, TK_COMMA));
+  }
+  expect_end(P);
+}
+
+/* The body of a kernel up to its "}". */
+static void parse_body(parser *P, ir_kernel *k) {
+  while (!at(P, TK_RBRACE) && !at(P, TK_EOF)) {
+    if (accept(P, TK_NEWLINE) || accept(P, TK_SEMI))
+      continue;
+    if (at_word(P, "local") && peek2(P)->kind == TK_IDENT) {
+      advance(P);
+      if (parse_tensor_decl(P, k, IR_ROLE_LOCAL))
+        expect_end(P);
+    } else if (at_word(P, "kernel") || at_word(P, "size")) {
+      expected(P, "'}' to close the kernel");
+      return;
+    } else {
+      parse_stmt(P, k);
+    }
+    if (P->failed)
+      sync_stmt(P);
+  }
+}
+
+/* kernel = "kernel" IDENT "(" [params] ")" "->" "(" [params] ")" "{" body "}" */
+static bool parse_kernel(parser *P) {
+  advance(P);
+  fe_token *name = expect(P, TK_IDENT, "a kernel name");
+  if (!name)
+    return false;
+  ir_kernel *k = ir_kernel_new(P->p, name->loc, name->text);
+  if (!parse_params(P, k, IR_ROLE_INPUT))
+    return false;
+  skip_newlines(P);
+  if (!expect(P, TK_ARROW, "'->' before the outputs") || !parse_params(P, k, IR_ROLE_OUTPUT))
+    return false;
+  skip_newlines(P);
+  if (!expect(P, TK_LBRACE, "'{' to open the kernel body"))
+    return false;
+  int errors = P->diag->nerrors;
+  parse_body(P, k);
+  if (!expect(P, TK_RBRACE, "'}' to close the kernel"))
+    return false;
+  if (P->diag->nerrors == errors)
+    ir_kernel_check(P->p, k);
+  return true;
+}
+
+/* Skip to the next top-level declaration. */
+static void sync_top(parser *P) {
+  while (!at(P, TK_EOF) && !at_word(P, "kernel") && !at_word(P, "size"))
+    advance(P);
+  P->failed = false;
+}
+
+bool fe_parse(ir_program *p, const bk_source *src) {
+  int errors0 = p->diag->nerrors;
+  fe_tokens toks = fe_lex(p->arena, p->diag, src);
+  parser P = {.p = p, .diag = p->diag, .tok = toks.data, .len = toks.len};
+  while (!at(&P, TK_EOF)) {
+    if (accept(&P, TK_NEWLINE) || accept(&P, TK_SEMI))
+      continue;
+    if (at_word(&P, "size")) {
+      parse_size(&P);
+    } else if (at_word(&P, "kernel")) {
+      if (!parse_kernel(&P))
+        P.failed = true;
+    } else {
+      expected(&P, "'size' or 'kernel'");
+    }
+    if (P.failed) {
+      advance(&P);
+      sync_top(&P);
+    }
+  }
+  if (p->diag->nerrors == errors0)
+    ir_program_build_isl(p);
+  return p->diag->nerrors == errors0;
+}

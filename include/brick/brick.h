@@ -1,0 +1,106 @@
+/*
+ * brick: a tensor compiler backend. Public C API (library libbrick).
+ *
+ * A context (brick_ctx) owns everything and carries the diagnostics; there is no global state,
+ * so separate contexts may be used from separate threads. Functions return BRICK_OK (0) or a
+ * negative brick_status, with the message in brick_ctx_last_error(); diagnostics about the
+ * input (gcc style, with the source line and a caret) go to the context's callback, by default
+ * to stderr.
+ *
+ *   brick_ctx *ctx = brick_ctx_new();
+ *   brick_program *prog;
+ *   if (brick_program_parse_file(ctx, "conv.bk", NULL, &prog) == BRICK_OK) {
+ *     int k = brick_program_find_kernel(prog, "conv");
+ *     ...
+ *     brick_program_free(prog);
+ *   }
+ *   brick_ctx_free(ctx);
+ */
+#ifndef BRICK_BRICK_H
+#define BRICK_BRICK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BRICK_BUILDING_LIBRARY)
+#define BRICK_API __attribute__((visibility("default")))
+#else
+#define BRICK_API
+#endif
+
+#define BRICK_VERSION_STRING "0.1.0"
+
+typedef enum brick_status {
+  BRICK_OK = 0,
+  BRICK_ERR_INPUT = -1,    /* errors in the source (reported as diagnostics) */
+  BRICK_ERR_USAGE = -2,    /* bad options: -D of an undeclared size, bad target, ... */
+  BRICK_ERR_IO = -3,       /* a file cannot be read or written */
+  BRICK_ERR_CHECK = -4,    /* a result failed its check against the reference */
+  BRICK_ERR_INTERNAL = -5, /* a bug in brick; please report it */
+} brick_status;
+
+typedef enum brick_severity { BRICK_NOTE, BRICK_WARNING, BRICK_ERROR } brick_severity;
+
+typedef struct brick_ctx brick_ctx;
+typedef struct brick_options brick_options;
+typedef struct brick_program brick_program;
+
+/* Receives each diagnostic as formatted text (one or more lines ending in '\n'). */
+typedef void brick_diag_fn(void *user, brick_severity severity, const char *text);
+
+BRICK_API const char *brick_version(void);
+
+/* ---- context ------------------------------------------------------------------------ */
+
+BRICK_API brick_ctx *brick_ctx_new(void);
+BRICK_API void brick_ctx_free(brick_ctx *ctx);
+/* Send diagnostics to "fn" (NULL: back to stderr). */
+BRICK_API void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, void *user);
+/* The message of the last failure, or "" (valid until the next call on "ctx"). */
+BRICK_API const char *brick_ctx_last_error(const brick_ctx *ctx);
+
+/* ---- options -------------------------------------------------------------------------- */
+
+BRICK_API brick_options *brick_options_new(void);
+BRICK_API void brick_options_free(brick_options *opts);
+/* Override "size NAME" with "value" (-D NAME=VALUE). */
+BRICK_API void brick_options_define(brick_options *opts, const char *name, int64_t value);
+
+/* ---- programs: parse, inspect, interpret ---------------------------------------------- */
+
+/* Parse and check a .bk source. "opts" may be NULL. On success *out owns the program. */
+BRICK_API int brick_program_parse_file(brick_ctx *ctx, const char *path,
+                                       const brick_options *opts, brick_program **out);
+BRICK_API int brick_program_parse_string(brick_ctx *ctx, const char *name, const char *text,
+                                         const brick_options *opts, brick_program **out);
+BRICK_API void brick_program_free(brick_program *prog);
+
+BRICK_API int brick_program_kernel_count(const brick_program *prog);
+/* Index of the kernel called "name", or -1. */
+BRICK_API int brick_program_find_kernel(const brick_program *prog, const char *name);
+BRICK_API const char *brick_kernel_name(const brick_program *prog, int kernel);
+/* Parameters in C-signature order: inputs first, then outputs. */
+BRICK_API int brick_kernel_param_count(const brick_program *prog, int kernel);
+BRICK_API int brick_kernel_input_count(const brick_program *prog, int kernel);
+BRICK_API const char *brick_kernel_param_name(const brick_program *prog, int kernel, int param);
+BRICK_API int brick_kernel_param_rank(const brick_program *prog, int kernel, int param);
+BRICK_API int64_t brick_kernel_param_dim(const brick_program *prog, int kernel, int param,
+                                         int dim);
+BRICK_API int64_t brick_kernel_param_elems(const brick_program *prog, int kernel, int param);
+/* Useful (nominal) floating-point operations of one call. */
+BRICK_API double brick_kernel_flops(const brick_program *prog, int kernel);
+
+/* Run "kernel" with the reference interpreter: args[i] points to parameter i (floats). */
+BRICK_API int brick_kernel_interpret(brick_ctx *ctx, const brick_program *prog, int kernel,
+                                     float *const *args);
+/* Print the checked IR (ranges, isl domains and accesses) to "out". */
+BRICK_API void brick_program_print_ir(const brick_program *prog, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

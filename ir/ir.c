@@ -1,0 +1,298 @@
+/*
+ * The IR's data and its builder. The front end calls these functions as it parses; names stay
+ * unresolved strings until sema.c checks a kernel. Sizes are evaluated as soon as they are
+ * declared, so dims and later sizes can use them. Everything lives in the program's arena,
+ * except the isl objects, which ir_program_free releases.
+ */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct override {
+  const char *name;
+  int64_t value;
+  bool used;
+} override;
+
+typedef struct ir_program_private {
+  ir_program pub;
+  BK_VEC(override) overrides;
+} ir_program_private;
+
+static const char *const op_spelling[] = {
+#define IR_OP(name, spelling, arity) spelling,
+#include "ops.h"
+};
+static const int op_arity[] = {
+#define IR_OP(name, spelling, arity) arity,
+#include "ops.h"
+};
+
+const char *ir_op_spelling(ir_op op) { return op_spelling[op]; }
+int ir_op_arity(ir_op op) { return op_arity[op]; }
+
+int ir_op_lookup_function(const char *name) {
+  for (int i = IR_OP_RELU; i < IR_OP_COUNT; i++)
+    if (strcmp(op_spelling[i], name) == 0)
+      return i;
+  return -1;
+}
+
+ir_program *ir_program_new(bk_diag *diag, isl_ctx *isl) {
+  bk_arena *a = bk_arena_new();
+  ir_program_private *pp = bk_arena_alloc(a, sizeof(*pp));
+  ir_program *p = &pp->pub;
+  p->arena = a;
+  p->diag = diag;
+  p->owns_isl = isl == NULL;
+  p->isl = isl ? isl : isl_ctx_alloc();
+  if (p->owns_isl)
+    isl_options_set_on_error(p->isl, ISL_ON_ERROR_CONTINUE);
+  return p;
+}
+
+static void stmt_free_isl(ir_stmt *s) {
+  isl_set_free(s->domain);
+  isl_map_free(s->write);
+  for (int i = 0; s->read && i < s->nreads; i++)
+    isl_map_free(s->read[i]);
+  s->domain = NULL;
+  s->write = NULL;
+}
+
+void ir_program_free(ir_program *p) {
+  if (!p)
+    return;
+  for (int k = 0; k < p->kernels.len; k++)
+    for (int i = 0; i < p->kernels.data[k]->stmts.len; i++)
+      stmt_free_isl(p->kernels.data[k]->stmts.data[i]);
+  if (p->owns_isl)
+    isl_ctx_free(p->isl);
+  bk_arena_free(p->arena);
+}
+
+static ir_expr *expr_new(ir_program *p, ir_expr_kind kind, bk_loc loc) {
+  ir_expr *e = bk_arena_alloc(p->arena, sizeof(*e));
+  e->kind = kind;
+  e->loc = loc;
+  e->read_id = -1;
+  return e;
+}
+
+static ir_expr **copy_args(ir_program *p, ir_expr **args, int n) {
+  if (n == 0)
+    return NULL;
+  ir_expr **a = bk_arena_alloc(p->arena, sizeof(*a) * (size_t)n);
+  memcpy(a, args, sizeof(*a) * (size_t)n);
+  return a;
+}
+
+ir_expr *ir_expr_num(ir_program *p, bk_loc loc, double v, bool is_int, int64_t iv) {
+  ir_expr *e = expr_new(p, IR_EXPR_NUM, loc);
+  e->num = v;
+  e->is_int = is_int;
+  e->inum = iv;
+  return e;
+}
+
+ir_expr *ir_expr_name(ir_program *p, bk_loc loc, const char *name) {
+  ir_expr *e = expr_new(p, IR_EXPR_NAME, loc);
+  e->name = bk_arena_strdup(p->arena, name);
+  return e;
+}
+
+ir_expr *ir_expr_access(ir_program *p, bk_loc loc, const char *tensor, ir_expr **idx, int n) {
+  ir_expr *e = expr_new(p, IR_EXPR_ACCESS, loc);
+  e->name = bk_arena_strdup(p->arena, tensor);
+  e->args = copy_args(p, idx, n);
+  e->nargs = n;
+  return e;
+}
+
+ir_expr *ir_expr_op(ir_program *p, bk_loc loc, ir_op op, ir_expr **args, int n) {
+  ir_expr *e = expr_new(p, IR_EXPR_OP, loc);
+  e->op = op;
+  e->args = copy_args(p, args, n);
+  e->nargs = n;
+  return e;
+}
+
+ir_size *ir_program_find_size(const ir_program *p, const char *name) {
+  for (int i = 0; i < p->sizes.len; i++)
+    if (strcmp(p->sizes.data[i]->name, name) == 0)
+      return p->sizes.data[i];
+  return NULL;
+}
+
+void ir_program_override_size(ir_program *p, const char *name, int64_t value) {
+  ir_program_private *pp = (ir_program_private *)p;
+  for (int i = 0; i < pp->overrides.len; i++)
+    if (strcmp(pp->overrides.data[i].name, name) == 0) {
+      pp->overrides.data[i].value = value;
+      return;
+    }
+  override o = {bk_arena_strdup(p->arena, name), value, false};
+  bk_vec_push(p->arena, &pp->overrides, o);
+}
+
+bool ir_program_check_overrides(ir_program *p) {
+  ir_program_private *pp = (ir_program_private *)p;
+  bool ok = true;
+  for (int i = 0; i < pp->overrides.len; i++)
+    if (!pp->overrides.data[i].used) {
+      bk_error(p->diag, BK_NO_LOC, "-D %s: no size named '%s' is declared",
+               pp->overrides.data[i].name, pp->overrides.data[i].name);
+      ok = false;
+    }
+  return ok;
+}
+
+static override *find_override(ir_program *p, const char *name) {
+  ir_program_private *pp = (ir_program_private *)p;
+  for (int i = 0; i < pp->overrides.len; i++)
+    if (strcmp(pp->overrides.data[i].name, name) == 0)
+      return &pp->overrides.data[i];
+  return NULL;
+}
+
+/* Is "name" already used by a size, kernel, or (in "k") a tensor? Report if so. */
+static bool check_fresh(ir_program *p, const ir_kernel *k, bk_loc loc, const char *name) {
+  bk_loc prev = BK_NO_LOC;
+  const char *what = NULL;
+  ir_size *s = ir_program_find_size(p, name);
+  ir_tensor *t = k ? ir_kernel_find_tensor(k, name) : NULL;
+  ir_kernel *kk = k ? NULL : ir_program_find_kernel(p, name);
+  if (s)
+    prev = s->loc, what = "size";
+  else if (t)
+    prev = t->loc, what = "tensor";
+  else if (kk)
+    prev = kk->loc, what = "kernel";
+  if (!what)
+    return true;
+  bk_error(p->diag, loc, "redefinition of '%s'", name);
+  bk_note(p->diag, prev, "previous definition of %s '%s' is here", what, name);
+  return false;
+}
+
+ir_size *ir_program_add_size(ir_program *p, bk_loc loc, const char *name, ir_expr *e) {
+  if (!check_fresh(p, NULL, loc, name))
+    return NULL;
+  ir_size *s = bk_arena_alloc(p->arena, sizeof(*s));
+  s->name = bk_arena_strdup(p->arena, name);
+  s->expr = e;
+  s->loc = loc;
+  override *o = find_override(p, name);
+  if (o) {
+    o->used = true;
+    s->value = o->value;
+    s->overridden = true;
+  } else if (!ir_eval_int(p, e, &s->value)) {
+    return NULL;
+  }
+  bk_vec_push(p->arena, &p->sizes, s);
+  return s;
+}
+
+ir_kernel *ir_program_find_kernel(const ir_program *p, const char *name) {
+  for (int i = 0; i < p->kernels.len; i++)
+    if (strcmp(p->kernels.data[i]->name, name) == 0)
+      return p->kernels.data[i];
+  return NULL;
+}
+
+ir_kernel *ir_kernel_new(ir_program *p, bk_loc loc, const char *name) {
+  check_fresh(p, NULL, loc, name);
+  ir_kernel *k = bk_arena_alloc(p->arena, sizeof(*k));
+  k->name = bk_arena_strdup(p->arena, name);
+  k->loc = loc;
+  bk_vec_push(p->arena, &p->kernels, k);
+  return k;
+}
+
+ir_tensor *ir_kernel_find_tensor(const ir_kernel *k, const char *name) {
+  for (int i = 0; i < k->params.len; i++)
+    if (strcmp(k->params.data[i]->name, name) == 0)
+      return k->params.data[i];
+  for (int i = 0; i < k->locals.len; i++)
+    if (strcmp(k->locals.data[i]->name, name) == 0)
+      return k->locals.data[i];
+  return NULL;
+}
+
+/* Evaluate the dims of "t"; each must be an integer >= 1. */
+static bool eval_dims(ir_program *p, ir_tensor *t) {
+  bool ok = true;
+  t->nelems = 1;
+  for (int i = 0; i < t->rank; i++) {
+    int64_t v = 1;
+    if (!ir_eval_int(p, t->dim_exprs[i], &v)) {
+      ok = false;
+    } else if (v < 1) {
+      bk_error(p->diag, t->dim_exprs[i]->loc,
+               "dimension %d of '%s' is %lld; every dimension must be at least 1", i, t->name,
+               (long long)v);
+      ok = false;
+      v = 1;
+    } else if (v > ((int64_t)1 << 40) / t->nelems) {
+      bk_error(p->diag, t->dim_exprs[i]->loc, "tensor '%s' is too large", t->name);
+      ok = false;
+      v = 1;
+    }
+    t->dims[i] = v;
+    t->nelems *= v;
+  }
+  return ok;
+}
+
+ir_tensor *ir_kernel_add_tensor(ir_program *p, ir_kernel *k, bk_loc loc, const char *name,
+                                ir_role role, ir_expr **dims, int rank) {
+  if (rank > IR_MAX_RANK) {
+    bk_error(p->diag, loc, "tensor '%s' has rank %d; at most %d is supported", name, rank,
+             IR_MAX_RANK);
+    return NULL;
+  }
+  if (!check_fresh(p, k, loc, name))
+    return NULL;
+  ir_tensor *t = bk_arena_alloc(p->arena, sizeof(*t));
+  t->name = bk_arena_strdup(p->arena, name);
+  t->role = role;
+  t->rank = rank;
+  t->dim_exprs = copy_args(p, dims, rank);
+  t->loc = loc;
+  t->param_index = -1;
+  if (!eval_dims(p, t))
+    return NULL;
+  if (role == IR_ROLE_LOCAL) {
+    bk_vec_push(p->arena, &k->locals, t);
+    return t;
+  }
+  t->param_index = k->params.len;
+  bk_vec_push(p->arena, &k->params, t);
+  if (role == IR_ROLE_INPUT)
+    k->ninputs++;
+  else
+    k->noutputs++;
+  return t;
+}
+
+ir_stmt *ir_kernel_add_stmt(ir_program *p, ir_kernel *k, bk_loc loc, const char *label,
+                            ir_expr *lhs, ir_assign assign, bk_loc assign_loc, ir_expr *rhs) {
+  ir_stmt *s = bk_arena_alloc(p->arena, sizeof(*s));
+  s->index = k->stmts.len;
+  s->label = label ? bk_arena_strdup(p->arena, label) : NULL;
+  s->lhs = lhs;
+  s->assign = assign;
+  s->assign_loc = assign_loc;
+  s->rhs = rhs;
+  s->loc = loc;
+  bk_vec_push(p->arena, &k->stmts, s);
+  return s;
+}
+
+void ir_stmt_add_where(ir_program *p, ir_stmt *s, bk_loc loc, const char *name, ir_expr *lo,
+                       ir_expr *hi) {
+  ir_where w = {bk_arena_strdup(p->arena, name), lo, hi, loc};
+  bk_vec_push(p->arena, &s->wheres, w);
+}

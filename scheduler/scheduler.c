@@ -1,0 +1,2 @@
+#include "scheduler.h"
+int sched_format_version(void) { return 0; }
