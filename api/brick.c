@@ -5,34 +5,11 @@
 #define BRICK_BUILDING_LIBRARY 1
 #include "brick/brick.h"
 
-#include "frontend.h"
+#include "api_private.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct brick_ctx {
-  brick_diag_fn *diag_fn;
-  void *diag_user;
-  bk_strbuf last_error;
-};
-
-typedef struct define {
-  char *name;
-  int64_t value;
-} define;
-
-struct brick_options {
-  define *defines;
-  int ndefines;
-};
-
-struct brick_program {
-  brick_ctx *ctx;
-  bk_source *src;
-  bk_diag diag;
-  ir_program *ir;
-};
 
 const char *brick_version(void) { return BRICK_VERSION_STRING; }
 
@@ -52,8 +29,7 @@ void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, void *user) 
 
 const char *brick_ctx_last_error(const brick_ctx *ctx) { return bk_strbuf_cstr(&ctx->last_error); }
 
-static int fail(brick_ctx *ctx, int status, const char *fmt, ...) BK_PRINTF(3, 4);
-static int fail(brick_ctx *ctx, int status, const char *fmt, ...) {
+int brick_fail(brick_ctx *ctx, int status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   ctx->last_error.len = 0;
@@ -64,9 +40,20 @@ static int fail(brick_ctx *ctx, int status, const char *fmt, ...) {
 
 brick_options *brick_options_new(void) { return calloc(1, sizeof(brick_options)); }
 
+static void set_str(char **dst, const char *v) {
+  free(*dst);
+  *dst = v ? strdup(v) : NULL;
+}
+
+void brick_options_set_target(brick_options *opts, const char *target) { set_str(&opts->target, target); }
+void brick_options_set_schedule(brick_options *opts, const char *s) { set_str(&opts->schedule, s); }
+void brick_options_set_threads(brick_options *opts, int threads) { opts->threads = threads; }
+
 void brick_options_free(brick_options *opts) {
   if (!opts)
     return;
+  free(opts->target);
+  free(opts->schedule);
   for (int i = 0; i < opts->ndefines; i++)
     free(opts->defines[i].name);
   free(opts->defines);
@@ -83,7 +70,7 @@ void brick_options_define(brick_options *opts, const char *name, int64_t value) 
 }
 
 /* Forward each diagnostic to the context's callback (or stderr); remember the last error. */
-static void program_sink(void *user, bk_severity sev, const char *text) {
+void brick_diag_sink(void *user, bk_severity sev, const char *text) {
   brick_ctx *ctx = user;
   if (sev == BK_SEV_ERROR) {
     ctx->last_error.len = 0;
@@ -103,7 +90,7 @@ static int parse_source(brick_ctx *ctx, bk_source *src, const brick_options *opt
     abort();
   p->ctx = ctx;
   p->src = src;
-  bk_diag_init(&p->diag, program_sink, ctx);
+  bk_diag_init(&p->diag, brick_diag_sink, ctx);
   p->ir = ir_program_new(&p->diag, NULL);
   for (int i = 0; opts && i < opts->ndefines; i++)
     ir_program_override_size(p->ir, opts->defines[i].name, opts->defines[i].value);
@@ -130,7 +117,7 @@ int brick_program_parse_file(brick_ctx *ctx, const char *path, const brick_optio
     bk_strbuf_init(&text);
     bk_strbuf_printf(&msg, "cannot read '%s': %s", path, strerror(errno));
     bk_diag_format(&text, BK_SEV_ERROR, BK_NO_LOC, bk_strbuf_cstr(&msg));
-    program_sink(ctx, BK_SEV_ERROR, bk_strbuf_cstr(&text));
+    brick_diag_sink(ctx, BK_SEV_ERROR, bk_strbuf_cstr(&text));
     bk_strbuf_release(&msg);
     bk_strbuf_release(&text);
     return BRICK_ERR_IO;
@@ -191,7 +178,7 @@ double brick_kernel_flops(const brick_program *prog, int k) { return kernel_at(p
 
 int brick_kernel_interpret(brick_ctx *ctx, const brick_program *prog, int k, float *const *args) {
   if (ir_interp_run(kernel_at(prog, k), args) != 0)
-    return fail(ctx, BRICK_ERR_INTERNAL, "out of memory in the interpreter");
+    return brick_fail(ctx, BRICK_ERR_INTERNAL, "out of memory in the interpreter");
   return BRICK_OK;
 }
 

@@ -1,6 +1,129 @@
-/* codegen: see DESIGN.md. Not implemented yet (later issues); this header holds its place. */
+/*
+ * codegen: lowered kernels (scheduler/) -> LLVM IR through the LLVM 19 C API, and what is done
+ * with the IR: JIT (ORC LLJIT), object / assembly / LLVM IR files, the C header.
+ *
+ * - target.c:      --target parsing, target machines, the BRGEMM ISA of a target.
+ * - kernel.c:      the pipeline for one kernel (schedule -> lower -> legality -> isl tree ->
+ *                  isl AST -> IR) and the C ABI entry points NAME, NAME_ws and their globals.
+ * - ast_to_llvm.c: isl AST nodes and expressions -> IR (loops, ifs, blocks, marks).
+ * - stmt.c:        the body of a plain op at one point (accesses, arithmetic, functions).
+ * - brgemm_call.c: one BRGEMM call at a "brgemm" mark (pointers, tails, beta, batch tables).
+ * - parallel.c:    a "parallel" mark's loop outlined and run through libgomp's GOMP_parallel.
+ * - emit.c:        optimisation pipeline, files, header; jit.c: the JIT.
+ */
 #ifndef BRICK_CODEGEN_H
 #define BRICK_CODEGEN_H
-/* The module's version of the schedule/codegen/tuning format. */
-int cg_format_version(void);
+
+#include "brgemm.h"
+#include "scheduler.h"
+
+#include <isl/ast.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
+
+/* ---- target.c ------------------------------------------------------------------------------ */
+
+typedef struct cg_target {
+  char *triple, *cpu, *features;
+  brg_isa isa;
+  int vlen; /* GENERIC ISA only */
+} cg_target;
+
+/* Parse "native", "x86-64-v3", "x86-64-v4" or "TRIPLE[:CPU]" (NULL = native). Returns 0, or
+ * -1 with a message in *err (malloc'ed). */
+int cg_target_init(cg_target *t, const char *spec, char **err);
+void cg_target_release(cg_target *t);
+/* A target machine for "t" (dispose with LLVMDisposeTargetMachine), or NULL with *err. */
+LLVMTargetMachineRef cg_target_machine(const cg_target *t, char **err);
+
+/* ---- kernel.c -------------------------------------------------------------------------------- */
+
+typedef struct cg_options {
+  int threads;        /* 0: team size from OMP_NUM_THREADS at run time; 1: serial; N: N */
+  const cg_target *target;
+} cg_options;
+
+/* A module being built: its thread-safe context (for the JIT), module and target. */
+typedef struct cg_module {
+  LLVMOrcThreadSafeContextRef tsc;
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMTargetMachineRef tm;
+  const cg_target *target;
+} cg_module;
+
+cg_module *cg_module_new(const char *name, const cg_target *t, char **err);
+void cg_module_free(BK_TAKE cg_module *m);
+
+/* Emit kernel "sk" (lowered from "k") into "m": NAME_ws(params..., ws), NAME(params...),
+ * NAME_flops and NAME_workspace_bytes. "ctx" is the isl context of the domains. Returns 0 or
+ * -1 with *err. */
+int cg_kernel_emit(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const cg_options *o,
+                   char **err);
+
+/* ---- ast_to_llvm.c (internal to codegen) ------------------------------------------------------- */
+
+typedef struct cg_sym {
+  isl_id *id;          /* the AST iterator */
+  LLVMValueRef slot;   /* alloca i64 */
+} cg_sym;
+
+typedef struct cg_fn {
+  cg_module *m;
+  LLVMContextRef ctx;
+  LLVMBuilderRef b;
+  LLVMValueRef fn;
+  const sched_kernel *sk;
+  const cg_options *o;
+  LLVMValueRef *buf;   /* base pointer of each buffer in the current function */
+  BK_VEC(cg_sym) syms;
+  bk_arena *arena;
+  int nparallel;       /* outlined functions so far */
+  char *err;
+  LLVMTypeRef i64, i32, f32, ptr, i1;
+} cg_fn;
+
+void cg_ast_gen(cg_fn *f, isl_ast_node *node);
+LLVMValueRef cg_ast_expr(cg_fn *f, isl_ast_expr *e);
+LLVMValueRef cg_sym_lookup(cg_fn *f, isl_id *id);
+void cg_sym_push(cg_fn *f, isl_id *id, LLVMValueRef slot);
+LLVMValueRef cg_alloca_i64(cg_fn *f, const char *name);
+/* An alloca of "ty" at the top of the current function's entry block. */
+LLVMValueRef cg_entry_alloca(cg_fn *f, LLVMTypeRef ty, const char *name);
+LLVMValueRef cg_i64(cg_fn *f, int64_t v);
+LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int ntypes,
+                          LLVMValueRef *args, int nargs);
+
+/* stmt.c: the op "op" at the point whose iterator values are "it". */
+void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it);
+/* The annotation of a "brgemm" mark: the first and last point of the call's tile. */
+typedef struct cg_mark_bounds {
+  isl_ast_expr *lo, *hi;
+} cg_mark_bounds;
+/* brgemm_call.c: the call of "op" for the tile from "lo" to "hi" (iterator values). */
+void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi);
+/* parallel.c: the loop "node" (a for node) across threads. */
+void cg_parallel_gen(cg_fn *f, isl_ast_node *node);
+
+/* ---- emit.c, jit.c ------------------------------------------------------------------------- */
+
+typedef enum cg_file_kind { CG_FILE_OBJ, CG_FILE_ASM, CG_FILE_LLVM } cg_file_kind;
+
+/* Run the optimisation pipeline over "m". Returns 0 or -1 with *err. */
+int cg_module_optimize(cg_module *m, char **err);
+int cg_module_write(cg_module *m, const char *path, cg_file_kind kind, char **err);
+/* Write the C header declaring the kernels "ks" (lowered as "sks") of one object. */
+int cg_header_write(const char *path, const char *guard, const ir_kernel *const *ks,
+                    const sched_kernel *const *sks, int n, char **err);
+
+typedef struct cg_jit cg_jit;
+cg_jit *cg_jit_new(char **err);
+void cg_jit_free(BK_TAKE cg_jit *j);
+/* Add module "m" (consumed, even on error) to the JIT. */
+int cg_jit_add(cg_jit *j, BK_TAKE cg_module *m, char **err);
+void *cg_jit_lookup(cg_jit *j, const char *name, char **err);
+
 #endif

@@ -1,6 +1,190 @@
-/* scheduler: see DESIGN.md. Not implemented yet (later issues); this header holds its place. */
+/*
+ * scheduler: schedules as data, their text form, lowering of a kernel into ops (BRGEMM
+ * contractions, plain loop nests, packs), isl schedule trees with BRGEMM marks, the legality
+ * check against isl's dataflow dependences, and the default heuristic.
+ *
+ * - schedule.c:  the schedule type and its round-trippable text form (scheduler/README.md).
+ * - classify.c:  contraction classification: which statements are C += A * B, and the roles
+ *                (M side, N side, reductions, independent batch) of their iterators.
+ * - heuristic.c: the default schedule of a kernel.
+ * - lower.c:     kernel + schedule -> ops (validating the schedule on the way).
+ * - tree.c:      ops -> isl schedule tree (permuted, tiled bands; "brgemm" and "parallel" marks).
+ * - legality.c:  dependences (isl_union_access_info_compute_flow) and the legality check.
+ */
 #ifndef BRICK_SCHEDULER_H
 #define BRICK_SCHEDULER_H
-/* The module's version of the schedule/codegen/tuning format. */
+
+#include "ir.h"
+
+#include <isl/schedule.h>
+#include <isl/union_map.h>
+#include <isl/union_set.h>
+
+#define SCHED_MAX_LOOPS 16
+#define SCHED_FORMAT_VERSION 1
+
+/* ---- schedule.c: schedules as data --------------------------------------------------- */
+
+typedef enum sched_role { SCHED_M, SCHED_N, SCHED_K } sched_role;
+
+/* How a read operand is repacked before a BRGEMM statement runs (a scratch buffer the kernel
+ * owns; the cost is inside the call).
+ * PAD:    a zero-padded copy covering every index the statement reads, so no read is out of
+ *         bounds and the domain stays rectangular.
+ * IM2COL: the operand materialised over the iterators it depends on, the M iterator last, so
+ *         that M is unit-stride (strided convolutions, transposed weights). */
+typedef enum sched_pack { SCHED_PACK_NONE, SCHED_PACK_PAD, SCHED_PACK_IM2COL } sched_pack;
+
+/* One loop: the full loop of an iterator, or the loop over the tiles of a role iterator. */
+typedef struct sched_loop {
+  int iter;
+  bool tile;
+} sched_loop;
+
+/* The schedule of one statement. */
+typedef struct sched_stmt {
+  int stmt;                 /* statement index */
+  bool brgemm;              /* lowered to BRGEMM calls; else a plain loop nest */
+  int role[3];              /* iterator of M, N, K (-1: absent; M is required) */
+  int64_t tile[3];          /* tile size of each role; 0 = the whole range */
+  sched_loop order[SCHED_MAX_LOOPS]; /* loops outside the call, outermost first */
+  int norder;
+  sched_loop batch[SCHED_MAX_LOOPS]; /* reduction loops inside the call (the batch) */
+  int nbatch;
+  int parallel;             /* index in "order" of the parallel loop, -1 for none */
+  BK_VEC(struct sched_pack_rec { int read; sched_pack kind; }) packs;
+  bk_loc loc;               /* the section in the schedule text, for messages */
+} sched_stmt;
+
+typedef struct sched_schedule {
+  bk_arena *arena;
+  BK_VEC(sched_stmt) stmts; /* at most one per statement; missing ones use the heuristic */
+} sched_schedule;
+
+sched_schedule *sched_schedule_new(void);
+void sched_schedule_free(BK_TAKE sched_schedule *s);
+/* The section of statement "stmt", or NULL. */
+sched_stmt *sched_schedule_find(sched_schedule *s, int stmt);
+sched_stmt *sched_schedule_add(sched_schedule *s, int stmt);
+
+/* Parse "text" for kernel "k". Errors go to "diag" as "<schedule>:1:COL: error: ..." (the
+ * text is kept by "src", which must outlive the schedule's locations). NULL on error. */
+sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, bk_diag *diag);
+/* The text form of "s" (malloc'ed): sections "sN{...}" separated by spaces. */
+char *sched_schedule_to_str(const ir_kernel *k, const sched_schedule *s);
 int sched_format_version(void);
+
+/* ---- classify.c: contractions ------------------------------------------------------------ */
+
+/* Iterator classes of a contraction C[..] += X[..] * Y[..]. */
+typedef enum sched_class {
+  SCHED_CLASS_X_SIDE,   /* in C and X only */
+  SCHED_CLASS_Y_SIDE,   /* in C and Y only */
+  SCHED_CLASS_REDUCE,   /* in X and Y only (K or batch) */
+  SCHED_CLASS_BATCH,    /* in C, X and Y: independent GEMMs */
+  SCHED_CLASS_OTHER,    /* anything else (only in C, or only in one operand) */
+} sched_class;
+
+typedef struct sched_contraction {
+  int x, y;            /* read ids of the two factors */
+  int64_t lin_c[64], lin_x[64], lin_y[64]; /* linear element stride of each iterator */
+  sched_class cls[64];
+} sched_contraction;
+
+/* Is statement "s" a contraction (a '+=' of exactly two reads)? Fill "c" if so. */
+bool sched_classify(const ir_stmt *s, sched_contraction *c);
+/* Linear element offset coefficients of access "e" over the iterators of "s". */
+void sched_linearize(const ir_stmt *s, const ir_expr *e, int64_t *lin, int64_t *c0);
+
+/* ---- heuristic.c --------------------------------------------------------------------------- */
+
+/* The default schedule of statement "s" (of kernel "k") with "threads" threads (0 = any). */
+void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
+                        bk_arena *arena);
+/* A complete schedule: "given" (may be NULL) completed by defaults for missing statements. */
+sched_schedule *sched_complete(const ir_kernel *k, const sched_schedule *given, int threads);
+
 #endif
+
+/* ---- lower.c: a kernel lowered into ops ------------------------------------------------- */
+
+/* A buffer the lowered kernel touches: a parameter, or a workspace buffer (local or pack). */
+typedef struct sched_buf {
+  const char *name;
+  int param;      /* parameter index, or -1 */
+  int rank;
+  int64_t dims[IR_MAX_RANK];
+  int64_t nelems;
+  int64_t ws_offset; /* bytes into the workspace (64-byte aligned), -1 for parameters */
+} sched_buf;
+
+/* An access of an op: a buffer and an affine index per dimension over the op's iterators. */
+typedef struct sched_access {
+  int buf;
+  ir_affine *index;
+  bool may_oob; /* some index can fall outside the buffer (the read yields 0) */
+} sched_access;
+
+typedef enum sched_op_kind { SCHED_OP_LOOPS, SCHED_OP_BRGEMM } sched_op_kind;
+
+/* What a LOOPS op computes at each point. */
+typedef enum sched_value {
+  SCHED_VAL_EXPR,  /* the statement's right side */
+  SCHED_VAL_COPY,  /* reads[0] (packing) */
+  SCHED_VAL_CONST, /* "constant" (initialisation of a += / max= target) */
+} sched_value;
+
+typedef struct sched_op {
+  int index;                 /* isl tuple name "O<index>" */
+  sched_op_kind kind;
+  const ir_stmt *stmt;       /* VAL_EXPR and BRGEMM: the statement */
+  sched_value value;
+  double constant;
+  ir_assign assign;
+  bool skip_oob_terms;       /* '+=' of a product: skip terms with an out-of-bounds factor */
+  int niters;
+  ir_iter *iters;            /* names and ranges */
+  sched_access write;
+  sched_access *reads;       /* by read id (VAL_EXPR, BRGEMM) or [0] (VAL_COPY) */
+  int nreads;
+  sched_stmt sched;          /* order, parallel; roles, tiles, batch for BRGEMM */
+  int a_read, b_read;        /* BRGEMM: read ids of the vector (A) and broadcast (B) factors */
+  isl_set *domain;           /* { O<index>[iters] : ranges } */
+} sched_op;
+
+typedef struct sched_kernel {
+  bk_arena *arena;
+  const ir_kernel *k;
+  BK_VEC(sched_buf) bufs;    /* parameters first (same order), then workspace buffers */
+  BK_VEC(sched_op *) ops;    /* in execution order */
+  int64_t ws_bytes;
+} sched_kernel;
+
+/* Lower kernel "k" with the complete schedule "s" (see sched_complete). Invalid schedules are
+ * reported to "diag" at the sections' locations; NULL then. */
+sched_kernel *sched_lower(const ir_kernel *k, const sched_schedule *s, isl_ctx *ctx,
+                          bk_diag *diag);
+void sched_kernel_free(BK_TAKE sched_kernel *sk);
+/* Linear element offset of "a" (over the op's iterators) into "lin" and "c0". */
+void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sched_access *a,
+                            int64_t *lin, int64_t *c0);
+
+/* ---- tree.c: isl schedule trees --------------------------------------------------------- */
+
+/* The mark names codegen looks for. A "brgemm" mark sits above the loops the BRGEMM call
+ * covers (its id's user pointer is the sched_op); a "parallel" mark sits above the parallel
+ * loop (only when "threads" != 1). */
+#define SCHED_MARK_BRGEMM "brgemm"
+#define SCHED_MARK_PARALLEL "parallel"
+
+/* The schedule tree of "sk": a sequence of the ops, each a permuted, tiled band. */
+BK_GIVE isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads);
+/* The loop schedule of "op": { O[i] -> [loop values in order] } (tile loops are tile indices). */
+BK_GIVE isl_map *sched_op_loop_map(const sched_op *op, isl_ctx *ctx);
+
+/* ---- legality.c --------------------------------------------------------------------------- */
+
+/* Check "sk" against its dependences: every cross-op flow, anti and output dependence goes
+ * forward in the op sequence, and no parallel loop carries a dependence (reduction
+ * self-dependences included: they may be reordered, not run concurrently). Reports to "diag". */
+bool sched_check_legality(const sched_kernel *sk, isl_ctx *ctx, bk_diag *diag);

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CHECK = 3 };
 
@@ -24,6 +26,10 @@ typedef struct cli {
   bool interp;
   uint64_t seed;
   bool show_ir, show_schedule, show_loops, show_llvm;
+  const char *output;
+  const char *emit;
+  bool verbose;
+  int threads;
 } cli;
 
 static const char *const usage_main =
@@ -33,8 +39,8 @@ static const char *const usage_main =
     "innermost level is one batch-reduce GEMM call.\n"
     "\n"
     "Commands:\n"
-    "  compile   compile FILE.bk into an object file and a C header   (not yet available)\n"
-    "  run       run each kernel on seeded random inputs and check it\n"
+    "  compile   compile FILE.bk into an object file and a C header\n"
+    "  run       JIT each kernel, check it against the reference interpreter, time it\n"
     "  tune      search schedules and record the best                  (not yet available)\n"
     "  show      print the IR, the schedule, the loop nest or the LLVM IR\n"
     "\n"
@@ -47,21 +53,46 @@ static const char *const usage_main =
 static const char *const usage_run =
     "Usage: brick run [OPTIONS] FILE.bk\n"
     "\n"
-    "Run each kernel of FILE.bk (or the one --kernel names) on seeded random inputs, print\n"
-    "the time and a checksum of every output.\n"
+    "Compile each kernel of FILE.bk (or the one --kernel names) with the JIT, run it on seeded\n"
+    "random inputs, check every output against the reference interpreter (exit 3 if one\n"
+    "differs), then print the time, GFLOP/s and %% of the FMA peak measured in this process.\n"
     "\n"
-    "  -D NAME=VALUE   override 'size NAME' (repeatable)\n"
-    "  -k, --kernel K  run only kernel K\n"
-    "      --interp    use the reference interpreter (currently the only engine)\n"
-    "      --seed N    seed of the random inputs (default 1)\n"
-    "  -h, --help      show this help\n";
+    "  -D NAME=VALUE     override 'size NAME' (repeatable)\n"
+    "  -k, --kernel K    run only kernel K\n"
+    "      --interp      only run the reference interpreter (time and output checksums)\n"
+    "      --seed N      seed of the random inputs (default 1)\n"
+    "      --schedule S  use schedule S (see scheduler/README.md) instead of the default\n"
+    "      --threads N   0 (default): OMP_NUM_THREADS; 1: serial; N: N threads\n"
+    "  -h, --help        show this help\n";
+
+static const char *const usage_compile =
+    "Usage: brick compile [OPTIONS] FILE.bk\n"
+    "\n"
+    "Compile the kernels of FILE.bk into one object file and a C header.\n"
+    "\n"
+    "  -o OUT              output path (default: FILE's base name in the current directory);\n"
+    "                      the header goes beside the object, with the extension .h\n"
+    "      --emit LIST     what to write, from obj,asm,llvm,header (default: obj,header)\n"
+    "  -D NAME=VALUE       override 'size NAME' (repeatable)\n"
+    "  -k, --kernel K      compile only kernel K\n"
+    "      --target T      native (default), x86-64-v3, x86-64-v4 or TRIPLE[:CPU]\n"
+    "      --schedule S    use schedule S instead of the default heuristic\n"
+    "      --threads N     0 (default): team size from OMP_NUM_THREADS at run time;\n"
+    "                      1: serial code with no OpenMP dependency; N: N threads\n"
+    "  -v, --verbose       say what was written\n"
+    "  -h, --help          show this help\n";
 
 static const char *const usage_show =
     "Usage: brick show [OPTIONS] FILE.bk\n"
     "\n"
     "  --ir            the checked IR: tensors, statements, inferred ranges, isl domains and\n"
     "                  accesses (the default)\n"
+    "  --schedule      the complete schedule of each kernel (given or default)\n"
+    "  --loops         the scheduled loop nest as C, with the BRGEMM marks\n"
+    "  --llvm          the optimised LLVM IR\n"
     "  -D NAME=VALUE   override 'size NAME' (repeatable)\n"
+    "  -k, --kernel K  show only kernel K\n"
+    "      --with-schedule S, --threads N, --target T: as for 'brick compile'\n"
     "  -h, --help      show this help\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -91,44 +122,92 @@ static bool parse_define(brick_options *opts, const char *arg) {
   return true;
 }
 
-enum { OPT_INTERP = 256, OPT_SEED, OPT_IR, OPT_SCHEDULE, OPT_LOOPS, OPT_LLVM };
+enum {
+  OPT_INTERP = 256, OPT_SEED, OPT_IR, OPT_SHOW_SCHEDULE, OPT_LOOPS, OPT_LLVM, OPT_SCHEDULE,
+  OPT_EMIT, OPT_TARGET, OPT_THREADS
+};
+
+static int parse_int_arg(const char *opt, const char *arg, long *out, long lo, long hi) {
+  char *end;
+  errno = 0;
+  *out = strtol(arg, &end, 10);
+  if (errno || *end || !*arg || *out < lo || *out > hi) {
+    fprintf(stderr, "brick: error: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, arg);
+    return EXIT_USAGE;
+  }
+  return -1;
+}
+
+/* One option "ch" with argument "arg"; returns -1 to go on, else an exit status. */
+static int handle_option(cli *c, int ch, const char *arg) {
+  long v;
+  int rc;
+  switch (ch) {
+  case 'D':
+    if (!parse_define(c->opts, arg))
+      return usage_error("-D expects NAME=INTEGER, got '%s'", arg);
+    return -1;
+  case 'k': c->kernel = arg; return -1;
+  case 'o': c->output = arg; return -1;
+  case 'v': c->verbose = true; return -1;
+  case OPT_INTERP: c->interp = true; return -1;
+  case OPT_SEED:
+    if ((rc = parse_int_arg("--seed", arg, &v, 0, 0x7fffffff)) >= 0)
+      return rc;
+    c->seed = (uint64_t)v;
+    return -1;
+  case OPT_IR: c->show_ir = true; return -1;
+  case OPT_SHOW_SCHEDULE: c->show_schedule = true; return -1;
+  case OPT_LOOPS: c->show_loops = true; return -1;
+  case OPT_LLVM: c->show_llvm = true; return -1;
+  case OPT_SCHEDULE: brick_options_set_schedule(c->opts, arg); return -1;
+  case OPT_EMIT: c->emit = arg; return -1;
+  case OPT_TARGET: brick_options_set_target(c->opts, arg); return -1;
+  case OPT_THREADS:
+    if ((rc = parse_int_arg("--threads", arg, &v, 0, 1024)) >= 0)
+      return rc;
+    brick_options_set_threads(c->opts, (int)v);
+    c->threads = (int)v;
+    return -1;
+  default: return EXIT_USAGE;
+  }
+}
 
 /* Parse the options after the command; returns -1 to go on, else an exit status. */
 static int parse_options(cli *c, int argc, char **argv) {
-  static const struct option longs[] = {
-      {"help", no_argument, 0, 'h'},        {"kernel", required_argument, 0, 'k'},
-      {"interp", no_argument, 0, OPT_INTERP}, {"seed", required_argument, 0, OPT_SEED},
-      {"ir", no_argument, 0, OPT_IR},       {"schedule", no_argument, 0, OPT_SCHEDULE},
-      {"loops", no_argument, 0, OPT_LOOPS}, {"llvm", no_argument, 0, OPT_LLVM},
+  bool show = strcmp(c->command, "show") == 0;
+  const struct option longs[] = {
+      {"help", no_argument, 0, 'h'},
+      {"kernel", required_argument, 0, 'k'},
+      {"interp", no_argument, 0, OPT_INTERP},
+      {"seed", required_argument, 0, OPT_SEED},
+      {"ir", no_argument, 0, OPT_IR},
+      {"schedule", show ? no_argument : required_argument, 0, show ? OPT_SHOW_SCHEDULE : OPT_SCHEDULE},
+      {"with-schedule", required_argument, 0, OPT_SCHEDULE},
+      {"loops", no_argument, 0, OPT_LOOPS},
+      {"llvm", no_argument, 0, OPT_LLVM},
+      {"emit", required_argument, 0, OPT_EMIT},
+      {"target", required_argument, 0, OPT_TARGET},
+      {"threads", required_argument, 0, OPT_THREADS},
+      {"verbose", no_argument, 0, 'v'},
       {0, 0, 0, 0},
   };
-  bool is_run = strcmp(c->command, "run") == 0;
+  const char *help = strcmp(c->command, "run") == 0 ? usage_run : show ? usage_show : usage_compile;
   int ch;
   opterr = 0;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, ":hD:k:", longs, NULL)) != -1) {
-    switch (ch) {
-    case 'h': fputs(is_run ? usage_run : usage_show, stdout); return 0;
-    case 'D':
-      if (!parse_define(c->opts, optarg))
-        return usage_error("-D expects NAME=INTEGER, got '%s'", optarg);
-      break;
-    case 'k': c->kernel = optarg; break;
-    case OPT_INTERP: c->interp = true; break;
-    case OPT_SEED: {
-      char *end;
-      c->seed = strtoull(optarg, &end, 10);
-      if (*end || !*optarg)
-        return usage_error("--seed expects an integer, got '%s'", optarg);
-      break;
+  while ((ch = getopt_long(argc, argv, ":hD:k:o:v", longs, NULL)) != -1) {
+    if (ch == 'h') {
+      fputs(help, stdout);
+      return 0;
     }
-    case OPT_IR: c->show_ir = true; break;
-    case OPT_SCHEDULE: c->show_schedule = true; break;
-    case OPT_LOOPS: c->show_loops = true; break;
-    case OPT_LLVM: c->show_llvm = true; break;
-    case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
-    default: return usage_error("unknown option '%s'", argv[optind - 1]);
-    }
+    if (ch == ':')
+      return usage_error("option '%s' needs an argument", argv[optind - 1]);
+    if (ch == '?')
+      return usage_error("unknown option '%s'", argv[optind - 1]);
+    int rc = handle_option(c, ch, optarg);
+    if (rc >= 0)
+      return rc;
   }
   if (optind >= argc)
     return usage_error("%s: no input file", c->command);
@@ -222,20 +301,218 @@ static int select_kernels(const cli *c, const brick_program *prog, int *first, i
   return 0;
 }
 
-static int cmd_run(cli *c, brick_ctx *ctx, brick_program *prog) {
-  if (!c->interp)
-    return usage_error("%s", "the compiled path is not available yet; use 'brick run --interp'");
-  int first, last, rc = select_kernels(c, prog, &first, &last);
-  for (int k = first; rc == 0 && k <= last; k++)
-    rc = status_to_exit(run_kernel_interp(ctx, prog, k, c->seed));
+/* Per output: max|x - ref| / max|ref| (0 when both are 0). */
+static double rel_error(const float *x, const float *ref, int64_t n) {
+  double err = 0, mag = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs((double)x[i] - (double)ref[i]);
+    if (d != d || x[i] != x[i])
+      return INFINITY;
+    err = d > err ? d : err;
+    mag = fabs((double)ref[i]) > mag ? fabs((double)ref[i]) : mag;
+  }
+  return mag > 0 ? err / mag : err;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int team_size(int threads) {
+  if (threads > 0)
+    return threads;
+  const char *e = getenv("OMP_NUM_THREADS");
+  long n = e ? strtol(e, NULL, 10) : 0;
+  return n > 0 ? (int)n : (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* Call the JIT-compiled kernel with "args" (up to 16 parameters). */
+static void call_kernel(void *fn, int np, float **a) {
+  typedef void f16(float *, float *, float *, float *, float *, float *, float *, float *,
+                   float *, float *, float *, float *, float *, float *, float *, float *);
+  float *p[16] = {0};
+  for (int i = 0; i < np && i < 16; i++)
+    p[i] = a[i];
+  ((f16 *)fn)(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
+              p[13], p[14], p[15]);
+}
+
+/* JIT kernel "k", check it against the interpreter, time it. */
+static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog, int k,
+                               double peak) {
+  int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
+  if (np > 16) {
+    fprintf(stderr, "brick: error: brick run supports at most 16 parameters\n");
+    return EXIT_USAGE;
+  }
+  brick_module *mod = NULL;
+  double t0 = now_seconds();
+  int status = brick_compile(ctx, prog, k, c->opts, &mod);
+  void *fn = status == BRICK_OK ? brick_module_lookup(ctx, mod, brick_kernel_name(prog, k)) : NULL;
+  double tcompile = now_seconds() - t0;
+  if (!fn) {
+    if (status == BRICK_OK)
+      status = BRICK_ERR_INTERNAL;
+    if (*brick_ctx_last_error(ctx))
+      fprintf(stderr, "%s%s\n", strncmp(brick_ctx_last_error(ctx), "brick:", 6) ? "brick: error: " : "",
+              brick_ctx_last_error(ctx));
+    brick_module_free(mod);
+    return status_to_exit(status);
+  }
+  float *args[16] = {0}, *ref[16] = {0};
+  uint64_t seed = c->seed;
+  for (int i = 0; i < np; i++) {
+    int64_t n = brick_kernel_param_elems(prog, k, i);
+    args[i] = malloc(sizeof(float) * (size_t)n);
+    ref[i] = malloc(sizeof(float) * (size_t)n);
+    for (int64_t e = 0; e < n; e++)
+      args[i][e] = ref[i][e] = i < ni ? next_random(&seed) : NAN;
+  }
+  call_kernel(fn, np, args);
+  double ti = now_seconds();
+  brick_kernel_interpret(ctx, prog, k, ref);
+  ti = now_seconds() - ti;
+  int rc = 0;
+  double worst = 0;
+  for (int i = ni; i < np; i++) {
+    double e = rel_error(args[i], ref[i], brick_kernel_param_elems(prog, k, i));
+    worst = e > worst ? e : worst;
+    if (!(e <= 1e-4)) {
+      fprintf(stderr, "brick: error: kernel %s: output %s differs from the reference "
+              "(max|x-ref|/max|ref| = %.3g > 1e-4)\n", brick_kernel_name(prog, k),
+              brick_kernel_param_name(prog, k, i), e);
+      rc = EXIT_CHECK;
+    }
+  }
+  double flops = brick_kernel_flops(prog, k), times[31];
+  int reps = 0;
+  double budget = now_seconds() + 1.0;
+  do {
+    double s = now_seconds();
+    call_kernel(fn, np, args);
+    times[reps++] = now_seconds() - s;
+  } while (reps < 31 && (reps < 5 || now_seconds() < budget));
+  qsort(times, (size_t)reps, sizeof(double), cmp_double);
+  double med = times[reps / 2], gf = flops / med * 1e-9;
+  int team = team_size(c->threads);
+  printf("kernel %s: check %s (max rel. error %.2g vs. the interpreter, %.2f s)\n",
+         brick_kernel_name(prog, k), rc ? "FAILED" : "ok", worst, ti);
+  printf("  %.3f ms, %.2f GFLOP/s, %.1f%% of peak (%.1f GFLOP/s x %d thread%s); compile %.0f ms\n",
+         med * 1e3, gf, peak > 0 ? 100.0 * gf / (peak * team) : 0.0, peak, team,
+         team == 1 ? "" : "s", tcompile * 1e3);
+  for (int i = 0; i < np; i++) {
+    free(args[i]);
+    free(ref[i]);
+  }
+  brick_module_free(mod);
   return rc;
 }
 
-static int cmd_show(cli *c, brick_program *prog) {
-  if (c->show_schedule || c->show_loops || c->show_llvm)
-    return usage_error("%s", "only 'brick show --ir' is available yet");
-  brick_program_print_ir(prog, stdout);
-  return 0;
+static int cmd_run(cli *c, brick_ctx *ctx, brick_program *prog) {
+  int first, last, rc = select_kernels(c, prog, &first, &last);
+  double peak = c->interp ? 0 : brick_measure_peak_gflops();
+  for (int k = first; rc == 0 && k <= last; k++)
+    rc = c->interp ? status_to_exit(run_kernel_interp(ctx, prog, k, c->seed))
+                   : run_kernel_compiled(c, ctx, prog, k, peak);
+  return rc;
+}
+
+/* Replace the extension of "path" (if any) with "ext". */
+static char *with_ext(const char *path, const char *ext) {
+  const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+  size_t n = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+  char *r = malloc(n + strlen(ext) + 1);
+  memcpy(r, path, n);
+  strcpy(r + n, ext);
+  return r;
+}
+
+static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
+  int first, last, rc = select_kernels(c, prog, &first, &last);
+  if (rc)
+    return rc;
+  const char *emit = c->emit ? c->emit : "obj,header";
+  bool want[4] = {strstr(emit, "obj") != NULL, strstr(emit, "asm") != NULL,
+                  strstr(emit, "llvm") != NULL, strstr(emit, "header") != NULL};
+  for (const char *p = emit; *p;) {
+    size_t n = strcspn(p, ",");
+    if (!((n == 3 && (!strncmp(p, "obj", 3) || !strncmp(p, "asm", 3))) ||
+          (n == 4 && !strncmp(p, "llvm", 4)) || (n == 6 && !strncmp(p, "header", 6))))
+      return usage_error("--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
+    p += n + (p[n] == ',');
+  }
+  char *base;
+  if (c->output) {
+    base = strdup(c->output);
+  } else {
+    const char *slash = strrchr(c->file, '/');
+    base = with_ext(slash ? slash + 1 : c->file, "");
+  }
+  brick_module *mod = NULL;
+  int status = brick_compile(ctx, prog, c->kernel ? first : -1, c->opts, &mod);
+  static const char *const exts[3] = {".o", ".s", ".ll"};
+  int nwant = want[0] + want[1] + want[2];
+  for (int kind = 0; kind < 3 && status == BRICK_OK; kind++) {
+    if (!want[kind])
+      continue;
+    char *path = c->output && nwant == 1 ? strdup(c->output) : with_ext(base, exts[kind]);
+    status = brick_module_emit(ctx, mod, (brick_emit_kind)kind, path);
+    if (status == BRICK_OK && c->verbose)
+      fprintf(stderr, "brick: wrote %s\n", path);
+    free(path);
+  }
+  if (status == BRICK_OK && want[3]) {
+    char *path = with_ext(base, ".h");
+    status = brick_module_write_header(ctx, mod, path);
+    if (status == BRICK_OK && c->verbose)
+      fprintf(stderr, "brick: wrote %s\n", path);
+    free(path);
+  }
+  if (status != BRICK_OK && *brick_ctx_last_error(ctx) &&
+      strncmp(brick_ctx_last_error(ctx), "brick:", 6) && !strstr(brick_ctx_last_error(ctx), ": error: "))
+    fprintf(stderr, "brick: error: %s\n", brick_ctx_last_error(ctx));
+  free(base);
+  brick_module_free(mod);
+  return status_to_exit(status);
+}
+
+static int cmd_show(cli *c, brick_ctx *ctx, brick_program *prog) {
+  int first, last, rc = select_kernels(c, prog, &first, &last);
+  if (rc)
+    return rc;
+  if (!c->show_schedule && !c->show_loops && !c->show_llvm) {
+    brick_program_print_ir(prog, stdout);
+    return 0;
+  }
+  int status = BRICK_OK;
+  for (int k = first; k <= last && status == BRICK_OK; k++) {
+    char *text = NULL;
+    if (c->show_schedule) {
+      status = brick_kernel_schedule(ctx, prog, k, c->opts, &text);
+      if (status == BRICK_OK)
+        printf("%s: %s\n", brick_kernel_name(prog, k), text);
+      free(text);
+      text = NULL;
+    }
+    if (c->show_loops && status == BRICK_OK) {
+      status = brick_kernel_loops(ctx, prog, k, c->opts, &text);
+      if (status == BRICK_OK)
+        printf("// kernel %s\n%s", brick_kernel_name(prog, k), text);
+      free(text);
+    }
+  }
+  if (c->show_llvm && status == BRICK_OK) {
+    brick_module *mod = NULL;
+    status = brick_compile(ctx, prog, c->kernel ? first : -1, c->opts, &mod);
+    fflush(stdout);
+    if (status == BRICK_OK)
+      status = brick_module_emit(ctx, mod, BRICK_EMIT_LLVM, "/dev/stdout");
+    brick_module_free(mod);
+  }
+  if (status != BRICK_OK && *brick_ctx_last_error(ctx) && !strstr(brick_ctx_last_error(ctx), ": error: "))
+    fprintf(stderr, "brick: error: %s\n", brick_ctx_last_error(ctx));
+  return status_to_exit(status);
 }
 
 static int run_command(cli *c, int argc, char **argv) {
@@ -246,7 +523,9 @@ static int run_command(cli *c, int argc, char **argv) {
   brick_program *prog = NULL;
   int status = brick_program_parse_file(ctx, c->file, c->opts, &prog);
   if (status == BRICK_OK)
-    rc = strcmp(c->command, "run") == 0 ? cmd_run(c, ctx, prog) : cmd_show(c, prog);
+    rc = strcmp(c->command, "run") == 0     ? cmd_run(c, ctx, prog)
+         : strcmp(c->command, "compile") == 0 ? cmd_compile(c, ctx, prog)
+                                              : cmd_show(c, ctx, prog);
   else
     rc = status_to_exit(status);
   brick_program_free(prog);
@@ -266,9 +545,11 @@ int main(int argc, char **argv) {
     printf("brick %s\n", brick_version());
     return 0;
   }
-  if (strcmp(cmd, "compile") == 0 || strcmp(cmd, "tune") == 0)
+  if (strcmp(cmd, "tune") == 0)
     return usage_error("'%s' is not available yet in this version", cmd);
-  if (strcmp(cmd, "run") != 0 && strcmp(cmd, "show") != 0)
+  if (cmd[0] == '-')
+    return usage_error("unknown option '%s'", cmd);
+  if (strcmp(cmd, "run") != 0 && strcmp(cmd, "show") != 0 && strcmp(cmd, "compile") != 0)
     return usage_error("unknown command '%s'", cmd);
   cli c = {.command = cmd, .opts = brick_options_new(), .seed = 1};
   int rc = run_command(&c, argc - 1, argv + 1);

@@ -69,6 +69,13 @@ BRICK_API brick_options *brick_options_new(void);
 BRICK_API void brick_options_free(brick_options *opts);
 /* Override "size NAME" with "value" (-D NAME=VALUE). */
 BRICK_API void brick_options_define(brick_options *opts, const char *name, int64_t value);
+/* "native" (default), "x86-64-v3", "x86-64-v4" or "TRIPLE[:CPU]". */
+BRICK_API void brick_options_set_target(brick_options *opts, const char *target);
+/* A schedule in the text form of scheduler/README.md (NULL: the default heuristic). */
+BRICK_API void brick_options_set_schedule(brick_options *opts, const char *schedule);
+/* 0 (default): the team size comes from OMP_NUM_THREADS at run time; 1: serial code with no
+ * OpenMP runtime dependency; N >= 2: a team of N threads. */
+BRICK_API void brick_options_set_threads(brick_options *opts, int threads);
 
 /* ---- programs: parse, inspect, interpret ---------------------------------------------- */
 
@@ -99,6 +106,36 @@ BRICK_API int brick_kernel_interpret(brick_ctx *ctx, const brick_program *prog, 
                                      float *const *args);
 /* Print the checked IR (ranges, isl domains and accesses) to "out". */
 BRICK_API void brick_program_print_ir(const brick_program *prog, FILE *out);
+
+/* ---- compiling ------------------------------------------------------------------------ */
+
+typedef struct brick_module brick_module;
+
+typedef enum brick_emit_kind { BRICK_EMIT_OBJ, BRICK_EMIT_ASM, BRICK_EMIT_LLVM } brick_emit_kind;
+
+/* Compile kernel "kernel" of "prog" (-1: every kernel) into a module. "prog" must outlive it. */
+BRICK_API int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel,
+                            const brick_options *opts, brick_module **out);
+BRICK_API void brick_module_free(brick_module *mod);
+/* Write the module as an object file, assembly or LLVM IR (before any lookup). */
+BRICK_API int brick_module_emit(brick_ctx *ctx, brick_module *mod, brick_emit_kind kind,
+                                const char *path);
+/* Write the C header declaring the module's kernels. */
+BRICK_API int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *path);
+/* JIT-compile the module (once) and return the address of "name" (a kernel, NAME_ws, ...). */
+BRICK_API void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const char *name);
+/* Bytes of workspace kernel "kernel" of the module needs (see NAME_ws). */
+BRICK_API int64_t brick_module_workspace_bytes(const brick_module *mod, const char *kernel);
+
+/* The complete schedule of "kernel" (the given one completed by the heuristic), malloc'ed. */
+BRICK_API int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
+                                    const brick_options *opts, char **out);
+/* The scheduled loop nest of "kernel" as C (BRGEMM calls as "brgemm" marks), malloc'ed. */
+BRICK_API int brick_kernel_loops(brick_ctx *ctx, const brick_program *prog, int kernel,
+                                 const brick_options *opts, char **out);
+
+/* The FP32 FMA peak of one core in GFLOP/s, measured now in this process (about 0.2 s). */
+BRICK_API double brick_measure_peak_gflops(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,42 @@
+/* Private layouts of the public API's objects, shared by the files of api/. */
+#ifndef BRICK_API_PRIVATE_H
+#define BRICK_API_PRIVATE_H
+
+#define BRICK_BUILDING_LIBRARY 1
+#include "brick/brick.h"
+
+#include "codegen.h"
+#include "frontend.h"
+
+struct brick_ctx {
+  brick_diag_fn *diag_fn;
+  void *diag_user;
+  bk_strbuf last_error;
+};
+
+typedef struct define {
+  char *name;
+  int64_t value;
+} define;
+
+struct brick_options {
+  define *defines;
+  int ndefines;
+  char *target;   /* NULL: native */
+  char *schedule; /* NULL: the default heuristic */
+  int threads;    /* 0: OMP_NUM_THREADS at run time */
+};
+
+struct brick_program {
+  brick_ctx *ctx;
+  bk_source *src;
+  bk_diag diag;
+  ir_program *ir;
+};
+
+/* A bk_diag sink forwarding to the context "user" (a brick_ctx *). */
+void brick_diag_sink(void *user, bk_severity sev, const char *text);
+/* Set the context's last error to the formatted message and return "status". */
+int brick_fail(brick_ctx *ctx, int status, const char *fmt, ...) BK_PRINTF(3, 4);
+
+#endif

@@ -1,0 +1,248 @@
+/*
+ * The compiling half of the public API: schedule (given text completed by the heuristic),
+ * lower, check legality, generate IR for one or all kernels of a program into one module;
+ * then emit files, a header, or JIT-compile and look up symbols.
+ */
+#include "api_private.h"
+
+#include <isl/ast.h>
+#include <isl/ast_build.h>
+#include <isl/space.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct brick_module {
+  cg_target target;
+  cg_module *cg; /* NULL once handed to the JIT */
+  cg_jit *jit;
+  bool optimized;
+  int n;
+  const ir_kernel **ks;
+  sched_kernel **sks;
+};
+
+/* The complete schedule of "k": the options' text (if any) completed by the heuristic. */
+static int schedule_of(brick_ctx *ctx, const ir_kernel *k, const brick_options *opts,
+                       bk_diag *diag, sched_schedule **out) {
+  sched_schedule *given = NULL;
+  if (opts && opts->schedule) {
+    bk_source *src = bk_source_new("<schedule>", opts->schedule, strlen(opts->schedule));
+    given = sched_schedule_parse(k, src, diag);
+    bk_source_free(src);
+    if (!given)
+      return BRICK_ERR_USAGE;
+  }
+  *out = sched_complete(k, given, opts ? opts->threads : 0);
+  sched_schedule_free(given);
+  return BRICK_OK;
+}
+
+/* Lower kernel "k" with its schedule; schedule problems are reported as usage errors. */
+static int lower_kernel(brick_ctx *ctx, const brick_program *prog, const ir_kernel *k,
+                        const brick_options *opts, sched_kernel **out) {
+  bk_diag diag;
+  bk_diag_init(&diag, brick_diag_sink, ctx);
+  *out = NULL;
+  bk_source *src = opts && opts->schedule
+                       ? bk_source_new("<schedule>", opts->schedule, strlen(opts->schedule))
+                       : NULL;
+  sched_schedule *given = src ? sched_schedule_parse(k, src, &diag) : NULL;
+  if (src && !given) {
+    bk_source_free(src);
+    return BRICK_ERR_USAGE;
+  }
+  sched_schedule *s = sched_complete(k, given, opts ? opts->threads : 0);
+  sched_kernel *sk = sched_lower(k, s, prog->ir->isl, &diag);
+  if (sk && !sched_check_legality(sk, prog->ir->isl, &diag)) {
+    sched_kernel_free(sk);
+    sk = NULL;
+  }
+  sched_schedule_free(s);
+  sched_schedule_free(given);
+  bk_source_free(src);
+  if (!sk)
+    return given ? BRICK_ERR_USAGE : BRICK_ERR_INTERNAL;
+  *out = sk;
+  return BRICK_OK;
+}
+
+void brick_module_free(brick_module *mod) {
+  if (!mod)
+    return;
+  for (int i = 0; i < mod->n; i++)
+    sched_kernel_free(mod->sks[i]);
+  free(mod->sks);
+  free(mod->ks);
+  cg_module_free(mod->cg);
+  cg_jit_free(mod->jit);
+  cg_target_release(&mod->target);
+  free(mod);
+}
+
+static int emit_kernels(brick_ctx *ctx, const brick_program *prog, brick_module *m,
+                        const brick_options *opts) {
+  cg_options o = {.threads = opts ? opts->threads : 0, .target = &m->target};
+  for (int i = 0; i < m->n; i++) {
+    int st = lower_kernel(ctx, prog, m->ks[i], opts, &m->sks[i]);
+    if (st != BRICK_OK)
+      return st;
+    char *err = NULL;
+    if (cg_kernel_emit(m->cg, m->sks[i], prog->ir->isl, &o, &err) != 0) {
+      st = brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+      free(err);
+      return st;
+    }
+  }
+  return BRICK_OK;
+}
+
+int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const brick_options *opts,
+                  brick_module **out) {
+  *out = NULL;
+  brick_module *m = calloc(1, sizeof(*m));
+  char *err = NULL;
+  if (cg_target_init(&m->target, opts ? opts->target : NULL, &err) != 0) {
+    int st = brick_fail(ctx, BRICK_ERR_USAGE, "%s", err);
+    free(err);
+    free(m);
+    return st;
+  }
+  int nk = prog->ir->kernels.len;
+  if (opts && opts->schedule && kernel < 0 && nk > 1) {
+    brick_module_free(m);
+    return brick_fail(ctx, BRICK_ERR_USAGE, "a schedule applies to one kernel: name it (--kernel)");
+  }
+  m->n = kernel < 0 ? nk : 1;
+  m->ks = calloc((size_t)m->n, sizeof(*m->ks));
+  m->sks = calloc((size_t)m->n, sizeof(*m->sks));
+  for (int i = 0; i < m->n; i++)
+    m->ks[i] = prog->ir->kernels.data[kernel < 0 ? i : kernel];
+  m->cg = cg_module_new(prog->src->name, &m->target, &err);
+  int st = m->cg ? emit_kernels(ctx, prog, m, opts) : brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+  free(err);
+  if (st != BRICK_OK) {
+    if (!*brick_ctx_last_error(ctx))
+      brick_fail(ctx, st, "invalid schedule");
+    brick_module_free(m);
+    return st;
+  }
+  *out = m;
+  return BRICK_OK;
+}
+
+static int optimize(brick_ctx *ctx, brick_module *mod) {
+  if (!mod->cg)
+    return brick_fail(ctx, BRICK_ERR_USAGE, "the module was already JIT-compiled");
+  if (mod->optimized)
+    return BRICK_OK;
+  char *err = NULL;
+  if (cg_module_optimize(mod->cg, &err) != 0) {
+    int st = brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+    free(err);
+    return st;
+  }
+  mod->optimized = true;
+  return BRICK_OK;
+}
+
+int brick_module_emit(brick_ctx *ctx, brick_module *mod, brick_emit_kind kind, const char *path) {
+  int st = optimize(ctx, mod);
+  if (st != BRICK_OK)
+    return st;
+  char *err = NULL;
+  if (cg_module_write(mod->cg, path, (cg_file_kind)kind, &err) != 0) {
+    st = brick_fail(ctx, BRICK_ERR_IO, "%s", err);
+    free(err);
+  }
+  return st;
+}
+
+int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *path) {
+  bk_strbuf guard;
+  bk_strbuf_init(&guard);
+  bk_strbuf_puts(&guard, "BRICK_GENERATED_");
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  for (const char *p = base; *p; p++)
+    bk_strbuf_printf(&guard, "%c", (*p >= 'a' && *p <= 'z') ? *p - 32
+                                    : ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) ? *p : '_');
+  char *err = NULL;
+  int st = cg_header_write(path, bk_strbuf_cstr(&guard), mod->ks,
+                           (const sched_kernel *const *)mod->sks, mod->n, &err);
+  bk_strbuf_release(&guard);
+  if (st != 0) {
+    st = brick_fail(ctx, BRICK_ERR_IO, "%s", err ? err : "cannot write the header");
+    free(err);
+  }
+  return st;
+}
+
+void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const char *name) {
+  char *err = NULL;
+  if (!mod->jit) {
+    if (optimize(ctx, mod) != BRICK_OK)
+      return NULL;
+    mod->jit = cg_jit_new(&err);
+    if (!mod->jit || cg_jit_add(mod->jit, mod->cg, &err) != 0) {
+      mod->cg = NULL;
+      brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+      free(err);
+      return NULL;
+    }
+    mod->cg = NULL;
+  }
+  void *p = cg_jit_lookup(mod->jit, name, &err);
+  if (!p) {
+    brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+    free(err);
+  }
+  return p;
+}
+
+int64_t brick_module_workspace_bytes(const brick_module *mod, const char *kernel) {
+  for (int i = 0; i < mod->n; i++)
+    if (strcmp(mod->ks[i]->name, kernel) == 0)
+      return mod->sks[i]->ws_bytes;
+  return -1;
+}
+
+int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
+                          const brick_options *opts, char **out) {
+  bk_diag diag;
+  bk_diag_init(&diag, brick_diag_sink, ctx);
+  const ir_kernel *k = prog->ir->kernels.data[kernel];
+  sched_schedule *s = NULL;
+  int st = schedule_of(ctx, k, opts, &diag, &s);
+  if (st != BRICK_OK)
+    return st;
+  *out = sched_schedule_to_str(k, s);
+  sched_schedule_free(s);
+  return BRICK_OK;
+}
+
+int brick_kernel_loops(brick_ctx *ctx, const brick_program *prog, int kernel,
+                       const brick_options *opts, char **out) {
+  sched_kernel *sk;
+  int st = lower_kernel(ctx, prog, prog->ir->kernels.data[kernel], opts, &sk);
+  if (st != BRICK_OK)
+    return st;
+  isl_ctx *ictx = prog->ir->isl;
+  isl_schedule *sch = sched_build_tree(sk, ictx, opts ? opts->threads : 0);
+  isl_ast_build *build = isl_ast_build_from_context(isl_set_universe(isl_space_params_alloc(ictx, 0)));
+  isl_ast_node *ast = isl_ast_build_node_from_schedule(build, sch);
+  isl_ast_build_free(build);
+  char *c = isl_ast_node_to_C_str(ast);
+  bk_strbuf sb;
+  bk_strbuf_init(&sb);
+  for (int i = 0; i < sk->ops.len; i++) {
+    const sched_op *op = sk->ops.data[i];
+    bk_strbuf_printf(&sb, "// O%d: %s\n", op->index,
+                     op->kind == SCHED_OP_BRGEMM ? "BRGEMM call per 'brgemm' mark (loops below it are inside the call)"
+                     : op->value == SCHED_VAL_COPY ? "pack" : op->value == SCHED_VAL_CONST ? "fill" : "statement");
+  }
+  bk_strbuf_puts(&sb, c ? c : "");
+  free(c);
+  isl_ast_node_free(ast);
+  sched_kernel_free(sk);
+  *out = bk_strbuf_take(&sb);
+  return BRICK_OK;
+}

@@ -1,0 +1,298 @@
+/*
+ * isl AST -> LLVM IR, in the manner of Polly's IslExprBuilder and IslNodeBuilder.
+ *
+ * Expressions are i64. Loop iterators live in allocas (SROA/mem2reg turn them into phis).
+ * fdiv_q is floor division and pdiv_q/pdiv_r divide non-negative values, so C's truncating
+ * '/' is used only where isl guarantees it is right. Nodes:
+ *   for     a loop (a degenerate one runs its body once)
+ *   if      a branch;  block: its children in order
+ *   user    "O<k>(i...)": op k at one point (stmt.c)
+ *   mark    "brgemm": one BRGEMM call (brgemm_call.c); "parallel": the loop below runs on all
+ *           threads (parallel.c); the marks' subtrees are otherwise not generated.
+ */
+#include "codegen.h"
+
+#include <isl/ast.h>
+#include <isl/id.h>
+#include <isl/val.h>
+#include <stdlib.h>
+#include <string.h>
+
+LLVMValueRef cg_i64(cg_fn *f, int64_t v) { return LLVMConstInt(f->i64, (unsigned long long)v, 1); }
+
+LLVMValueRef cg_entry_alloca(cg_fn *f, LLVMTypeRef ty, const char *name) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(f->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(f->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first)
+    LLVMPositionBuilderBefore(f->b, first);
+  else
+    LLVMPositionBuilderAtEnd(f->b, entry);
+  LLVMValueRef slot = LLVMBuildAlloca(f->b, ty, name);
+  LLVMPositionBuilderAtEnd(f->b, cur);
+  return slot;
+}
+
+LLVMValueRef cg_alloca_i64(cg_fn *f, const char *name) { return cg_entry_alloca(f, f->i64, name); }
+
+void cg_sym_push(cg_fn *f, isl_id *id, LLVMValueRef slot) {
+  cg_sym s = {id, slot};
+  bk_vec_push(f->arena, &f->syms, s);
+}
+
+LLVMValueRef cg_sym_lookup(cg_fn *f, isl_id *id) {
+  for (int i = f->syms.len - 1; i >= 0; i--)
+    if (f->syms.data[i].id == id)
+      return f->syms.data[i].slot;
+  return NULL;
+}
+
+LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int ntypes,
+                          LLVMValueRef *args, int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(f->m->mod, id, types, (size_t)ntypes);
+  LLVMTypeRef ty = LLVMIntrinsicGetType(f->ctx, id, types, (size_t)ntypes);
+  return LLVMBuildCall2(f->b, ty, fn, args, (unsigned)nargs, "");
+}
+
+/* ---- expressions ------------------------------------------------------------------------- */
+
+static LLVMValueRef floor_div(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
+  /* q = a / b (truncating); q - 1 when the remainder is non-zero and the signs differ. */
+  LLVMValueRef q = LLVMBuildSDiv(f->b, a, b, "");
+  LLVMValueRef r = LLVMBuildSRem(f->b, a, b, "");
+  LLVMValueRef nz = LLVMBuildICmp(f->b, LLVMIntNE, r, cg_i64(f, 0), "");
+  LLVMValueRef sx = LLVMBuildICmp(f->b, LLVMIntSLT, LLVMBuildXor(f->b, r, b, ""), cg_i64(f, 0), "");
+  LLVMValueRef adj = LLVMBuildAnd(f->b, nz, sx, "");
+  return LLVMBuildSub(f->b, q, LLVMBuildZExt(f->b, adj, f->i64, ""), "");
+}
+
+static LLVMValueRef to_i64(cg_fn *f, LLVMValueRef v) {
+  return LLVMTypeOf(v) == f->i1 ? LLVMBuildZExt(f->b, v, f->i64, "") : v;
+}
+
+static LLVMValueRef to_i1(cg_fn *f, LLVMValueRef v) {
+  return LLVMTypeOf(v) == f->i1 ? v : LLVMBuildICmp(f->b, LLVMIntNE, v, cg_i64(f, 0), "");
+}
+
+static LLVMValueRef binary(cg_fn *f, enum isl_ast_expr_op_type t, LLVMValueRef a, LLVMValueRef b) {
+  static const LLVMIntPredicate preds[] = {
+      [isl_ast_expr_op_eq] = LLVMIntEQ, [isl_ast_expr_op_le] = LLVMIntSLE,
+      [isl_ast_expr_op_lt] = LLVMIntSLT, [isl_ast_expr_op_ge] = LLVMIntSGE,
+      [isl_ast_expr_op_gt] = LLVMIntSGT};
+  switch (t) {
+  case isl_ast_expr_op_add: return LLVMBuildAdd(f->b, a, b, "");
+  case isl_ast_expr_op_sub: return LLVMBuildSub(f->b, a, b, "");
+  case isl_ast_expr_op_mul: return LLVMBuildMul(f->b, a, b, "");
+  case isl_ast_expr_op_div: return LLVMBuildSDiv(f->b, a, b, "");
+  case isl_ast_expr_op_pdiv_q: return LLVMBuildSDiv(f->b, a, b, "");
+  case isl_ast_expr_op_fdiv_q: return floor_div(f, a, b);
+  case isl_ast_expr_op_pdiv_r:
+  case isl_ast_expr_op_zdiv_r: return LLVMBuildSRem(f->b, a, b, "");
+  case isl_ast_expr_op_max:
+  case isl_ast_expr_op_min: {
+    LLVMValueRef c = LLVMBuildICmp(f->b, t == isl_ast_expr_op_max ? LLVMIntSGT : LLVMIntSLT, a, b, "");
+    return LLVMBuildSelect(f->b, c, a, b, "");
+  }
+  case isl_ast_expr_op_and:
+  case isl_ast_expr_op_and_then: return LLVMBuildAnd(f->b, to_i1(f, a), to_i1(f, b), "");
+  case isl_ast_expr_op_or:
+  case isl_ast_expr_op_or_else: return LLVMBuildOr(f->b, to_i1(f, a), to_i1(f, b), "");
+  case isl_ast_expr_op_eq:
+  case isl_ast_expr_op_le:
+  case isl_ast_expr_op_lt:
+  case isl_ast_expr_op_ge:
+  case isl_ast_expr_op_gt: return LLVMBuildICmp(f->b, preds[t], a, b, "");
+  default: return NULL;
+  }
+}
+
+/* Operation "e" with n arguments: n-ary min/max fold left; and_then/or_else evaluate both
+ * sides, which is safe because isl's conditions have no side effects or traps. */
+static LLVMValueRef op_expr(cg_fn *f, isl_ast_expr *e) {
+  enum isl_ast_expr_op_type t = isl_ast_expr_op_get_type(e);
+  int n = (int)isl_ast_expr_op_get_n_arg(e);
+  LLVMValueRef v[3] = {0};
+  if (t == isl_ast_expr_op_minus || t == isl_ast_expr_op_cond || t == isl_ast_expr_op_select) {
+    for (int i = 0; i < n && i < 3; i++) {
+      isl_ast_expr *a = isl_ast_expr_op_get_arg(e, i);
+      v[i] = cg_ast_expr(f, a);
+      isl_ast_expr_free(a);
+    }
+    if (t == isl_ast_expr_op_minus)
+      return LLVMBuildNeg(f->b, to_i64(f, v[0]), "");
+    return LLVMBuildSelect(f->b, to_i1(f, v[0]), to_i64(f, v[1]), to_i64(f, v[2]), "");
+  }
+  isl_ast_expr *a0 = isl_ast_expr_op_get_arg(e, 0);
+  LLVMValueRef acc = cg_ast_expr(f, a0);
+  isl_ast_expr_free(a0);
+  for (int i = 1; i < n; i++) {
+    isl_ast_expr *a = isl_ast_expr_op_get_arg(e, i);
+    LLVMValueRef x = cg_ast_expr(f, a);
+    isl_ast_expr_free(a);
+    bool logical = t == isl_ast_expr_op_and || t == isl_ast_expr_op_and_then ||
+                   t == isl_ast_expr_op_or || t == isl_ast_expr_op_or_else;
+    acc = binary(f, t, logical ? acc : to_i64(f, acc), logical ? x : to_i64(f, x));
+    if (!acc) {
+      f->err = strdup("internal: unsupported isl AST operation");
+      return cg_i64(f, 0);
+    }
+  }
+  return acc;
+}
+
+LLVMValueRef cg_ast_expr(cg_fn *f, isl_ast_expr *e) {
+  switch (isl_ast_expr_get_type(e)) {
+  case isl_ast_expr_int: {
+    isl_val *v = isl_ast_expr_get_val(e);
+    long x = isl_val_get_num_si(v);
+    isl_val_free(v);
+    return cg_i64(f, x);
+  }
+  case isl_ast_expr_id: {
+    isl_id *id = isl_ast_expr_get_id(e);
+    LLVMValueRef slot = cg_sym_lookup(f, id);
+    isl_id_free(id);
+    if (!slot) {
+      f->err = strdup("internal: unknown iterator in the isl AST");
+      return cg_i64(f, 0);
+    }
+    return LLVMBuildLoad2(f->b, f->i64, slot, "");
+  }
+  case isl_ast_expr_op: return op_expr(f, e);
+  default: f->err = strdup("internal: bad isl AST expression"); return cg_i64(f, 0);
+  }
+}
+
+/* ---- nodes ---------------------------------------------------------------------------------- */
+
+static LLVMBasicBlockRef new_block(cg_fn *f, const char *name) {
+  return LLVMAppendBasicBlockInContext(f->ctx, f->fn, name);
+}
+
+static LLVMValueRef gen_sub_expr(cg_fn *f, isl_ast_expr *e) {
+  LLVMValueRef v = cg_ast_expr(f, e);
+  isl_ast_expr_free(e);
+  return v;
+}
+
+/* for (it = init; cond; it += inc) body */
+static void gen_for(cg_fn *f, isl_ast_node *node) {
+  isl_ast_expr *it_expr = isl_ast_node_for_get_iterator(node);
+  isl_id *id = isl_ast_expr_get_id(it_expr);
+  isl_ast_expr_free(it_expr);
+  LLVMValueRef slot = cg_alloca_i64(f, isl_id_get_name(id));
+  LLVMBuildStore(f->b, gen_sub_expr(f, isl_ast_node_for_get_init(node)), slot);
+  cg_sym_push(f, id, slot);
+  isl_ast_node *body = isl_ast_node_for_get_body(node);
+  if (isl_ast_node_for_is_degenerate(node) == isl_bool_true) {
+    cg_ast_gen(f, body);
+  } else {
+    LLVMBasicBlockRef head = new_block(f, "for.head"), loop = new_block(f, "for.body"),
+                      exit = new_block(f, "for.exit");
+    LLVMBuildBr(f->b, head);
+    LLVMPositionBuilderAtEnd(f->b, head);
+    LLVMValueRef c = gen_sub_expr(f, isl_ast_node_for_get_cond(node));
+    LLVMBuildCondBr(f->b, to_i1(f, c), loop, exit);
+    LLVMPositionBuilderAtEnd(f->b, loop);
+    cg_ast_gen(f, body);
+    LLVMValueRef inc = gen_sub_expr(f, isl_ast_node_for_get_inc(node));
+    LLVMValueRef cur = LLVMBuildLoad2(f->b, f->i64, slot, "");
+    LLVMBuildStore(f->b, LLVMBuildAdd(f->b, cur, inc, ""), slot);
+    LLVMBuildBr(f->b, head);
+    LLVMPositionBuilderAtEnd(f->b, exit);
+  }
+  isl_ast_node_free(body);
+  f->syms.len--;
+  isl_id_free(id);
+}
+
+static void gen_if(cg_fn *f, isl_ast_node *node) {
+  LLVMValueRef c = gen_sub_expr(f, isl_ast_node_if_get_cond(node));
+  LLVMBasicBlockRef then = new_block(f, "if.then"), els = new_block(f, "if.else"),
+                    done = new_block(f, "if.end");
+  LLVMBuildCondBr(f->b, to_i1(f, c), then, els);
+  LLVMPositionBuilderAtEnd(f->b, then);
+  isl_ast_node *t = isl_ast_node_if_get_then_node(node);
+  cg_ast_gen(f, t);
+  isl_ast_node_free(t);
+  LLVMBuildBr(f->b, done);
+  LLVMPositionBuilderAtEnd(f->b, els);
+  if (isl_ast_node_if_has_else_node(node) == isl_bool_true) {
+    isl_ast_node *e = isl_ast_node_if_get_else_node(node);
+    cg_ast_gen(f, e);
+    isl_ast_node_free(e);
+  }
+  LLVMBuildBr(f->b, done);
+  LLVMPositionBuilderAtEnd(f->b, done);
+}
+
+static void gen_block(cg_fn *f, isl_ast_node *node) {
+  isl_ast_node_list *list = isl_ast_node_block_get_children(node);
+  isl_size n = isl_ast_node_list_n_ast_node(list);
+  for (int i = 0; i < n; i++) {
+    isl_ast_node *c = isl_ast_node_list_get_ast_node(list, i);
+    cg_ast_gen(f, c);
+    isl_ast_node_free(c);
+  }
+  isl_ast_node_list_free(list);
+}
+
+/* The op named "O<k>" by the call expression "call". */
+static const sched_op *op_of_call(cg_fn *f, isl_ast_expr *call) {
+  isl_ast_expr *fn = isl_ast_expr_op_get_arg(call, 0);
+  isl_id *id = isl_ast_expr_get_id(fn);
+  int k = atoi(isl_id_get_name(id) + 1);
+  isl_id_free(id);
+  isl_ast_expr_free(fn);
+  return f->sk->ops.data[k];
+}
+
+/* Evaluate the arguments 1..n of call "call" into "out". */
+static int call_args(cg_fn *f, isl_ast_expr *call, LLVMValueRef *out) {
+  int n = (int)isl_ast_expr_op_get_n_arg(call) - 1;
+  for (int i = 0; i < n; i++)
+    out[i] = to_i64(f, gen_sub_expr(f, isl_ast_expr_op_get_arg(call, i + 1)));
+  return n;
+}
+
+static void gen_user(cg_fn *f, isl_ast_node *node) {
+  isl_ast_expr *call = isl_ast_node_user_get_expr(node);
+  const sched_op *op = op_of_call(f, call);
+  LLVMValueRef it[64];
+  call_args(f, call, it);
+  isl_ast_expr_free(call);
+  cg_stmt_gen(f, op, it);
+}
+
+static void gen_mark(cg_fn *f, isl_ast_node *node) {
+  isl_id *mark = isl_ast_node_mark_get_id(node);
+  isl_ast_node *child = isl_ast_node_mark_get_node(node);
+  if (strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0) {
+    isl_id *ann = isl_ast_node_get_annotation(node);
+    cg_mark_bounds *mb = isl_id_get_user(ann);
+    LLVMValueRef lo[64], hi[64];
+    call_args(f, mb->lo, lo);
+    call_args(f, mb->hi, hi);
+    cg_brgemm_gen(f, isl_id_get_user(mark), lo, hi);
+    isl_id_free(ann);
+  } else if (strcmp(isl_id_get_name(mark), SCHED_MARK_PARALLEL) == 0 &&
+             isl_ast_node_get_type(child) == isl_ast_node_for) {
+    cg_parallel_gen(f, child);
+  } else {
+    cg_ast_gen(f, child);
+  }
+  isl_ast_node_free(child);
+  isl_id_free(mark);
+}
+
+void cg_ast_gen(cg_fn *f, isl_ast_node *node) {
+  switch (isl_ast_node_get_type(node)) {
+  case isl_ast_node_for: gen_for(f, node); break;
+  case isl_ast_node_if: gen_if(f, node); break;
+  case isl_ast_node_block: gen_block(f, node); break;
+  case isl_ast_node_mark: gen_mark(f, node); break;
+  case isl_ast_node_user: gen_user(f, node); break;
+  default: break;
+  }
+}

@@ -1,0 +1,242 @@
+/*
+ * One BRGEMM call at a "brgemm" mark. From the values of the loops outside the call (tile
+ * indices of the M/N/K roles, values of the other loops) it computes where the tile starts
+ * (C, A and B base pointers), how big it is (M, N, K: the full tile, or the border tile when a
+ * tile size does not divide the range: at most a few distinct sizes, each its own
+ * specialization, chosen by comparing the run-time size), the batch (stride or a constant
+ * table of element offsets over the batch loops) and beta: 0 on the first visit of an output
+ * tile when this statement starts the accumulation (so no separate zeroing pass), else 1.
+ */
+#include "codegen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_VARIANTS 4
+
+typedef struct call {
+  cg_fn *f;
+  const sched_op *op;
+  int64_t lin_c[64], lin_a[64], lin_b[64];
+  LLVMValueRef size[3];           /* run-time M, N, K */
+  int64_t variant[3][MAX_VARIANTS];
+  int nvariant[3];
+  LLVMValueRef first;             /* i1: first visit of this output tile (beta = 0 allowed) */
+  bool can_beta0;
+  LLVMValueRef a, b, c, offs_a, offs_b;
+  int64_t batch;
+  brg_desc d;
+} call;
+
+static int64_t ext(const sched_op *op, int it) { return op->iters[it].hi - op->iters[it].lo; }
+
+static int role_of(const sched_stmt *ss, int it) {
+  for (int r = 0; r < 3; r++)
+    if (ss->role[r] == it)
+      return r;
+  return -1;
+}
+
+static bool role_tile_in(const sched_loop *loops, int n, int it) {
+  for (int i = 0; i < n; i++)
+    if (loops[i].iter == it && loops[i].tile)
+      return true;
+  return false;
+}
+static bool role_tile_in_batch(const sched_stmt *ss, int it) {
+  return role_tile_in(ss->batch, ss->nbatch, it);
+}
+
+static void add_variant(call *C, int r, int64_t v) {
+  for (int i = 0; i < C->nvariant[r]; i++)
+    if (C->variant[r][i] == v)
+      return;
+  if (C->nvariant[r] < MAX_VARIANTS)
+    C->variant[r][C->nvariant[r]++] = v;
+}
+
+/* Sizes of the roles for the tile [lo, hi], their possible values, and whether this is the
+ * first visit of the output tile (every reduction loop outside the call at its start). */
+static void sizes(call *C, LLVMValueRef *lo, LLVMValueRef *hi) {
+  cg_fn *f = C->f;
+  const sched_op *op = C->op;
+  const sched_stmt *ss = &op->sched;
+  C->first = LLVMConstInt(f->i1, 1, 0);
+  for (int p = 0; p < ss->norder; p++) {
+    const ir_iter *it = &op->iters[ss->order[p].iter];
+    if (it->reduction)
+      C->first = LLVMBuildAnd(f->b, C->first,
+                              LLVMBuildICmp(f->b, LLVMIntEQ, lo[ss->order[p].iter], cg_i64(f, it->lo), ""), "");
+  }
+  for (int r = 0; r < 3; r++) {
+    int i = ss->role[r];
+    if (i < 0) {
+      C->size[r] = cg_i64(f, 1);
+      add_variant(C, r, 1);
+      continue;
+    }
+    int64_t T = ss->tile[r], l = op->iters[i].lo, h = op->iters[i].hi;
+    if (T && role_tile_in_batch(ss, i)) {
+      C->size[r] = cg_i64(f, T);
+      add_variant(C, r, T);
+      continue;
+    }
+    C->size[r] = LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi[i], lo[i], ""), cg_i64(f, 1), "");
+    if (T == 0 || T >= h - l) {
+      add_variant(C, r, h - l);
+      continue;
+    }
+    for (int64_t t = l / T; t * T < h; t++) {
+      int64_t s = t * T > l ? t * T : l, e = (t + 1) * T < h ? (t + 1) * T : h;
+      add_variant(C, r, e - s);
+    }
+  }
+}
+
+/* base + c0 + sum lin[i] * start[i] (elements of float). */
+static LLVMValueRef tile_ptr(call *C, int buf, const int64_t *lin, int64_t c0, LLVMValueRef *start) {
+  cg_fn *f = C->f;
+  LLVMValueRef off = cg_i64(f, c0);
+  for (int i = 0; i < C->op->niters; i++)
+    if (lin[i])
+      off = LLVMBuildAdd(f->b, off, LLVMBuildMul(f->b, start[i], cg_i64(f, lin[i]), ""), "");
+  return LLVMBuildGEP2(f->b, f->f32, f->buf[buf], &off, 1, "");
+}
+
+static LLVMValueRef const_table(call *C, const int64_t *v, int64_t n, const char *what) {
+  cg_fn *f = C->f;
+  LLVMValueRef *elems = malloc(sizeof(LLVMValueRef) * (size_t)n);
+  for (int64_t i = 0; i < n; i++)
+    elems[i] = cg_i64(f, v[i]);
+  LLVMTypeRef ty = LLVMArrayType2(f->i64, (uint64_t)n);
+  char name[64];
+  snprintf(name, sizeof name, "brick.offs.%s", what);
+  LLVMValueRef g = LLVMAddGlobal(f->m->mod, ty, name);
+  LLVMSetInitializer(g, LLVMConstArray2(f->i64, elems, (uint64_t)n));
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  free(elems);
+  return g;
+}
+
+/* The batch: a stride when it is one loop with non-negative steps, else offset tables. */
+static void batch(call *C) {
+  const sched_op *op = C->op;
+  const sched_stmt *ss = &op->sched;
+  int64_t count[SCHED_MAX_LOOPS], sa[SCHED_MAX_LOOPS], sb[SCHED_MAX_LOOPS];
+  C->batch = 1;
+  for (int i = 0; i < ss->nbatch; i++) {
+    sched_loop l = ss->batch[i];
+    int64_t step = l.tile ? ss->tile[role_of(ss, l.iter)] : 1;
+    count[i] = l.tile ? ext(op, l.iter) / step : ext(op, l.iter);
+    sa[i] = C->lin_a[l.iter] * step;
+    sb[i] = C->lin_b[l.iter] * step;
+    C->batch *= count[i];
+  }
+  C->d.mode = BRG_BATCH_STRIDE;
+  C->d.stride_a = ss->nbatch == 1 ? sa[0] : 0;
+  C->d.stride_b = ss->nbatch == 1 ? sb[0] : 0;
+  C->offs_a = C->offs_b = LLVMConstPointerNull(C->f->ptr);
+  if (ss->nbatch <= 1 && C->d.stride_a >= 0 && C->d.stride_b >= 0)
+    return;
+  int64_t *ta = malloc(sizeof(int64_t) * (size_t)C->batch), *tb = malloc(sizeof(int64_t) * (size_t)C->batch);
+  for (int64_t b = 0; b < C->batch; b++) {
+    int64_t rest = b, oa = 0, ob = 0;
+    for (int i = ss->nbatch - 1; i >= 0; i--) {
+      oa += (rest % count[i]) * sa[i];
+      ob += (rest % count[i]) * sb[i];
+      rest /= count[i];
+    }
+    ta[b] = oa;
+    tb[b] = ob;
+  }
+  C->d.mode = BRG_BATCH_OFFSETS;
+  C->d.stride_a = C->d.stride_b = 0;
+  C->offs_a = const_table(C, ta, C->batch, "a");
+  C->offs_b = const_table(C, tb, C->batch, "b");
+  free(ta);
+  free(tb);
+}
+
+static void emit_call(call *C) {
+  cg_fn *f = C->f;
+  const char *why = brg_desc_validate(&C->d);
+  if (why) {
+    if (!f->err) {
+      bk_strbuf sb;
+      bk_strbuf_init(&sb);
+      bk_strbuf_printf(&sb, "BRGEMM of statement s%d: %s (M=%d N=%d K=%d lda=%lld ldb_k=%lld "
+                       "ldb_n=%lld ldc=%lld)", C->op->stmt->index, why, C->d.M, C->d.N, C->d.K,
+                       (long long)C->d.lda, (long long)C->d.ldb_k, (long long)C->d.ldb_n,
+                       (long long)C->d.ldc);
+      f->err = bk_strbuf_take(&sb);
+    }
+    return;
+  }
+  LLVMValueRef fn = brg_emit(f->m->mod, &C->d);
+  LLVMValueRef args[7] = {C->a, C->b, C->c, cg_i64(f, C->batch), LLVMConstPointerNull(f->ptr),
+                          C->offs_a, C->offs_b};
+  LLVMBuildCall2(f->b, brg_fn_type(f->ctx), fn, args, 7, "");
+}
+
+/* Choose the specialization of dimension "dim" (0..2: M, N, K; 3: beta) at run time. */
+static void dispatch(call *C, int dim) {
+  cg_fn *f = C->f;
+  if (dim == 4) {
+    emit_call(C);
+    return;
+  }
+  int n = dim < 3 ? C->nvariant[dim] : (C->can_beta0 ? 2 : 1);
+  LLVMBasicBlockRef done = n > 1 ? LLVMAppendBasicBlockInContext(f->ctx, f->fn, "brg.done") : NULL;
+  for (int v = 0; v < n; v++) {
+    int64_t val = dim < 3 ? C->variant[dim][v] : (C->can_beta0 ? v == 0 ? 0 : 1 : 1);
+    if (dim < 3)
+      (&C->d.M)[dim] = (int)val;
+    else
+      C->d.beta = (int)val;
+    if (v + 1 < n) {
+      LLVMValueRef cond = dim < 3 ? LLVMBuildICmp(f->b, LLVMIntEQ, C->size[dim], cg_i64(f, val), "")
+                                  : C->first;
+      LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "brg.case");
+      LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "brg.next");
+      LLVMBuildCondBr(f->b, cond, then, next);
+      LLVMPositionBuilderAtEnd(f->b, then);
+      dispatch(C, dim + 1);
+      LLVMBuildBr(f->b, done);
+      LLVMPositionBuilderAtEnd(f->b, next);
+    } else {
+      dispatch(C, dim + 1);
+      if (done) {
+        LLVMBuildBr(f->b, done);
+        LLVMPositionBuilderAtEnd(f->b, done);
+      }
+    }
+  }
+}
+
+void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *start, LLVMValueRef *hi) {
+  call C = {.f = f, .op = op};
+  const sched_stmt *ss = &op->sched;
+  int64_t c0c, c0a, c0b;
+  sched_access_linearize(f->sk, op, &op->write, C.lin_c, &c0c);
+  sched_access_linearize(f->sk, op, &op->reads[op->a_read], C.lin_a, &c0a);
+  sched_access_linearize(f->sk, op, &op->reads[op->b_read], C.lin_b, &c0b);
+  sizes(&C, start, hi);
+  C.can_beta0 = op->stmt->inits_target;
+  C.c = tile_ptr(&C, op->write.buf, C.lin_c, c0c, start);
+  C.a = tile_ptr(&C, op->reads[op->a_read].buf, C.lin_a, c0a, start);
+  C.b = tile_ptr(&C, op->reads[op->b_read].buf, C.lin_b, c0b, start);
+  brg_desc_init(&C.d, 1, 1, 1, f->o->target->isa);
+  C.d.vlen = f->o->target->vlen;
+  int m = ss->role[SCHED_M], n = ss->role[SCHED_N], k = ss->role[SCHED_K];
+  C.d.lda = k >= 0 ? C.lin_a[k] : 0;
+  C.d.ldb_k = k >= 0 ? C.lin_b[k] : 0;
+  C.d.ldb_n = n >= 0 ? C.lin_b[n] : 0;
+  C.d.ldc = n >= 0 ? C.lin_c[n] : ext(op, m);
+  if (k < 0)
+    C.d.lda = ext(op, m);
+  batch(&C);
+  C.d.batch_hint = C.batch;
+  dispatch(&C, 0);
+}

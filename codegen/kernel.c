@@ -1,0 +1,185 @@
+/*
+ * One kernel, from its lowered ops to LLVM IR:
+ *
+ *   isl schedule tree (scheduler/tree.c) -> isl AST (isl_ast_build_node_from_schedule; at each
+ *   "brgemm" mark an annotation records the values of the loops outside the call) -> IR of
+ *
+ *     void NAME_ws(const float *in..., float *out..., void *ws)   the kernel proper
+ *     void NAME(const float *in..., float *out...)                 allocates ws, calls NAME_ws
+ *     const double NAME_flops;  const uint64_t NAME_workspace_bytes;
+ *
+ * Tensor pointers are noalias; no alignment beyond float's is assumed.
+ */
+#include "codegen.h"
+
+#include <isl/aff.h>
+#include <isl/ast.h>
+#include <isl/ast_build.h>
+#include <isl/id.h>
+#include <isl/space.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void free_bounds(void *p) {
+  cg_mark_bounds *mb = p;
+  isl_ast_expr_free(mb->lo);
+  isl_ast_expr_free(mb->hi);
+  free(mb);
+}
+
+/* At a "brgemm" mark: annotate it with the first and the last point of the call's tile,
+ * "O<k>(lo...)" and "O<k>(hi...)": the lexicographic extremes of the domain points that the
+ * loops outside the call leave to it (a box, so they are its corners). */
+static isl_ast_node *after_mark(isl_ast_node *node, isl_ast_build *build, void *user) {
+  isl_id *mark = isl_ast_node_mark_get_id(node);
+  bool brg = strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0;
+  isl_id_free(mark);
+  if (!brg)
+    return node;
+  isl_map *inv = isl_map_reverse(isl_map_from_union_map(isl_ast_build_get_schedule(build)));
+  cg_mark_bounds *mb = calloc(1, sizeof(*mb));
+  isl_pw_multi_aff *lo = isl_map_lexmin_pw_multi_aff(isl_map_copy(inv));
+  isl_pw_multi_aff *hi = isl_map_lexmax_pw_multi_aff(inv);
+  mb->lo = isl_ast_build_call_from_pw_multi_aff(build, lo);
+  mb->hi = isl_ast_build_call_from_pw_multi_aff(build, hi);
+  isl_id *ann = isl_id_alloc(isl_ast_node_get_ctx(node), "bounds", mb);
+  ann = isl_id_set_free_user(ann, free_bounds);
+  return isl_ast_node_set_annotation(node, ann);
+}
+
+static isl_ast_node *build_ast(const sched_kernel *sk, isl_ctx *ctx, int threads) {
+  isl_schedule *sch = sched_build_tree(sk, ctx, threads);
+  isl_ast_build *build = isl_ast_build_from_context(isl_set_universe(isl_space_params_alloc(ctx, 0)));
+  build = isl_ast_build_set_after_each_mark(build, after_mark, NULL);
+  isl_ast_node *ast = isl_ast_build_node_from_schedule(build, sch);
+  isl_ast_build_free(build);
+  return ast;
+}
+
+static void add_attr(LLVMContextRef ctx, LLVMValueRef fn, unsigned idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(ctx, kind, 0));
+}
+
+static void add_str_attr(LLVMContextRef ctx, LLVMValueRef fn, const char *k, const char *v) {
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateStringAttribute(ctx, k, (unsigned)strlen(k), v, (unsigned)strlen(v)));
+}
+
+/* A function "name" taking "n" pointers (noalias, nocapture), returning void. */
+static LLVMValueRef add_entry(cg_module *m, const char *name, int n, int noalias) {
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(m->ctx, 0);
+  LLVMTypeRef *ps = calloc((size_t)n + 1, sizeof(LLVMTypeRef));
+  for (int i = 0; i < n; i++)
+    ps[i] = ptr;
+  LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), ps, (unsigned)n, 0));
+  free(ps);
+  for (int i = 0; i < noalias; i++) {
+    add_attr(m->ctx, fn, (unsigned)i + 1, "noalias");
+    add_attr(m->ctx, fn, (unsigned)i + 1, "nocapture");
+  }
+  add_attr(m->ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
+  add_str_attr(m->ctx, fn, "target-cpu", m->target->cpu);
+  if (m->target->features[0])
+    add_str_attr(m->ctx, fn, "target-features", m->target->features);
+  return fn;
+}
+
+static void init_fn(cg_fn *f, cg_module *m, const sched_kernel *sk, const cg_options *o) {
+  *f = (cg_fn){.m = m, .ctx = m->ctx, .sk = sk, .o = o, .arena = bk_arena_new()};
+  f->i64 = LLVMInt64TypeInContext(m->ctx);
+  f->i32 = LLVMInt32TypeInContext(m->ctx);
+  f->i1 = LLVMInt1TypeInContext(m->ctx);
+  f->f32 = LLVMFloatTypeInContext(m->ctx);
+  f->ptr = LLVMPointerTypeInContext(m->ctx, 0);
+  f->b = LLVMCreateBuilderInContext(m->ctx);
+}
+
+/* NAME_ws: buffers are the parameters and slices of the workspace. */
+static int emit_body(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const cg_options *o,
+                     char **err) {
+  int np = sk->k->params.len;
+  char *name = bk_arena_printf(sk->arena, "%s_ws", sk->k->name);
+  cg_fn f;
+  init_fn(&f, m, sk, o);
+  f.fn = add_entry(m, name, np + 1, np);
+  LLVMPositionBuilderAtEnd(f.b, LLVMAppendBasicBlockInContext(m->ctx, f.fn, "entry"));
+  f.buf = bk_arena_alloc(f.arena, sizeof(LLVMValueRef) * (size_t)(sk->bufs.len + 1));
+  LLVMValueRef ws = LLVMGetParam(f.fn, (unsigned)np);
+  for (int i = 0; i < sk->bufs.len; i++) {
+    const sched_buf *b = &sk->bufs.data[i];
+    LLVMValueRef off = cg_i64(&f, b->ws_offset);
+    f.buf[i] = b->param >= 0 ? LLVMGetParam(f.fn, (unsigned)b->param)
+                             : LLVMBuildGEP2(f.b, LLVMInt8TypeInContext(m->ctx), ws, &off, 1, b->name);
+  }
+  isl_ast_node *ast = build_ast(sk, ctx, o->threads);
+  if (ast)
+    cg_ast_gen(&f, ast);
+  isl_ast_node_free(ast);
+  LLVMBuildRetVoid(f.b);
+  LLVMDisposeBuilder(f.b);
+  bk_arena_free(f.arena);
+  if (!ast && !f.err)
+    f.err = strdup("internal: isl could not generate the loop nest");
+  if (f.err) {
+    *err = f.err;
+    return -1;
+  }
+  return 0;
+}
+
+/* NAME(params...): malloc a 64-byte aligned workspace, call NAME_ws, free it. */
+static void emit_wrapper(cg_module *m, const sched_kernel *sk, const cg_options *o) {
+  int np = sk->k->params.len;
+  cg_fn f;
+  init_fn(&f, m, sk, o);
+  f.fn = add_entry(m, sk->k->name, np, np);
+  LLVMPositionBuilderAtEnd(f.b, LLVMAppendBasicBlockInContext(m->ctx, f.fn, "entry"));
+  LLVMValueRef *args = calloc((size_t)np + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < np; i++)
+    args[i] = LLVMGetParam(f.fn, (unsigned)i);
+  LLVMValueRef body = LLVMGetNamedFunction(m->mod, bk_arena_printf(sk->arena, "%s_ws", sk->k->name));
+  LLVMTypeRef body_ty = LLVMGlobalGetValueType(body);
+  if (sk->ws_bytes == 0) {
+    args[np] = LLVMConstPointerNull(f.ptr);
+    LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
+  } else {
+    LLVMTypeRef mty = LLVMFunctionType(f.ptr, &f.i64, 1, 0), fty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), &f.ptr, 1, 0);
+    LLVMValueRef mf = LLVMGetNamedFunction(m->mod, "malloc"), ff = LLVMGetNamedFunction(m->mod, "free");
+    mf = mf ? mf : LLVMAddFunction(m->mod, "malloc", mty);
+    ff = ff ? ff : LLVMAddFunction(m->mod, "free", fty);
+    LLVMValueRef size = cg_i64(&f, sk->ws_bytes + 64);
+    LLVMValueRef raw = LLVMBuildCall2(f.b, mty, mf, &size, 1, "ws.raw");
+    LLVMValueRef addr = LLVMBuildPtrToInt(f.b, raw, f.i64, "");
+    addr = LLVMBuildAnd(f.b, LLVMBuildAdd(f.b, addr, cg_i64(&f, 63), ""), cg_i64(&f, ~(int64_t)63), "");
+    args[np] = LLVMBuildIntToPtr(f.b, addr, f.ptr, "ws");
+    LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
+    LLVMBuildCall2(f.b, fty, ff, &raw, 1, "");
+  }
+  LLVMBuildRetVoid(f.b);
+  free(args);
+  LLVMDisposeBuilder(f.b);
+  bk_arena_free(f.arena);
+}
+
+static void emit_globals(cg_module *m, const sched_kernel *sk) {
+  char name[512];
+  snprintf(name, sizeof name, "%s_flops", sk->k->name);
+  LLVMTypeRef dbl = LLVMDoubleTypeInContext(m->ctx), i64 = LLVMInt64TypeInContext(m->ctx);
+  LLVMValueRef g = LLVMAddGlobal(m->mod, dbl, name);
+  LLVMSetInitializer(g, LLVMConstReal(dbl, sk->k->flops));
+  LLVMSetGlobalConstant(g, 1);
+  snprintf(name, sizeof name, "%s_workspace_bytes", sk->k->name);
+  g = LLVMAddGlobal(m->mod, i64, name);
+  LLVMSetInitializer(g, LLVMConstInt(i64, (unsigned long long)sk->ws_bytes, 0));
+  LLVMSetGlobalConstant(g, 1);
+}
+
+int cg_kernel_emit(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const cg_options *o,
+                   char **err) {
+  if (emit_body(m, sk, ctx, o, err) != 0)
+    return -1;
+  emit_wrapper(m, sk, o);
+  emit_globals(m, sk);
+  return 0;
+}

@@ -1,0 +1,130 @@
+/*
+ * The body of a plain op at one point: the value (the statement's right side, a copied
+ * element for packs, or a constant for fills) combined into the target with '=', '+=' or
+ * 'max='. A read that can fall outside its buffer loads from element 0 instead and yields
+ * +0.0; in a '+=' of a product, a term with an out-of-bounds factor adds nothing (so 0 * Inf
+ * never appears), as the interpreter does. Float operations carry only the 'reassoc' and
+ * 'contract' fast-math flags; max/min/relu are llvm.maxnum/minnum (C's fmaxf/fminf).
+ */
+#include "codegen.h"
+
+typedef struct point {
+  cg_fn *f;
+  const sched_op *op;
+  LLVMValueRef *it;
+  LLVMValueRef term_ok; /* i1: no direct factor of the product was out of bounds */
+} point;
+
+/* Pointer to access "a" at the point, and (if it may be out of bounds) its in-bounds flag. */
+static LLVMValueRef access_ptr(point *P, const sched_access *a, LLVMValueRef *inb) {
+  cg_fn *f = P->f;
+  const sched_buf *b = &f->sk->bufs.data[a->buf];
+  LLVMValueRef lin = cg_i64(f, 0), ok = LLVMConstInt(f->i1, 1, 0);
+  for (int d = 0; d < b->rank; d++) {
+    LLVMValueRef x = cg_i64(f, a->index[d].c);
+    for (int i = 0; i < P->op->niters; i++)
+      if (a->index[d].coef[i])
+        x = LLVMBuildAdd(f->b, x, LLVMBuildMul(f->b, P->it[i], cg_i64(f, a->index[d].coef[i]), ""), "");
+    if (a->may_oob)
+      ok = LLVMBuildAnd(f->b, ok, LLVMBuildICmp(f->b, LLVMIntULT, x, cg_i64(f, b->dims[d]), ""), "");
+    lin = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, lin, cg_i64(f, b->dims[d]), ""), x, "");
+  }
+  if (a->may_oob)
+    lin = LLVMBuildSelect(f->b, ok, lin, cg_i64(f, 0), "");
+  *inb = ok;
+  return LLVMBuildGEP2(f->b, f->f32, f->buf[a->buf], &lin, 1, "");
+}
+
+static LLVMValueRef load_access(point *P, const sched_access *a, bool factor) {
+  cg_fn *f = P->f;
+  LLVMValueRef inb;
+  LLVMValueRef v = LLVMBuildLoad2(f->b, f->f32, access_ptr(P, a, &inb), "");
+  if (!a->may_oob)
+    return v;
+  if (factor)
+    P->term_ok = LLVMBuildAnd(f->b, P->term_ok, inb, "");
+  return LLVMBuildSelect(f->b, inb, v, LLVMConstReal(f->f32, 0.0), "");
+}
+
+static LLVMValueRef fmath(cg_fn *f, LLVMValueRef v) {
+  if (LLVMIsAInstruction(v))
+    LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+  return v;
+}
+
+static LLVMValueRef call1(cg_fn *f, const char *name, LLVMValueRef x) {
+  return cg_intrinsic(f, name, &f->f32, 1, &x, 1);
+}
+
+static LLVMValueRef call2(cg_fn *f, const char *name, LLVMValueRef x, LLVMValueRef y) {
+  LLVMValueRef a[2] = {x, y};
+  return cg_intrinsic(f, name, &f->f32, 1, a, 2);
+}
+
+/* exp(x) through llvm.exp; tanh and sigmoid are built from it. */
+static LLVMValueRef gen_exp(cg_fn *f, LLVMValueRef x) { return call1(f, "llvm.exp", x); }
+
+static LLVMValueRef gen_function(cg_fn *f, ir_op op, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef one = LLVMConstReal(f->f32, 1.0), zero = LLVMConstReal(f->f32, 0.0);
+  switch (op) {
+  case IR_OP_RELU: return call2(f, "llvm.maxnum", a, zero);
+  case IR_OP_MAX: return call2(f, "llvm.maxnum", a, b);
+  case IR_OP_MIN: return call2(f, "llvm.minnum", a, b);
+  case IR_OP_SQRT: return call1(f, "llvm.sqrt", a);
+  case IR_OP_EXP: return gen_exp(f, a);
+  case IR_OP_SIGMOID: /* 1 / (1 + exp(-x)) */
+    return LLVMBuildFDiv(f->b, one, LLVMBuildFAdd(f->b, one, gen_exp(f, LLVMBuildFNeg(f->b, a, "")), ""), "");
+  case IR_OP_TANH: { /* 1 - 2 / (exp(2x) + 1), saturating correctly at +-inf */
+    LLVMValueRef e2 = gen_exp(f, LLVMBuildFAdd(f->b, a, a, ""));
+    LLVMValueRef q = LLVMBuildFDiv(f->b, LLVMConstReal(f->f32, 2.0), LLVMBuildFAdd(f->b, e2, one, ""), "");
+    return LLVMBuildFSub(f->b, one, q, "");
+  }
+  default: return zero;
+  }
+}
+
+/* Value of expression "e"; "factor": e is a direct factor of a '+=' product. */
+static LLVMValueRef eval(point *P, const ir_expr *e, bool factor) {
+  cg_fn *f = P->f;
+  switch (e->kind) {
+  case IR_EXPR_NUM:
+  case IR_EXPR_NAME: return LLVMConstReal(f->f32, e->num);
+  case IR_EXPR_ACCESS: return load_access(P, &P->op->reads[e->read_id], factor);
+  case IR_EXPR_OP: break;
+  }
+  bool mul = e->op == IR_OP_MUL;
+  LLVMValueRef a = eval(P, e->args[0], factor && mul);
+  LLVMValueRef b = e->nargs > 1 ? eval(P, e->args[1], factor && mul) : NULL;
+  switch (e->op) {
+  case IR_OP_NEG: return LLVMBuildFNeg(f->b, a, "");
+  case IR_OP_ADD: return fmath(f, LLVMBuildFAdd(f->b, a, b, ""));
+  case IR_OP_SUB: return fmath(f, LLVMBuildFSub(f->b, a, b, ""));
+  case IR_OP_MUL: return fmath(f, LLVMBuildFMul(f->b, a, b, ""));
+  case IR_OP_DIV: return fmath(f, LLVMBuildFDiv(f->b, a, b, ""));
+  default: return gen_function(f, e->op, a, b);
+  }
+}
+
+void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it) {
+  point P = {.f = f, .op = op, .it = it, .term_ok = LLVMConstInt(f->i1, 1, 0)};
+  LLVMValueRef v;
+  if (op->value == SCHED_VAL_CONST)
+    v = LLVMConstReal(f->f32, op->constant);
+  else if (op->value == SCHED_VAL_COPY)
+    v = load_access(&P, &op->reads[0], false);
+  else
+    v = eval(&P, op->stmt->rhs, op->skip_oob_terms);
+  LLVMValueRef inb;
+  LLVMValueRef dst = access_ptr(&P, &op->write, &inb);
+  if (op->assign != IR_ASSIGN_SET) {
+    LLVMValueRef old = LLVMBuildLoad2(f->b, f->f32, dst, "");
+    if (op->assign == IR_ASSIGN_MAX) {
+      v = call2(f, "llvm.maxnum", old, v);
+    } else {
+      if (op->skip_oob_terms)
+        v = LLVMBuildSelect(f->b, P.term_ok, v, LLVMConstReal(f->f32, 0.0), "");
+      v = fmath(f, LLVMBuildFAdd(f->b, old, v, ""));
+    }
+  }
+  LLVMBuildStore(f->b, v, dst);
+}

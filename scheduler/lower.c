@@ -1,0 +1,373 @@
+/*
+ * Lowering: a checked kernel and a complete schedule become a list of ops in execution order.
+ *
+ *   - a fill op per '+=' / 'max=' target that a plain loop nest accumulates into
+ *     (BRGEMM ops need none: their first call per tile runs with beta = 0);
+ *   - a pack op per packed operand (PAD: a zero-padded copy; IM2COL: the operand over the
+ *     iterators it depends on, M last), whose reads then replace the statement's;
+ *   - the statement itself, as a BRGEMM op (roles checked here) or a plain loop nest.
+ *
+ * Packs and locals live in the workspace; every op gets an isl domain "O<n>[iters]".
+ */
+#include "scheduler.h"
+
+#include <isl/constraint.h>
+#include <isl/local_space.h>
+#include <isl/space.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct lower {
+  sched_kernel *sk;
+  bk_diag *diag;
+  isl_ctx *ctx;
+  bool ok;
+} lower;
+
+static int add_buf(sched_kernel *sk, const char *name, int param, int rank, const int64_t *dims) {
+  sched_buf b = {.name = name, .param = param, .rank = rank, .nelems = 1, .ws_offset = -1};
+  for (int d = 0; d < rank; d++) {
+    b.dims[d] = dims[d];
+    b.nelems *= dims[d];
+  }
+  if (param < 0) {
+    b.ws_offset = sk->ws_bytes;
+    sk->ws_bytes += (b.nelems * 4 + 63) / 64 * 64;
+  }
+  bk_vec_push(sk->arena, &sk->bufs, b);
+  return sk->bufs.len - 1;
+}
+
+static int tensor_buf(const sched_kernel *sk, const ir_tensor *t) {
+  if (t->param_index >= 0)
+    return t->param_index;
+  for (int i = sk->k->params.len; i < sk->bufs.len; i++)
+    if (strcmp(sk->bufs.data[i].name, t->name) == 0)
+      return i;
+  return -1;
+}
+
+static ir_affine *affines(bk_arena *a, int n, int niters) {
+  ir_affine *r = bk_arena_alloc(a, sizeof(ir_affine) * (size_t)(n + 1));
+  for (int i = 0; i < n; i++)
+    r[i].coef = bk_arena_alloc(a, sizeof(int64_t) * (size_t)(niters + 1));
+  return r;
+}
+
+/* Range [lo, hi] of affine "a" over the box of "iters". */
+static void affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo,
+                         int64_t *hi) {
+  *lo = *hi = a->c;
+  for (int i = 0; i < n; i++) {
+    int64_t x = a->coef[i] * iters[i].lo, y = a->coef[i] * (iters[i].hi - 1);
+    *lo += x < y ? x : y;
+    *hi += x < y ? y : x;
+  }
+}
+
+static bool access_may_oob(const sched_kernel *sk, const sched_access *a, int n,
+                           const ir_iter *iters) {
+  const sched_buf *b = &sk->bufs.data[a->buf];
+  for (int d = 0; d < b->rank; d++) {
+    int64_t lo, hi;
+    affine_range(&a->index[d], n, iters, &lo, &hi);
+    if (lo < 0 || hi >= b->dims[d])
+      return true;
+  }
+  return false;
+}
+
+static sched_access access_of(lower *L, const ir_stmt *s, const ir_expr *e) {
+  sched_access a = {.buf = tensor_buf(L->sk, e->tensor), .index = e->index};
+  a.may_oob = access_may_oob(L->sk, &a, s->niters, s->iters);
+  return a;
+}
+
+static isl_set *box_domain(isl_ctx *ctx, int index, int n, const ir_iter *iters) {
+  char name[32];
+  snprintf(name, sizeof name, "O%d", index);
+  isl_space *sp = isl_space_set_alloc(ctx, 0, (unsigned)n);
+  sp = isl_space_set_tuple_name(sp, isl_dim_set, name);
+  for (int i = 0; i < n; i++)
+    sp = isl_space_set_dim_name(sp, isl_dim_set, (unsigned)i, iters[i].name);
+  isl_set *dom = isl_set_universe(isl_space_copy(sp));
+  isl_local_space *ls = isl_local_space_from_space(sp);
+  for (int i = 0; i < n; i++) {
+    isl_constraint *lo = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
+    lo = isl_constraint_set_coefficient_si(lo, isl_dim_set, i, 1);
+    lo = isl_constraint_set_constant_si(lo, (int)-iters[i].lo);
+    isl_constraint *hi = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
+    hi = isl_constraint_set_coefficient_si(hi, isl_dim_set, i, -1);
+    hi = isl_constraint_set_constant_si(hi, (int)(iters[i].hi - 1));
+    dom = isl_set_add_constraint(isl_set_add_constraint(dom, lo), hi);
+  }
+  isl_local_space_free(ls);
+  return dom;
+}
+
+static sched_op *new_op(lower *L, sched_op_kind kind, int niters, ir_iter *iters) {
+  sched_op *op = bk_arena_alloc(L->sk->arena, sizeof(*op));
+  op->index = L->sk->ops.len;
+  op->kind = kind;
+  op->niters = niters;
+  op->iters = iters;
+  op->sched = (sched_stmt){.role = {-1, -1, -1}, .parallel = -1};
+  op->domain = box_domain(L->ctx, op->index, niters, iters);
+  bk_vec_push(L->sk->arena, &L->sk->ops, op);
+  return op;
+}
+
+/* Iterators y0..y(rank-1) over the dims of buffer "b", and the identity access to it. */
+static ir_iter *buffer_iters(lower *L, const sched_buf *b, sched_access *ident, int buf) {
+  static const char *const names[IR_MAX_RANK] = {"y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7"};
+  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(b->rank + 1));
+  *ident = (sched_access){.buf = buf, .index = affines(L->sk->arena, b->rank, b->rank)};
+  for (int d = 0; d < b->rank; d++) {
+    it[d] = (ir_iter){.name = names[d], .lo = 0, .hi = b->dims[d]};
+    ident->index[d].coef[d] = 1;
+  }
+  return it;
+}
+
+/* Default plain schedule of an op over its own iterators: natural order, outer loop parallel. */
+static void plain_schedule(sched_op *op, int threads_hint) {
+  op->sched.brgemm = false;
+  op->sched.norder = op->niters;
+  for (int i = 0; i < op->niters; i++)
+    op->sched.order[i] = (sched_loop){i, false};
+  int64_t points = 1;
+  for (int i = 0; i < op->niters; i++)
+    points *= op->iters[i].hi - op->iters[i].lo;
+  op->sched.parallel = (threads_hint != 1 && op->niters > 0 && points >= 65536 &&
+                        op->iters[0].hi - op->iters[0].lo >= 2) ? 0 : -1;
+}
+
+/* A fill op: every element of buffer "buf" set to "value". */
+static void add_fill(lower *L, int buf, double value) {
+  sched_access ident;
+  ir_iter *it = buffer_iters(L, &L->sk->bufs.data[buf], &ident, buf);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, L->sk->bufs.data[buf].rank, it);
+  op->value = SCHED_VAL_CONST;
+  op->constant = value;
+  op->assign = IR_ASSIGN_SET;
+  op->write = ident;
+  plain_schedule(op, 0);
+}
+
+/* ---- packs ------------------------------------------------------------------------------ */
+
+/* Pack read "r" of "s" into a zero-padded copy; returns the statement's new access. */
+static sched_access pack_pad(lower *L, const ir_stmt *s, int r) {
+  const ir_expr *e = s->reads[r];
+  const ir_tensor *t = e->tensor;
+  int64_t pdims[IR_MAX_RANK], padlo[IR_MAX_RANK];
+  for (int d = 0; d < t->rank; d++) {
+    int64_t lo, hi;
+    affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
+    padlo[d] = lo < 0 ? -lo : 0;
+    pdims[d] = t->dims[d] + padlo[d] + (hi > t->dims[d] - 1 ? hi - (t->dims[d] - 1) : 0);
+  }
+  char *name = bk_arena_printf(L->sk->arena, "%s_pad%d", t->name, L->sk->ops.len);
+  int buf = add_buf(L->sk, name, -1, t->rank, pdims);
+  sched_access ident;
+  ir_iter *it = buffer_iters(L, &L->sk->bufs.data[buf], &ident, buf);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, t->rank, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = ident;
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, t),
+                                .index = affines(L->sk->arena, t->rank, t->rank), .may_oob = true};
+  for (int d = 0; d < t->rank; d++) {
+    op->reads[0].index[d].coef[d] = 1;
+    op->reads[0].index[d].c = -padlo[d];
+  }
+  plain_schedule(op, 0);
+  sched_access a = {.buf = buf, .index = affines(L->sk->arena, t->rank, s->niters)};
+  for (int d = 0; d < t->rank; d++) {
+    a.index[d].c = e->index[d].c + padlo[d];
+    memcpy(a.index[d].coef, e->index[d].coef, sizeof(int64_t) * (size_t)s->niters);
+  }
+  return a;
+}
+
+/* Pack read "r" of "s" over the iterators it uses, "m" last; returns the new access. */
+static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
+  const ir_expr *e = s->reads[r];
+  int J[64], nj = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < s->niters; i++) {
+      bool used = false;
+      for (int d = 0; d < e->nargs; d++)
+        used |= e->index[d].coef[i] != 0;
+      if (used && (pass == 0) == (i != m) && nj < IR_MAX_RANK)
+        J[nj++] = i;
+    }
+  int64_t pdims[IR_MAX_RANK];
+  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(nj + 1));
+  for (int p = 0; p < nj; p++) {
+    it[p] = s->iters[J[p]];
+    pdims[p] = it[p].hi - it[p].lo;
+  }
+  char *name = bk_arena_printf(L->sk->arena, "%s_im2col%d", e->tensor->name, L->sk->ops.len);
+  int buf = add_buf(L->sk, name, -1, nj, pdims);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, nj, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = (sched_access){.buf = buf, .index = affines(L->sk->arena, nj, nj)};
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, e->tensor),
+                                .index = affines(L->sk->arena, e->nargs, nj)};
+  sched_access a = {.buf = buf, .index = affines(L->sk->arena, nj, s->niters)};
+  for (int p = 0; p < nj; p++) {
+    op->write.index[p].coef[p] = 1;
+    op->write.index[p].c = -it[p].lo;
+    a.index[p].coef[J[p]] = 1;
+    a.index[p].c = -it[p].lo;
+  }
+  for (int d = 0; d < e->nargs; d++) {
+    op->reads[0].index[d].c = e->index[d].c;
+    for (int p = 0; p < nj; p++)
+      op->reads[0].index[d].coef[p] = e->index[d].coef[J[p]];
+  }
+  op->reads[0].may_oob = access_may_oob(L->sk, &op->reads[0], nj, it);
+  plain_schedule(op, 0);
+  return a;
+}
+
+/* ---- statements ------------------------------------------------------------------------- */
+
+void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sched_access *a,
+                            int64_t *lin, int64_t *c0) {
+  const sched_buf *b = &sk->bufs.data[a->buf];
+  int64_t stride = 1;
+  *c0 = 0;
+  for (int i = 0; i < op->niters; i++)
+    lin[i] = 0;
+  for (int d = b->rank - 1; d >= 0; d--) {
+    *c0 += stride * a->index[d].c;
+    for (int i = 0; i < op->niters; i++)
+      lin[i] += stride * a->index[d].coef[i];
+    stride *= b->dims[d];
+  }
+}
+
+static void lerror(lower *L, bk_loc loc, const char *fmt, ...) BK_PRINTF(3, 4);
+static void lerror(lower *L, bk_loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  bk_diag_vreport(L->diag, BK_SEV_ERROR, loc, fmt, ap);
+  va_end(ap);
+  L->ok = false;
+}
+
+/* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
+static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
+  const ir_stmt *s = op->stmt;
+  const sched_stmt *ss = &op->sched;
+  bk_loc loc = ss->loc;
+  int64_t lc[64], lx[64], ly[64], c0;
+  sched_access_linearize(L->sk, op, &op->write, lc, &c0);
+  sched_access_linearize(L->sk, op, &op->reads[c->x], lx, &c0);
+  sched_access_linearize(L->sk, op, &op->reads[c->y], ly, &c0);
+  int m = ss->role[SCHED_M], n = ss->role[SCHED_N], k = ss->role[SCHED_K];
+  const char *mn = s->iters[m].name;
+  if (c->cls[m] != SCHED_CLASS_X_SIDE && c->cls[m] != SCHED_CLASS_Y_SIDE) {
+    lerror(L, loc, "M iterator '%s' must index the output and exactly one of the factors", mn);
+    return;
+  }
+  bool a_is_x = c->cls[m] == SCHED_CLASS_X_SIDE;
+  op->a_read = a_is_x ? c->x : c->y;
+  op->b_read = a_is_x ? c->y : c->x;
+  const int64_t *la = a_is_x ? lx : ly;
+  const char *an = s->reads[op->a_read]->name;
+  if (lc[m] != 1)
+    lerror(L, loc, "M iterator '%s' must have unit stride in the output '%s' (it has %lld)", mn,
+           s->lhs->name, (long long)lc[m]);
+  else if (la[m] != 1)
+    lerror(L, loc, "M iterator '%s' has stride %lld in '%s'; add 'pack=%s:im2col'", mn,
+           (long long)la[m], an, an);
+  else if (n >= 0 && c->cls[n] != (a_is_x ? SCHED_CLASS_Y_SIDE : SCHED_CLASS_X_SIDE))
+    lerror(L, loc, "N iterator '%s' must index the output and '%s' only", s->iters[n].name,
+           s->reads[op->b_read]->name);
+  else if (k >= 0 && c->cls[k] != SCHED_CLASS_REDUCE)
+    lerror(L, loc, "K iterator '%s' must be a reduction over both factors", s->iters[k].name);
+  for (int i = 0; L->ok && i < ss->nbatch; i++) {
+    sched_loop b = ss->batch[i];
+    if (b.tile && (s->iters[b.iter].hi - s->iters[b.iter].lo) % ss->tile[SCHED_K] != 0)
+      lerror(L, loc, "the K tile %lld must divide the range %lld of '%s' when its tile loop is "
+             "in the batch", (long long)ss->tile[SCHED_K],
+             (long long)(s->iters[b.iter].hi - s->iters[b.iter].lo), s->iters[b.iter].name);
+  }
+  for (int r = 0; L->ok && r < s->nreads; r++)
+    if (op->reads[r].may_oob)
+      lerror(L, loc, "'%s' can be read out of bounds; add 'pack=%s:pad'", s->reads[r]->name,
+             s->reads[r]->name);
+}
+
+/* Lower statement "s" with its schedule "ss". */
+static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
+  sched_access *reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access) * (size_t)(s->nreads + 1));
+  for (int r = 0; r < s->nreads; r++)
+    reads[r] = access_of(L, s, s->reads[r]);
+  for (int p = 0; p < ss->packs.len; p++) {
+    int r = ss->packs.data[p].read;
+    if (ss->packs.data[p].kind == SCHED_PACK_PAD)
+      reads[r] = pack_pad(L, s, r);
+    else if (ss->role[SCHED_M] < 0)
+      lerror(L, ss->loc, "'pack=%s:im2col' needs a BRGEMM with an M iterator", s->reads[r]->name);
+    else
+      reads[r] = pack_im2col(L, s, r, ss->role[SCHED_M]);
+  }
+  int target = tensor_buf(L->sk, s->lhs->tensor);
+  sched_contraction c;
+  bool contraction = sched_classify(s, &c);
+  if (ss->brgemm && !contraction) {
+    lerror(L, ss->loc, "statement s%d is not a contraction 'C[..] += A[..] * B[..]'; schedule it "
+           "with 'loops'", s->index);
+    return;
+  }
+  if (!ss->brgemm && s->inits_target)
+    add_fill(L, target, s->assign == IR_ASSIGN_ADD ? 0.0 : -INFINITY);
+  sched_op *op = new_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s->niters, s->iters);
+  op->stmt = s;
+  op->value = SCHED_VAL_EXPR;
+  op->assign = s->assign;
+  op->skip_oob_terms = s->product_of_reads;
+  op->write = access_of(L, s, s->lhs);
+  op->reads = reads;
+  op->nreads = s->nreads;
+  op->sched = *ss;
+  if (ss->brgemm)
+    check_brgemm(L, op, &c);
+}
+
+sched_kernel *sched_lower(const ir_kernel *k, const sched_schedule *s, isl_ctx *ctx,
+                          bk_diag *diag) {
+  bk_arena *a = bk_arena_new();
+  sched_kernel *sk = bk_arena_alloc(a, sizeof(*sk));
+  sk->arena = a;
+  sk->k = k;
+  lower L = {.sk = sk, .diag = diag, .ctx = ctx, .ok = true};
+  for (int i = 0; i < k->params.len; i++)
+    add_buf(sk, k->params.data[i]->name, i, k->params.data[i]->rank, k->params.data[i]->dims);
+  for (int i = 0; i < k->locals.len; i++)
+    add_buf(sk, k->locals.data[i]->name, -1, k->locals.data[i]->rank, k->locals.data[i]->dims);
+  for (int i = 0; i < s->stmts.len && L.ok; i++)
+    lower_stmt(&L, k->stmts.data[s->stmts.data[i].stmt], &s->stmts.data[i]);
+  if (!L.ok) {
+    sched_kernel_free(sk);
+    return NULL;
+  }
+  return sk;
+}
+
+void sched_kernel_free(sched_kernel *sk) {
+  if (!sk)
+    return;
+  for (int i = 0; i < sk->ops.len; i++)
+    isl_set_free(sk->ops.data[i]->domain);
+  bk_arena_free(sk->arena);
+}

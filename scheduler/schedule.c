@@ -1,0 +1,511 @@
+/*
+ * Schedules as data and their text form (documented in scheduler/README.md):
+ *
+ *   s0{brgemm(m=q/28,n=k/64,k=c/64;batch=c/64,r,s);order=n,k/64,p,q/28;parallel=k/64;pack=I:pad}
+ *   s1{order=n,j;parallel=n}
+ *
+ * One section per statement ("sN" or the statement's label), items separated by ';'. A role
+ * "m=q/28" makes q the BRGEMM's M with tiles of 28 (no "/T": the whole range); a loop "q/28" is
+ * the loop over q's tiles, a loop "r" the full loop of r. Every loop outside the call is listed
+ * in "order" (outermost first); "batch" lists the reduction loops inside the call. Printing
+ * gives the same canonical text back (brgemm, order, parallel, pack).
+ */
+#include "scheduler.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+sched_schedule *sched_schedule_new(void) {
+  bk_arena *a = bk_arena_new();
+  sched_schedule *s = bk_arena_alloc(a, sizeof(*s));
+  s->arena = a;
+  return s;
+}
+
+void sched_schedule_free(sched_schedule *s) {
+  if (s)
+    bk_arena_free(s->arena);
+}
+
+int sched_format_version(void) { return SCHED_FORMAT_VERSION; }
+
+sched_stmt *sched_schedule_find(sched_schedule *s, int stmt) {
+  for (int i = 0; i < s->stmts.len; i++)
+    if (s->stmts.data[i].stmt == stmt)
+      return &s->stmts.data[i];
+  return NULL;
+}
+
+sched_stmt *sched_schedule_add(sched_schedule *s, int stmt) {
+  sched_stmt st = {.stmt = stmt, .role = {-1, -1, -1}, .parallel = -1};
+  bk_vec_push(s->arena, &s->stmts, st);
+  return &s->stmts.data[s->stmts.len - 1];
+}
+
+/* ---- parsing ------------------------------------------------------------------------- */
+
+typedef struct sparser {
+  const ir_kernel *k;
+  const ir_stmt *st;
+  const bk_source *src;
+  bk_diag *diag;
+  sched_schedule *out;
+  size_t pos;
+  bool failed;
+} sparser;
+
+static bk_loc here(const sparser *P, size_t len) {
+  return (bk_loc){P->src, (uint32_t)P->pos, (uint32_t)len};
+}
+
+static void serror(sparser *P, bk_loc loc, const char *fmt, ...) BK_PRINTF(3, 4);
+static void serror(sparser *P, bk_loc loc, const char *fmt, ...) {
+  if (P->failed)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  bk_diag_vreport(P->diag, BK_SEV_ERROR, loc, fmt, ap);
+  va_end(ap);
+  P->failed = true;
+}
+
+static char cur(const sparser *P) { return P->pos < P->src->len ? P->src->text[P->pos] : '\0'; }
+
+static void skip_space(sparser *P) {
+  while (isspace((unsigned char)cur(P)))
+    P->pos++;
+}
+
+static bool eat(sparser *P, char c) {
+  if (cur(P) != c)
+    return false;
+  P->pos++;
+  return true;
+}
+
+static bool expect_char(sparser *P, char c) {
+  if (eat(P, c))
+    return true;
+  if (cur(P))
+    serror(P, here(P, 1), "expected '%c', found '%c'", c, cur(P));
+  else
+    serror(P, here(P, 1), "expected '%c' at the end of the schedule", c);
+  return false;
+}
+
+/* An identifier; returns its length (0 if none) and its start in "start". */
+static size_t ident(sparser *P, const char **start) {
+  size_t b = P->pos;
+  while (isalnum((unsigned char)cur(P)) || cur(P) == '_')
+    P->pos++;
+  *start = P->src->text + b;
+  return P->pos - b;
+}
+
+static bool word_is(const char *s, size_t n, const char *w) {
+  return strlen(w) == n && strncmp(s, w, n) == 0;
+}
+
+static int find_iter(const ir_stmt *st, const char *s, size_t n) {
+  for (int i = 0; i < st->niters; i++)
+    if (word_is(s, n, st->iters[i].name))
+      return i;
+  return -1;
+}
+
+/* loop = IDENT [ "/" INT ]; "tile" receives INT, 0 without it. */
+static bool parse_loop(sparser *P, int *iter, int64_t *tile) {
+  size_t b = P->pos;
+  const char *s;
+  size_t n = ident(P, &s);
+  if (n == 0) {
+    serror(P, here(P, 1), "expected an iterator name");
+    return false;
+  }
+  *iter = find_iter(P->st, s, n);
+  if (*iter < 0) {
+    serror(P, (bk_loc){P->src, (uint32_t)b, (uint32_t)n},
+           "statement s%d has no iterator '%.*s'", P->st->index, (int)n, s);
+    return false;
+  }
+  *tile = 0;
+  if (!eat(P, '/'))
+    return true;
+  size_t tb = P->pos;
+  char *end;
+  long long v = strtoll(P->src->text + P->pos, &end, 10);
+  P->pos = (size_t)(end - P->src->text);
+  if (P->pos == tb) {
+    serror(P, here(P, 1), "expected a tile size after '/'");
+    return false;
+  }
+  if (v <= 0) {
+    serror(P, (bk_loc){P->src, (uint32_t)tb, (uint32_t)(P->pos - tb)},
+           "tile size %lld of '%s' must be positive", v, P->st->iters[*iter].name);
+    return false;
+  }
+  *tile = v;
+  return true;
+}
+
+/* A comma list of loops into "loops"/"n"; "tiles" gets each loop's tile size. */
+static bool parse_loop_list(sparser *P, sched_loop *loops, int64_t *tiles, int *n) {
+  *n = 0;
+  do {
+    int it;
+    int64_t t;
+    if (!parse_loop(P, &it, &t))
+      return false;
+    if (*n == SCHED_MAX_LOOPS) {
+      serror(P, here(P, 1), "too many loops (at most %d)", SCHED_MAX_LOOPS);
+      return false;
+    }
+    tiles[*n] = t;
+    loops[(*n)++] = (sched_loop){it, t > 0};
+  } while (eat(P, ','));
+  return true;
+}
+
+/* Tile sizes written on loops, kept until the section is complete and checked. */
+typedef struct loop_tiles {
+  int64_t order[SCHED_MAX_LOOPS], batch[SCHED_MAX_LOOPS], parallel;
+  bk_loc order_loc, batch_loc, parallel_loc;
+} loop_tiles;
+
+/* brgemm "(" "m=" loop ["," "n=" loop] ["," "k=" loop] [";" "batch=" loops] ")" */
+static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
+  ss->brgemm = true;
+  if (!expect_char(P, '('))
+    return false;
+  do {
+    char c = cur(P);
+    int r = c == 'm' ? SCHED_M : c == 'n' ? SCHED_N : c == 'k' ? SCHED_K : -1;
+    if (r < 0 || (P->pos++, !eat(P, '='))) {
+      serror(P, here(P, 1), "expected 'm=', 'n=' or 'k=' in brgemm(...)");
+      return false;
+    }
+    if (ss->role[r] >= 0) {
+      serror(P, here(P, 1), "role '%c' is given twice", c);
+      return false;
+    }
+    if (!parse_loop(P, &ss->role[r], &ss->tile[r]))
+      return false;
+  } while (eat(P, ','));
+  if (ss->role[SCHED_M] < 0) {
+    serror(P, here(P, 1), "brgemm(...) needs an M iterator ('m=')");
+    return false;
+  }
+  if (eat(P, ';')) {
+    const char *s;
+    size_t n = ident(P, &s);
+    if (!word_is(s, n, "batch") || !expect_char(P, '=')) {
+      serror(P, here(P, 1), "expected 'batch=' in brgemm(...)");
+      return false;
+    }
+    lt->batch_loc = here(P, 1);
+    if (!parse_loop_list(P, ss->batch, lt->batch, &ss->nbatch))
+      return false;
+  }
+  return expect_char(P, ')');
+}
+
+/* pack "=" NAME ":" ("pad" | "im2col") { "," ... } */
+static bool parse_packs(sparser *P, sched_stmt *ss) {
+  do {
+    size_t b = P->pos;
+    const char *s;
+    size_t n = ident(P, &s);
+    bool found = false;
+    if (!expect_char(P, ':'))
+      return false;
+    const char *ks;
+    size_t kn = ident(P, &ks);
+    sched_pack kind = word_is(ks, kn, "pad") ? SCHED_PACK_PAD
+                      : word_is(ks, kn, "im2col") ? SCHED_PACK_IM2COL : SCHED_PACK_NONE;
+    if (kind == SCHED_PACK_NONE) {
+      serror(P, (bk_loc){P->src, (uint32_t)(ks - P->src->text), (uint32_t)(kn ? kn : 1)},
+             "unknown packing '%.*s' (expected 'pad' or 'im2col')", (int)kn, ks);
+      return false;
+    }
+    for (int r = 0; r < P->st->nreads; r++)
+      if (word_is(s, n, P->st->reads[r]->name)) {
+        struct sched_pack_rec rec = {r, kind};
+        bk_vec_push(P->out->arena, &ss->packs, rec);
+        found = true;
+      }
+    if (!found) {
+      serror(P, (bk_loc){P->src, (uint32_t)b, (uint32_t)(n ? n : 1)},
+             "statement s%d reads no tensor '%.*s'", P->st->index, (int)n, s);
+      return false;
+    }
+  } while (eat(P, ','));
+  return true;
+}
+
+static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
+  size_t b = P->pos;
+  const char *s;
+  size_t n = ident(P, &s);
+  bk_loc loc = {P->src, (uint32_t)b, (uint32_t)(n ? n : 1)};
+  if (word_is(s, n, "brgemm"))
+    return parse_brgemm(P, ss, lt);
+  if (word_is(s, n, "loops")) {
+    ss->brgemm = false;
+    return true;
+  }
+  if (!expect_char(P, '='))
+    return false;
+  if (word_is(s, n, "order")) {
+    lt->order_loc = here(P, 1);
+    return parse_loop_list(P, ss->order, lt->order, &ss->norder);
+  }
+  if (word_is(s, n, "parallel")) {
+    lt->parallel_loc = here(P, 1);
+    const char *w;
+    size_t save = P->pos, wn = ident(P, &w);
+    if (word_is(w, wn, "none")) {
+      ss->parallel = -2; /* explicitly none */
+      return true;
+    }
+    P->pos = save;
+    int it;
+    if (!parse_loop(P, &it, &lt->parallel))
+      return false;
+    ss->parallel = 1000 + it; /* resolved to an order position once the order is known */
+    return true;
+  }
+  if (word_is(s, n, "pack"))
+    return parse_packs(P, ss);
+  serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, order, parallel, pack or loops)",
+         (int)n, s);
+  return false;
+}
+
+static bool is_reduction(const ir_stmt *st, int it) { return st->iters[it].reduction; }
+
+static int role_of(const sched_stmt *ss, int it) {
+  for (int r = 0; r < 3; r++)
+    if (ss->role[r] == it)
+      return r;
+  return -1;
+}
+
+/* Is the loop "l" with written tile "t" consistent with the roles? */
+static bool check_loop(sparser *P, const sched_stmt *ss, sched_loop l, int64_t t, bk_loc loc) {
+  const char *name = P->st->iters[l.iter].name;
+  int r = role_of(ss, l.iter);
+  if (!l.tile && r >= 0 && ss->brgemm) {
+    serror(P, loc, "'%s' is the %c iterator: its loop is inside the BRGEMM call (write '%s/T' "
+           "for the loop over its tiles)", name, "MNK"[r], name);
+    return false;
+  }
+  if (l.tile && (r < 0 || !ss->brgemm)) {
+    serror(P, loc, "only the M, N and K iterators of a BRGEMM can be tiled, not '%s'", name);
+    return false;
+  }
+  if (l.tile && ss->tile[r] != t) {
+    serror(P, loc, "'%s/%lld' does not match the tile size %lld of %c=%s", name, (long long)t,
+           (long long)ss->tile[r], "mnk"[r], name);
+    return false;
+  }
+  return true;
+}
+
+static bool loop_listed(const sched_stmt *ss, sched_loop l) {
+  for (int i = 0; i < ss->norder; i++)
+    if (ss->order[i].iter == l.iter && ss->order[i].tile == l.tile)
+      return true;
+  for (int i = 0; i < ss->nbatch; i++)
+    if (ss->batch[i].iter == l.iter && ss->batch[i].tile == l.tile)
+      return true;
+  return false;
+}
+
+/* Check the loops of a section and complete "order" with the loops it does not list. */
+static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
+  const ir_stmt *st = P->st;
+  for (int r = 0; r < 3 && ss->brgemm; r++)
+    for (int q = 0; q < r; q++)
+      if (ss->role[r] >= 0 && ss->role[r] == ss->role[q]) {
+        serror(P, ss->loc, "'%s' has two BRGEMM roles", st->iters[ss->role[r]].name);
+        return false;
+      }
+  for (int i = 0; i < ss->norder; i++)
+    if (!check_loop(P, ss, ss->order[i], lt->order[i], lt->order_loc))
+      return false;
+  for (int i = 0; i < ss->nbatch; i++) {
+    if (!check_loop(P, ss, ss->batch[i], lt->batch[i], lt->batch_loc))
+      return false;
+    if (!is_reduction(st, ss->batch[i].iter)) {
+      serror(P, lt->batch_loc, "'%s' cannot be in the batch: it indexes the output",
+             st->iters[ss->batch[i].iter].name);
+      return false;
+    }
+  }
+  for (int i = 0; i < ss->norder + ss->nbatch; i++)
+    for (int j = 0; j < i; j++) {
+      sched_loop a = i < ss->norder ? ss->order[i] : ss->batch[i - ss->norder];
+      sched_loop b = j < ss->norder ? ss->order[j] : ss->batch[j - ss->norder];
+      if (a.iter == b.iter && a.tile == b.tile) {
+        serror(P, ss->loc, "loop '%s%s' is listed twice", st->iters[a.iter].name,
+               a.tile ? "/T" : "");
+        return false;
+      }
+    }
+  for (int it = 0; it < st->niters; it++) {
+    int r = ss->brgemm ? role_of(ss, it) : -1;
+    sched_loop l = {it, r >= 0};
+    if ((r >= 0 && ss->tile[r] == 0) || loop_listed(ss, l))
+      continue;
+    if (ss->norder == SCHED_MAX_LOOPS) {
+      serror(P, ss->loc, "too many loops");
+      return false;
+    }
+    ss->order[ss->norder++] = l;
+  }
+  return true;
+}
+
+/* Resolve "parallel=" to a position in the order. */
+static bool finish_parallel(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
+  if (ss->parallel == -2 || ss->parallel == -1) {
+    ss->parallel = -1;
+    return true;
+  }
+  int it = ss->parallel - 1000;
+  ss->parallel = -1;
+  for (int i = 0; i < ss->norder; i++)
+    if (ss->order[i].iter == it && ss->order[i].tile == (lt->parallel > 0))
+      ss->parallel = i;
+  const char *name = P->st->iters[it].name;
+  if (ss->parallel < 0) {
+    serror(P, lt->parallel_loc, "the parallel loop '%s%s' is not a loop of the order", name,
+           lt->parallel > 0 ? "/T" : "");
+    return false;
+  }
+  if (is_reduction(P->st, it)) {
+    serror(P, lt->parallel_loc, "loop '%s' carries the reduction over '%s'; it cannot be "
+           "parallel", name, name);
+    return false;
+  }
+  return true;
+}
+
+/* section = ("s" INT | LABEL) "{" [ item { ";" item } ] "}" */
+static bool parse_section(sparser *P) {
+  size_t b = P->pos;
+  const char *s;
+  size_t n = ident(P, &s);
+  bk_loc loc = {P->src, (uint32_t)b, (uint32_t)(n ? n : 1)};
+  P->st = NULL;
+  for (int i = 0; i < P->k->stmts.len; i++) {
+    const ir_stmt *st = P->k->stmts.data[i];
+    char sid[32];
+    snprintf(sid, sizeof sid, "s%d", i);
+    if (word_is(s, n, sid) || (st->label && word_is(s, n, st->label)))
+      P->st = st;
+  }
+  if (!P->st) {
+    serror(P, loc, "kernel '%s' has no statement '%.*s' (statements are s0..s%d)", P->k->name,
+           (int)n, s, P->k->stmts.len - 1);
+    return false;
+  }
+  if (sched_schedule_find(P->out, P->st->index)) {
+    serror(P, loc, "statement s%d is scheduled twice", P->st->index);
+    return false;
+  }
+  sched_stmt *ss = sched_schedule_add(P->out, P->st->index);
+  ss->loc = loc;
+  loop_tiles lt = {0};
+  if (!expect_char(P, '{'))
+    return false;
+  if (!eat(P, '}')) {
+    do {
+      if (!parse_item(P, ss, &lt))
+        return false;
+    } while (eat(P, ';'));
+    if (!expect_char(P, '}'))
+      return false;
+  }
+  return finish_section(P, ss, &lt) && finish_parallel(P, ss, &lt);
+}
+
+sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, bk_diag *diag) {
+  sparser P = {.k = k, .src = src, .diag = diag, .out = sched_schedule_new()};
+  skip_space(&P);
+  while (cur(&P) && !P.failed) {
+    parse_section(&P);
+    skip_space(&P);
+  }
+  if (P.failed) {
+    sched_schedule_free(P.out);
+    return NULL;
+  }
+  return P.out;
+}
+
+/* ---- printing ------------------------------------------------------------------------- */
+
+static void print_loop(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss, sched_loop l) {
+  bk_strbuf_puts(sb, st->iters[l.iter].name);
+  if (l.tile)
+    bk_strbuf_printf(sb, "/%lld", (long long)ss->tile[role_of(ss, l.iter)]);
+}
+
+static void print_loops(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss,
+                        const sched_loop *l, int n) {
+  for (int i = 0; i < n; i++) {
+    if (i)
+      bk_strbuf_puts(sb, ",");
+    print_loop(sb, st, ss, l[i]);
+  }
+}
+
+static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss) {
+  bk_strbuf_printf(sb, "s%d{", st->index);
+  if (ss->brgemm) {
+    bk_strbuf_puts(sb, "brgemm(");
+    for (int r = 0; r < 3; r++) {
+      if (ss->role[r] < 0)
+        continue;
+      bk_strbuf_printf(sb, "%s%c=%s", r ? "," : "", "mnk"[r], st->iters[ss->role[r]].name);
+      if (ss->tile[r])
+        bk_strbuf_printf(sb, "/%lld", (long long)ss->tile[r]);
+    }
+    if (ss->nbatch) {
+      bk_strbuf_puts(sb, ";batch=");
+      print_loops(sb, st, ss, ss->batch, ss->nbatch);
+    }
+    bk_strbuf_puts(sb, ");");
+  } else {
+    bk_strbuf_puts(sb, "loops;");
+  }
+  bk_strbuf_puts(sb, "order=");
+  print_loops(sb, st, ss, ss->order, ss->norder);
+  if (ss->parallel >= 0) {
+    bk_strbuf_puts(sb, ";parallel=");
+    print_loop(sb, st, ss, ss->order[ss->parallel]);
+  }
+  for (int i = 0; i < ss->packs.len; i++) {
+    const char *name = st->reads[ss->packs.data[i].read]->name;
+    bool dup = false;
+    for (int j = 0; j < i; j++)
+      dup |= st->reads[ss->packs.data[j].read]->tensor == st->reads[ss->packs.data[i].read]->tensor;
+    if (!dup)
+      bk_strbuf_printf(sb, "%s%s:%s", i ? "," : ";pack=", name,
+                       ss->packs.data[i].kind == SCHED_PACK_PAD ? "pad" : "im2col");
+  }
+  bk_strbuf_puts(sb, "}");
+}
+
+char *sched_schedule_to_str(const ir_kernel *k, const sched_schedule *s) {
+  bk_strbuf sb;
+  bk_strbuf_init(&sb);
+  for (int i = 0; i < s->stmts.len; i++) {
+    if (i)
+      bk_strbuf_puts(&sb, " ");
+    print_section(&sb, k->stmts.data[s->stmts.data[i].stmt], &s->stmts.data[i]);
+  }
+  return bk_strbuf_take(&sb);
+}

@@ -1,2 +1,0 @@
-#include "scheduler.h"
-int sched_format_version(void) { return 0; }

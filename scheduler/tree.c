@@ -1,0 +1,153 @@
+/*
+ * isl schedule trees. Each op contributes a subtree below one sequence:
+ *
+ *   LOOPS:  band(order) [split at the parallel loop, with a "parallel" mark above it]
+ *   BRGEMM: band(order ++ batch ++ untiled roles), tiled with isl_schedule_node_band_tile
+ *           (tile size T for the M/N/K roles, 1 for the other loops), split after the order:
+ *             band(order: tile indices and full loops)    [parallel mark as above]
+ *               mark "brgemm"                              <- codegen emits one call here
+ *                 band(batch)  band(points of M, N, K)     <- never generated as loops
+ *
+ * Tile loops count tiles (tile_scale_tile_loops = 0), so codegen reads tile indices.
+ */
+#include "scheduler.h"
+
+#include <isl/aff.h>
+#include <isl/id.h>
+#include <isl/schedule_node.h>
+#include <isl/space.h>
+#include <isl/val.h>
+
+/* The iterators of the band of "op" in order, and their tile sizes (1 = untiled loop). */
+static int band_members(const sched_op *op, int *iters, int64_t *tiles) {
+  const sched_stmt *ss = &op->sched;
+  int n = 0;
+  for (int pass = 0; pass < 3; pass++) {
+    int cnt = pass == 0 ? ss->norder : pass == 1 ? ss->nbatch : 3;
+    for (int i = 0; i < cnt; i++) {
+      int it, r = -1;
+      if (pass < 2) {
+        sched_loop l = pass == 0 ? ss->order[i] : ss->batch[i];
+        it = l.iter;
+        for (int q = 0; q < 3 && l.tile; q++)
+          if (ss->role[q] == it)
+            r = q;
+      } else {
+        if (!ss->brgemm || ss->role[i] < 0 || ss->tile[i] != 0)
+          continue;
+        it = ss->role[i];
+        r = i;
+      }
+      iters[n] = it;
+      tiles[n++] = r < 0 ? 1
+                   : ss->tile[r] ? ss->tile[r]
+                                 : op->iters[it].hi - op->iters[it].lo;
+    }
+  }
+  return n;
+}
+
+/* { O[i] -> [i_{iters[0]}, ..., i_{iters[n-1]}] } as a multi_union_pw_aff. */
+static isl_multi_union_pw_aff *permutation(const sched_op *op, const int *iters, int n) {
+  isl_space *dom = isl_set_get_space(op->domain);
+  isl_space *sp = isl_space_map_from_domain_and_range(
+      isl_space_copy(dom), isl_space_set_alloc(isl_set_get_ctx(op->domain), 0, (unsigned)n));
+  isl_multi_aff *ma = isl_multi_aff_zero(sp);
+  isl_local_space *ls = isl_local_space_from_space(dom);
+  for (int i = 0; i < n; i++) {
+    isl_aff *a = isl_aff_var_on_domain(isl_local_space_copy(ls), isl_dim_set, (unsigned)iters[i]);
+    ma = isl_multi_aff_set_aff(ma, i, a);
+  }
+  isl_local_space_free(ls);
+  return isl_multi_union_pw_aff_from_multi_aff(ma);
+}
+
+static isl_multi_val *tile_sizes(isl_schedule_node *band, const int64_t *tiles, int n) {
+  isl_space *sp = isl_schedule_node_band_get_space(band);
+  isl_multi_val *mv = isl_multi_val_zero(sp);
+  for (int i = 0; i < n; i++)
+    mv = isl_multi_val_set_val(mv, i, isl_val_int_from_si(isl_schedule_node_get_ctx(band), tiles[i]));
+  return mv;
+}
+
+/* Split band "node" at "pos" (0 < pos < members) and return the inner band. */
+static isl_schedule_node *split_inner(isl_schedule_node *node, int pos) {
+  node = isl_schedule_node_band_split(node, pos);
+  return isl_schedule_node_child(node, 0);
+}
+
+static isl_schedule_node *insert_parallel(isl_schedule_node *band, const sched_op *op,
+                                          int threads) {
+  int p = op->sched.parallel;
+  if (threads == 1 || p < 0)
+    return band;
+  if (p > 0)
+    band = split_inner(band, p);
+  isl_id *id = isl_id_alloc(isl_schedule_node_get_ctx(band), SCHED_MARK_PARALLEL, (void *)op);
+  band = isl_schedule_node_insert_mark(band, id);
+  return isl_schedule_node_child(band, 0);
+}
+
+/* The schedule of one op, rooted at its domain. */
+static isl_schedule *op_schedule(const sched_op *op, int threads) {
+  int iters[2 * SCHED_MAX_LOOPS + 3];
+  int64_t tiles[2 * SCHED_MAX_LOOPS + 3];
+  int n = band_members(op, iters, tiles);
+  isl_schedule *sch = isl_schedule_from_domain(isl_union_set_from_set(isl_set_copy(op->domain)));
+  if (n == 0)
+    return sch;
+  isl_schedule_node *node = isl_schedule_get_root(sch);
+  isl_schedule_free(sch);
+  node = isl_schedule_node_child(node, 0);
+  node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
+  if (op->kind == SCHED_OP_BRGEMM) {
+    node = isl_schedule_node_band_tile(node, tile_sizes(node, tiles, n));
+    int norder = op->sched.norder;
+    isl_id *mark = isl_id_alloc(isl_schedule_node_get_ctx(node), SCHED_MARK_BRGEMM, (void *)op);
+    if (norder == 0) {
+      node = isl_schedule_node_insert_mark(node, mark);
+    } else {
+      if (norder < n)
+        node = isl_schedule_node_band_split(node, norder);
+      node = isl_schedule_node_child(node, 0);
+      node = isl_schedule_node_insert_mark(node, mark);
+      node = isl_schedule_node_parent(node);
+      node = insert_parallel(node, op, threads);
+    }
+  } else {
+    node = insert_parallel(node, op, threads);
+  }
+  sch = isl_schedule_node_get_schedule(node);
+  isl_schedule_node_free(node);
+  return sch;
+}
+
+isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads) {
+  isl_options_set_tile_scale_tile_loops(ctx, 0);
+  isl_options_set_tile_shift_point_loops(ctx, 1);
+  isl_schedule *all = NULL;
+  for (int i = 0; i < sk->ops.len; i++) {
+    isl_schedule *s = op_schedule(sk->ops.data[i], threads);
+    all = all ? isl_schedule_sequence(all, s) : s;
+  }
+  return all;
+}
+
+isl_map *sched_op_loop_map(const sched_op *op, isl_ctx *ctx) {
+  const sched_stmt *ss = &op->sched;
+  isl_space *dom = isl_set_get_space(op->domain);
+  isl_space *sp = isl_space_map_from_domain_and_range(
+      isl_space_copy(dom), isl_space_set_alloc(ctx, 0, (unsigned)ss->norder));
+  isl_multi_aff *ma = isl_multi_aff_zero(sp);
+  isl_local_space *ls = isl_local_space_from_space(dom);
+  for (int i = 0; i < ss->norder; i++) {
+    sched_loop l = ss->order[i];
+    isl_aff *a = isl_aff_var_on_domain(isl_local_space_copy(ls), isl_dim_set, (unsigned)l.iter);
+    for (int r = 0; r < 3 && l.tile; r++)
+      if (ss->role[r] == l.iter)
+        a = isl_aff_floor(isl_aff_scale_down_ui(a, (unsigned)ss->tile[r]));
+    ma = isl_multi_aff_set_aff(ma, i, a);
+  }
+  isl_local_space_free(ls);
+  return isl_map_intersect_domain(isl_map_from_multi_aff(ma), isl_set_copy(op->domain));
+}
