@@ -301,6 +301,13 @@ static int select_kernels(const cli *c, const brick_program *prog, int *first, i
   return 0;
 }
 
+/* Print the context's last error unless it was a diagnostic, which the library printed. */
+static void report_failure(const brick_ctx *ctx) {
+  const char *msg = brick_ctx_last_error(ctx);
+  if (*msg && !strstr(msg, "error: "))
+    fprintf(stderr, "brick: error: %s\n", msg);
+}
+
 /* Per output: max|x - ref| / max|ref| (0 when both are 0). */
 static double rel_error(const float *x, const float *ref, int64_t n) {
   double err = 0, mag = 0;
@@ -354,9 +361,7 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
   if (!fn) {
     if (status == BRICK_OK)
       status = BRICK_ERR_INTERNAL;
-    if (*brick_ctx_last_error(ctx))
-      fprintf(stderr, "%s%s\n", strncmp(brick_ctx_last_error(ctx), "brick:", 6) ? "brick: error: " : "",
-              brick_ctx_last_error(ctx));
+    report_failure(ctx);
     brick_module_free(mod);
     return status_to_exit(status);
   }
@@ -469,9 +474,8 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
       fprintf(stderr, "brick: wrote %s\n", path);
     free(path);
   }
-  if (status != BRICK_OK && *brick_ctx_last_error(ctx) &&
-      strncmp(brick_ctx_last_error(ctx), "brick:", 6) && !strstr(brick_ctx_last_error(ctx), ": error: "))
-    fprintf(stderr, "brick: error: %s\n", brick_ctx_last_error(ctx));
+  if (status != BRICK_OK)
+    report_failure(ctx);
   free(base);
   brick_module_free(mod);
   return status_to_exit(status);
@@ -510,8 +514,8 @@ static int cmd_show(cli *c, brick_ctx *ctx, brick_program *prog) {
       status = brick_module_emit(ctx, mod, BRICK_EMIT_LLVM, "/dev/stdout");
     brick_module_free(mod);
   }
-  if (status != BRICK_OK && *brick_ctx_last_error(ctx) && !strstr(brick_ctx_last_error(ctx), ": error: "))
-    fprintf(stderr, "brick: error: %s\n", brick_ctx_last_error(ctx));
+  if (status != BRICK_OK)
+    report_failure(ctx);
   return status_to_exit(status);
 }
 
