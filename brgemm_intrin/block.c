@@ -2,7 +2,7 @@
  *
  *   acc = beta ? C : 0                       (masked load for the M tail)
  *   for b < batch:                           (acc are phi values)
- *     A_b, B_b from the batch mode; A_b+1 for the prefetch
+ *     A_b, B_b from the batch mode; A_b+1, B_b+1 if prefetching
  *     for k < K step kunroll:                (acc are phi values again)
  *       a[v] = A_b[m0 + v*vlen + k*lda]      (vector loads, masked tail)
  *       for j < n: s = splat(B_b[k*ldb_k + (n0+j)*ldb_n])
@@ -19,8 +19,8 @@
 
 /* Everything a K step needs to find its operands. */
 typedef struct kptrs {
-  LLVMValueRef ab, bb; /* A_b and B_b */
-  LLVMValueRef an;     /* A_b+1 (prefetch only), or NULL */
+  LLVMValueRef ab, bb; /* &A_b[m0] and &B_b[n0*ldb_n]: the block's corner */
+  LLVMValueRef an, bn; /* the same in A_b+1 and B_b+1 (prefetch only), or NULL */
 } kptrs;
 
 /* A vector mask with the first "lanes" of "cg->vlen" lanes set. */
@@ -79,27 +79,43 @@ static LLVMValueRef mul_add(brg_cg *cg, LLVMValueRef a, int64_t k, LLVMValueRef 
   return LLVMBuildAdd(cg->bld, LLVMBuildMul(cg->bld, a, brg_i64(cg, k), ""), b, "");
 }
 
+/* Prefetch element "idx" (i64) of float array "base" into all cache levels. */
+static void prefetch(brg_cg *cg, LLVMValueRef base, LLVMValueRef idx)
+{
+  LLVMValueRef p = LLVMBuildGEP2(cg->bld, cg->f32, base, &idx, 1, "");
+  LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 3, 0),
+                          LLVMConstInt(cg->i32, 1, 0)};
+  LLVMBuildCall2(cg->bld, cg->pf_ty, cg->pf, args, 4, "");
+}
+
+/* Prefetch, for K step "k", the next blocks' A column k (one line per vector)
+ * and B element (k, n0 + k mod n): over n steps every column of the block. */
+static void prefetch_next(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef k,
+                          LLVMValueRef acol)
+{
+  const brg_desc *d = cg->d;
+  for (int v = 0; v < blk->nvec; v++)
+    prefetch(cg, p->an, LLVMBuildAdd(cg->bld, acol, brg_i64(cg, (int64_t)v * cg->vlen), ""));
+  LLVMValueRef j = LLVMBuildURem(cg->bld, k, brg_i64(cg, blk->n), "");
+  prefetch(cg, p->bn, mul_add(cg, j, d->ldb_n, LLVMBuildMul(cg->bld, k, brg_i64(cg, d->ldb_k), "")));
+}
+
 /* Emit K step "k" (i64) of block "blk" on accumulators "acc". */
 static void k_step(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef k,
                    LLVMValueRef *acc)
 {
   const brg_desc *d = cg->d;
   LLVMValueRef av[BRG_MAX_VEC];
-  LLVMValueRef acol = mul_add(cg, k, d->lda, blk->m0);
+  LLVMValueRef acol = LLVMBuildMul(cg->bld, k, brg_i64(cg, d->lda), "");
   for (int v = 0; v < blk->nvec; v++) {
     LLVMValueRef idx = LLVMBuildAdd(cg->bld, acol, brg_i64(cg, (int64_t)v * cg->vlen), "");
     av[v] = load_vec(cg, elem_ptr(cg, p->ab, idx), v == blk->nvec - 1 ? blk->tail : cg->vlen);
-    if (p->an) {
-      LLVMValueRef pa = LLVMBuildGEP2(cg->bld, cg->f32, p->an, &idx, 1, "");
-      LLVMValueRef args[4] = {pa, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 3, 0),
-                              LLVMConstInt(cg->i32, 1, 0)};
-      LLVMBuildCall2(cg->bld, cg->pf_ty, cg->pf, args, 4, "");
-    }
   }
+  if (p->an)
+    prefetch_next(cg, blk, p, k, acol);
   LLVMValueRef brow = LLVMBuildMul(cg->bld, k, brg_i64(cg, d->ldb_k), "");
   for (int j = 0; j < blk->n; j++) {
-    LLVMValueRef col = LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "");
-    LLVMValueRef s = load_splat(cg, elem_ptr(cg, p->bb, mul_add(cg, col, d->ldb_n, brow)));
+    LLVMValueRef s = load_splat(cg, elem_ptr(cg, p->bb, mul_add(cg, brg_i64(cg, j), d->ldb_n, brow)));
     for (int v = 0; v < blk->nvec; v++) {
       LLVMValueRef *a = &acc[j * blk->nvec + v];
       LLVMValueRef args[3] = {av[v], s, *a};
@@ -183,13 +199,23 @@ static LLVMValueRef block_ptr(brg_cg *cg, LLVMValueRef x, LLVMValueRef offs, int
   }
 }
 
-/* Fill "p" for batch index "b": the blocks and the next A block to prefetch. */
-static void batch_ptrs(brg_cg *cg, LLVMValueRef b, kptrs *p)
+/* The corner of block "blk" in A block "x" and B block "y": &x[m0], &y[n0*ldb_n]. */
+static void corners(brg_cg *cg, const brg_blk *blk, LLVMValueRef x, LLVMValueRef y,
+                    LLVMValueRef *xc, LLVMValueRef *yc)
+{
+  LLVMValueRef boff = LLVMBuildMul(cg->bld, blk->n0, brg_i64(cg, cg->d->ldb_n), "");
+  *xc = LLVMBuildGEP2(cg->bld, cg->f32, x, (LLVMValueRef *)&blk->m0, 1, "");
+  *yc = LLVMBuildGEP2(cg->bld, cg->f32, y, &boff, 1, "");
+}
+
+/* Fill "p" for batch index "b" of block "blk": the block corners in A_b, B_b
+ * and, when prefetching, in A_b+1, B_b+1. */
+static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
 {
   const brg_desc *d = cg->d;
-  p->ab = block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b);
-  p->bb = block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b);
-  p->an = NULL;
+  corners(cg, blk, block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b),
+          block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b), &p->ab, &p->bb);
+  p->an = p->bn = NULL;
   if (!cg->plan.prefetch)
     return;
   LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "");
@@ -197,7 +223,8 @@ static void batch_ptrs(brg_cg *cg, LLVMValueRef b, kptrs *p)
     LLVMValueRef in = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, "");
     next = LLVMBuildSelect(cg->bld, in, next, b, "");
   }
-  p->an = block_ptr(cg, cg->a, cg->offs_a, d->stride_a, next);
+  corners(cg, blk, block_ptr(cg, cg->a, cg->offs_a, d->stride_a, next),
+          block_ptr(cg, cg->b, cg->offs_b, d->stride_b, next), &p->an, &p->bn);
 }
 
 /* Emit the batch loop around the K loop; "acc" holds the values before it
@@ -220,7 +247,7 @@ static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
     acc[i] = phis[i];
   }
   kptrs p;
-  batch_ptrs(cg, b, &p);
+  batch_ptrs(cg, blk, b, &p);
   k_loop(cg, blk, &p, acc);
   LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "b.next");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
@@ -238,12 +265,10 @@ static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
   }
 }
 
-/* Address of C for vector "v" of column "j" of "blk". */
-static LLVMValueRef c_ptr(brg_cg *cg, const brg_blk *blk, int v, int j)
+/* Address of vector "v" of column "j" from the block's corner "cc" in C. */
+static LLVMValueRef c_ptr(brg_cg *cg, LLVMValueRef cc, int v, int j)
 {
-  LLVMValueRef col = LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "");
-  LLVMValueRef row = LLVMBuildAdd(cg->bld, blk->m0, brg_i64(cg, (int64_t)v * cg->vlen), "");
-  return elem_ptr(cg, cg->c, mul_add(cg, col, cg->d->ldc, row));
+  return elem_ptr(cg, cc, brg_i64(cg, (int64_t)j * cg->d->ldc + (int64_t)v * cg->vlen));
 }
 
 /* Lanes of vector "v" of "blk". */
@@ -257,14 +282,14 @@ static void epilogue(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
 {
   unsigned e = cg->d->epilogue;
   LLVMValueRef zero = LLVMConstNull(cg->vty), bm[BRG_MAX_VEC];
-  for (int v = 0; v < blk->nvec && (e & BRG_EPI_BIAS_M); v++) {
-    LLVMValueRef row = LLVMBuildAdd(cg->bld, blk->m0, brg_i64(cg, (int64_t)v * cg->vlen), "");
-    bm[v] = load_vec(cg, elem_ptr(cg, cg->bias, row), lanes(cg, blk, v));
-  }
+  LLVMValueRef corner = elem_ptr(cg, cg->bias, (e & BRG_EPI_BIAS_M) ? blk->m0 : blk->n0);
+  for (int v = 0; v < blk->nvec && (e & BRG_EPI_BIAS_M); v++)
+    bm[v] = load_vec(cg, elem_ptr(cg, corner, brg_i64(cg, (int64_t)v * cg->vlen)),
+                     lanes(cg, blk, v));
   for (int j = 0; j < blk->n; j++) {
     LLVMValueRef bn = NULL;
     if (e & BRG_EPI_BIAS_N)
-      bn = load_splat(cg, elem_ptr(cg, cg->bias, LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "")));
+      bn = load_splat(cg, elem_ptr(cg, corner, brg_i64(cg, j)));
     for (int v = 0; v < blk->nvec; v++) {
       LLVMValueRef *a = &acc[j * blk->nvec + v];
       if (e & BRG_EPI_BIAS_M)
@@ -281,13 +306,14 @@ static void epilogue(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
 void brg_block_emit(brg_cg *cg, const brg_blk *blk)
 {
   LLVMValueRef acc[BRG_MAX_ACC];
+  LLVMValueRef cc = elem_ptr(cg, cg->c, mul_add(cg, blk->n0, cg->d->ldc, blk->m0));
   for (int j = 0; j < blk->n; j++)
     for (int v = 0; v < blk->nvec; v++)
-      acc[j * blk->nvec + v] = cg->d->beta ? load_vec(cg, c_ptr(cg, blk, v, j), lanes(cg, blk, v))
+      acc[j * blk->nvec + v] = cg->d->beta ? load_vec(cg, c_ptr(cg, cc, v, j), lanes(cg, blk, v))
                                            : LLVMConstNull(cg->vty);
   batch_loop(cg, blk, acc);
   epilogue(cg, blk, acc);
   for (int j = 0; j < blk->n; j++)
     for (int v = 0; v < blk->nvec; v++)
-      store_vec(cg, acc[j * blk->nvec + v], c_ptr(cg, blk, v, j), lanes(cg, blk, v));
+      store_vec(cg, acc[j * blk->nvec + v], c_ptr(cg, cc, v, j), lanes(cg, blk, v));
 }

@@ -13,7 +13,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
 
 #include <llvm-c/TargetMachine.h>
 
@@ -80,6 +79,8 @@ const char *brg_desc_validate(const brg_desc *d)
     return "generic vlen must be 0 or a power of 2 in 2..64";
   if (d->batch_hint < 0)
     return "batch_hint must be >= 0";
+  if (d->prefetch != 0 && d->prefetch != 1)
+    return "prefetch must be 0 or 1";
   return NULL;
 }
 
@@ -123,6 +124,8 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
     snprintf(isa, sizeof isa, "gen%d", d->vlen ? d->vlen : 4);
   if (d->batch_hint > 0)
     snprintf(hint, sizeof hint, "_h%lld", (long long)d->batch_hint);
+  if (d->prefetch)
+    snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pf");
   return snprintf(buf, n, "brg_f32_m%dn%dk%d_la%lld_lbk%lld_lbn%lld_lc%lld_%s_b%d_%s_%s%s", d->M,
                   d->N, d->K, (long long)d->lda, (long long)d->ldb_k, (long long)d->ldb_n,
                   (long long)d->ldc, bm, d->beta, epilogue_name(d->epilogue), isa, hint);
@@ -177,7 +180,7 @@ brg_isa_info brg_isa_get_info(brg_isa isa, int vlen)
  * nvec*n accumulators + nvec A vectors + 1 broadcast. */
 static int n_max(int nvec, int nregs)
 {
-  int n = (nregs - nvec - (getenv("BRG_NOB") ? 0 : 1)) / nvec;
+  int n = (nregs - nvec - 1) / nvec;
   if (n > 28)
     n = 28;
   return n < 1 ? 1 : n;
@@ -268,8 +271,6 @@ brg_plan brg_plan_make(const brg_desc *d)
     }
   }
   best.kunroll = d->K <= 16 ? d->K : 4;
-  best.prefetch = 1;
-  if (getenv("BRG_KU")) best.kunroll = d->K <= atoi(getenv("BRG_KU")) ? d->K : atoi(getenv("BRG_KU"));
-  if (getenv("BRG_PF")) best.prefetch = atoi(getenv("BRG_PF"));
+  best.prefetch = d->prefetch;
   return best;
 }

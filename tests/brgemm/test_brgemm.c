@@ -4,9 +4,9 @@
  * Covering design (DESIGN.md, "Testing budgets"): every M x N in 1..67 for one
  * configuration per ISA (AVX-512, AVX2, generic), all compiled in one module
  * per ISA; pairwise coverage of ISA, K in {1,3,16,64,67}, batch mode, beta,
- * epilogue, leading dimensions, batch count, M and N; every batch count 0..16
- * for each mode; generic vector widths.  ISAs the host lacks are skipped.
- * BRICK_TEST_REDUCED=1 (sanitizer builds) thins the M x N sweep.
+ * epilogue, leading dimensions, batch count, M, N and prefetch; every batch
+ * count 0..16 for each mode; generic vector widths.  ISAs the host lacks are
+ * skipped.  BRICK_TEST_REDUCED=1 (sanitizer builds) thins the M x N sweep.
  */
 #include <check.h>
 #include <pthread.h>
@@ -207,12 +207,12 @@ START_TEST(test_sweep_avx512) { sweep(BRG_ISA_AVX512, 0); }
 END_TEST
 START_TEST(test_sweep_avx2) { sweep(BRG_ISA_AVX2, 0); }
 END_TEST
-START_TEST(test_sweep_generic) { sweep(BRG_ISA_GENERIC, 4); }
+START_TEST(test_sweep_generic) { sweep(BRG_ISA_GENERIC, 8); }
 END_TEST
 
 /* Factors of the pairwise design and their levels. */
-enum { F_ISA, F_K, F_MODE, F_BETA, F_EPI, F_LD, F_BATCH, F_M, F_N, F_COUNT };
-static const int pw_levels[F_COUNT] = {3, 5, 3, 2, 6, 2, 6, 7, 7};
+enum { F_ISA, F_K, F_MODE, F_BETA, F_EPI, F_LD, F_BATCH, F_M, F_N, F_PF, F_COUNT };
+static const int pw_levels[F_COUNT] = {3, 5, 3, 2, 6, 2, 6, 7, 7, 2};
 static const int lv_k[5] = {1, 3, 16, 64, 67};
 static const unsigned lv_epi[6] = {BRG_EPI_NONE, BRG_EPI_BIAS_M, BRG_EPI_BIAS_N, BRG_EPI_RELU,
                                    BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N_RELU};
@@ -240,6 +240,7 @@ static brg_case pairwise_case(const int *r, int i)
     c.d.stride_a = (int64_t)K * c.d.lda + 7;
     c.d.stride_b = (int64_t)K * c.d.ldb_k + 1;
   }
+  c.d.prefetch = r[F_PF];
   c.batch = lv_batch[r[F_BATCH]];
   c.d.batch_hint = i % 3 == 0 ? c.batch : 0;
   c.seed = (unsigned)i * 7919u + 17u;
