@@ -48,13 +48,22 @@ typedef struct fe_token {
   int64_t ival;
 } fe_token;
 
+/* A lexical error, held back until the parser reaches token "before" (the token that follows
+ * the bad characters, or the bad number itself), so that diagnostics come out in source order. */
+typedef struct fe_lex_error {
+  int before;
+  bk_loc loc;
+  const char *msg;
+} fe_lex_error;
+
 typedef struct fe_tokens {
   fe_token *data;
   int len, cap;
+  BK_VEC(fe_lex_error) errors; /* in source order */
 } fe_tokens;
 
-/* Split "src" into tokens (always ending in TK_EOF); lexical errors go to "diag". */
-fe_tokens fe_lex(bk_arena *arena, bk_diag *diag, const bk_source *src);
+/* Split "src" into tokens (always ending in TK_EOF) and lexical errors. */
+fe_tokens fe_lex(bk_arena *arena, const bk_source *src);
 /* How a token of "kind" reads in a message: "'('", "end of line", ... */
 const char *fe_token_kind_name(fe_token_kind kind);
 

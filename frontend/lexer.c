@@ -14,7 +14,6 @@
 
 typedef struct lexer {
   bk_arena *arena;
-  bk_diag *diag;
   const bk_source *src;
   size_t pos;
   int depth; /* nesting of () and [] */
@@ -40,6 +39,20 @@ static bk_loc loc_at(const lexer *L, size_t start, size_t end) {
 }
 
 static void push(lexer *L, fe_token t) { bk_vec_push(L->arena, &L->toks, t); }
+
+/* Record an error at "loc", to be reported before the next token is parsed. */
+static void lex_error(lexer *L, bk_loc loc, const char *fmt, ...) BK_PRINTF(3, 4);
+static void lex_error(lexer *L, bk_loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  bk_strbuf sb;
+  bk_strbuf_init(&sb);
+  bk_strbuf_vprintf(&sb, fmt, ap);
+  va_end(ap);
+  fe_lex_error e = {L->toks.len, loc, bk_arena_strdup(L->arena, bk_strbuf_cstr(&sb))};
+  bk_strbuf_release(&sb);
+  bk_vec_push(L->arena, &L->toks.errors, e);
+}
 
 /* Does a newline after a token of "kind" continue the statement? */
 static bool continues_line(fe_token_kind kind) {
@@ -93,13 +106,13 @@ static void lex_number(lexer *L) {
     t.ival = strtoll(text, NULL, 10);
     t.fval = (double)t.ival;
     if (errno == ERANGE || t.ival > ((int64_t)1 << 40))
-      bk_error(L->diag, t.loc, "integer literal '%s' is too large", text);
+      lex_error(L, t.loc, "integer literal '%s' is too large", text);
   }
   if (isalpha((unsigned char)s[p]) || s[p] == '_') {
     size_t e = p;
     while (isalnum((unsigned char)s[e]) || s[e] == '_')
       e++;
-    bk_error(L->diag, loc_at(L, start, e), "invalid suffix '%.*s' on number", (int)(e - p), s + p);
+    lex_error(L, loc_at(L, start, e), "invalid suffix '%.*s' on number", (int)(e - p), s + p);
     p = e;
   }
   t.loc = loc_at(L, start, p);
@@ -153,15 +166,16 @@ static void lex_stray(lexer *L) {
   size_t n = 1;
   while (c >= 0x80 && (L->src->text[L->pos + n] & 0xC0) == 0x80)
     n++; /* one whole UTF-8 sequence */
-  if (isprint(c))
-    bk_error(L->diag, loc_at(L, L->pos, L->pos + 1), "stray '%c' in program", c);
+  if (isprint(c) || (n > 1 && c >= 0xC2 && c <= 0xF4)) /* ASCII, or a whole UTF-8 character */
+    lex_error(L, loc_at(L, L->pos, L->pos + n), "stray '%.*s' in program", (int)n,
+              L->src->text + L->pos);
   else
-    bk_error(L->diag, loc_at(L, L->pos, L->pos + n), "stray byte 0x%02x in program", c);
+    lex_error(L, loc_at(L, L->pos, L->pos + 1), "stray byte 0x%02x in program", c);
   L->pos += n;
 }
 
-fe_tokens fe_lex(bk_arena *arena, bk_diag *diag, const bk_source *src) {
-  lexer L = {.arena = arena, .diag = diag, .src = src};
+fe_tokens fe_lex(bk_arena *arena, const bk_source *src) {
+  lexer L = {.arena = arena, .src = src};
   const char *s = src->text;
   while (L.pos < src->len) {
     char c = s[L.pos];
@@ -181,6 +195,9 @@ fe_tokens fe_lex(bk_arena *arena, bk_diag *diag, const bk_source *src) {
     }
   }
   lex_newline(&L, src->len);
-  push(&L, (fe_token){.kind = TK_EOF, .loc = loc_at(&L, src->len, src->len)});
+  size_t end = src->len; /* end of file: shown at the end of the last line that is not blank */
+  while (end > 0 && isspace((unsigned char)s[end - 1]))
+    end--;
+  push(&L, (fe_token){.kind = TK_EOF, .loc = loc_at(&L, end, end)});
   return L.toks;
 }

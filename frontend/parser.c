@@ -30,10 +30,17 @@ typedef struct parser {
   bk_diag *diag;
   fe_token *tok;
   int pos, len;
-  bool failed; /* the current statement or declaration has a syntax error */
+  const fe_tokens *toks;
+  int next_lex_error; /* the first lexical error not yet reported */
+  int lex_error_tok;  /* the token that follows the last reported lexical error */
+  int nesting;        /* of parentheses, brackets and unary minus in the current expression */
+  int nops;           /* operations in the current declaration or statement */
+  bool failed;        /* the current statement or declaration has a syntax error */
 } parser;
 
 #define MAX_LIST 64
+#define MAX_NESTING 256
+#define MAX_OPS 10000
 
 static fe_token *peek(parser *P) { return &P->tok[P->pos]; }
 static fe_token *peek2(parser *P) {
@@ -44,10 +51,21 @@ static bool at_word(parser *P, const char *w) {
   return at(P, TK_IDENT) && strcmp(peek(P)->text, w) == 0;
 }
 
+/* Report the lexical errors that come before the current token. */
+static void flush_lex_errors(parser *P) {
+  while (P->next_lex_error < P->toks->errors.len &&
+         P->toks->errors.data[P->next_lex_error].before <= P->pos) {
+    const fe_lex_error *e = &P->toks->errors.data[P->next_lex_error++];
+    bk_error(P->diag, e->loc, "%s", e->msg);
+    P->lex_error_tok = e->before;
+  }
+}
+
 static fe_token *advance(parser *P) {
   fe_token *t = peek(P);
   if (t->kind != TK_EOF)
     P->pos++;
+  flush_lex_errors(P);
   return t;
 }
 
@@ -58,11 +76,30 @@ static bool accept(parser *P, fe_token_kind k) {
   return true;
 }
 
-/* Report "expected WHAT" at the current token, once per statement. */
-static void expected(parser *P, const char *what) {
-  if (P->failed)
-    return;
-  fe_token *t = peek(P);
+/* Is there a line break between the end of "a" and the start of "b"? */
+static bool lines_apart(bk_loc a, bk_loc b) {
+  size_t end = (size_t)a.offset + a.len;
+  return b.offset > end && memchr(a.src->text + end, '\n', b.offset - end) != NULL;
+}
+
+/* Report "expected WHAT" at the current token, once per statement, and not right after a
+ * lexical error (the dropped characters are the likely cause). When the current token starts
+ * a later line (the line break was swallowed inside brackets or after an operator), the
+ * problem is at the end of the previous line, so report it there. Returns the location
+ * reported at, or BK_NO_LOC if nothing was reported. */
+static bk_loc expected(parser *P, const char *what) {
+  if (P->failed || P->pos == P->lex_error_tok) {
+    P->failed = true;
+    return BK_NO_LOC;
+  }
+  P->failed = true;
+  fe_token *t = peek(P), *prev = &P->tok[P->pos > 0 ? P->pos - 1 : 0];
+  if (t->kind != TK_EOF && P->pos > 0 && prev->kind != TK_NEWLINE &&
+      lines_apart(prev->loc, t->loc)) {
+    bk_loc end = {prev->loc.src, prev->loc.offset + prev->loc.len, 0};
+    bk_error(P->diag, end, "expected %s at the end of this line", what);
+    return end;
+  }
   if (t->kind == TK_IDENT)
     bk_error(P->diag, t->loc, "expected %s, found '%s'", what, t->text);
   else if (t->kind == TK_INT || t->kind == TK_FLOAT)
@@ -70,13 +107,21 @@ static void expected(parser *P, const char *what) {
              t->loc.src->text + t->loc.offset);
   else
     bk_error(P->diag, t->loc, "expected %s, found %s", what, fe_token_kind_name(t->kind));
-  P->failed = true;
+  return t->loc;
+}
+
+/* Report a missing closing bracket "what"; point at the opening one "open" too if it is on
+ * another line. */
+static void expected_closing(parser *P, const char *what, const fe_token *open) {
+  bk_loc at = expected(P, what);
+  if (at.src && lines_apart(open->loc, at))
+    bk_note(P->diag, open->loc, "to match this %s", fe_token_kind_name(open->kind));
 }
 
 static fe_token *expect(parser *P, fe_token_kind k, const char *what) {
   if (at(P, k))
     return advance(P);
-  expected(P, what);
+  (void)expected(P, what);
   return NULL;
 }
 
@@ -100,6 +145,7 @@ static ir_expr *parse_expr(parser *P);
 
 /* "(" or "[" already consumed: parse a comma list up to "close" into "out". */
 static int parse_list(parser *P, fe_token_kind close, const char *what, ir_expr **out) {
+  const fe_token *open = &P->tok[P->pos - 1];
   int n = 0;
   if (accept(P, close))
     return 0;
@@ -116,10 +162,20 @@ static int parse_list(parser *P, fe_token_kind close, const char *what, ir_expr 
     if (accept(P, close))
       return n;
     if (!accept(P, TK_COMMA)) {
-      expected(P, close == TK_RBRACKET ? "',' or ']'" : "',' or ')'");
+      expected_closing(P, close == TK_RBRACKET ? "',' or ']'" : "',' or ')'", open);
       return -1;
     }
   }
+}
+
+/* Count one more operation; false (reported) when the expression has too many. */
+static bool count_op(parser *P, bk_loc loc) {
+  if (++P->nops <= MAX_OPS)
+    return true;
+  if (!P->failed)
+    bk_error(P->diag, loc, "expression is too long (more than %d operations)", MAX_OPS);
+  P->failed = true;
+  return false;
 }
 
 /* A call of a built-in function: the name is known and the argument count right. */
@@ -129,6 +185,8 @@ static ir_expr *parse_call(parser *P, fe_token *name) {
   if (n < 0)
     return NULL;
   bk_loc loc = bk_loc_join(name->loc, prev_loc(P));
+  if (!count_op(P, name->loc))
+    return NULL;
   int op = ir_op_lookup_function(name->text);
   if (op < 0) {
     bk_error(P->diag, name->loc, "unknown function '%s'", name->text);
@@ -162,14 +220,17 @@ static ir_expr *parse_primary(parser *P) {
     return ir_expr_num(P->p, t->loc, t->fval, false, 0);
   if (accept(P, TK_LPAREN)) {
     ir_expr *e = parse_expr(P);
-    if (e && !expect(P, TK_RPAREN, "')'"))
+    if (e && !accept(P, TK_RPAREN)) {
+      expected_closing(P, "')'", t);
       return NULL;
+    }
     return e;
   }
-  if (!accept(P, TK_IDENT)) {
-    expected(P, "an expression");
+  if (!at(P, TK_IDENT) || at_word(P, "size") || at_word(P, "kernel") || at_word(P, "where")) {
+    expected(P, "an expression"); /* the keywords: most likely a dangling operator before */
     return NULL;
   }
+  advance(P);
   if (accept(P, TK_LBRACKET))
     return parse_access_rest(P, t);
   if (accept(P, TK_LPAREN))
@@ -177,8 +238,24 @@ static ir_expr *parse_primary(parser *P) {
   return ir_expr_name(P->p, t->loc, t->text);
 }
 
-/* unary = "-" unary | primary */
+static ir_expr *parse_unary_nested(parser *P);
+
+/* unary = "-" unary | primary; every nested expression passes through here. */
 static ir_expr *parse_unary(parser *P) {
+  if (P->nesting == MAX_NESTING) {
+    if (!P->failed)
+      bk_error(P->diag, peek(P)->loc, "expression is nested too deeply (more than %d levels)",
+               MAX_NESTING);
+    P->failed = true;
+    return NULL;
+  }
+  P->nesting++;
+  ir_expr *e = parse_unary_nested(P);
+  P->nesting--;
+  return e;
+}
+
+static ir_expr *parse_unary_nested(parser *P) {
   fe_token *t = peek(P);
   if (!accept(P, TK_MINUS))
     return parse_primary(P);
@@ -187,6 +264,8 @@ static ir_expr *parse_unary(parser *P) {
     return NULL;
   if (e->kind == IR_EXPR_NUM)
     return ir_expr_num(P->p, bk_loc_join(t->loc, e->loc), -e->num, e->is_int, -e->inum);
+  if (!count_op(P, t->loc))
+    return NULL;
   return ir_expr_op(P->p, bk_loc_join(t->loc, e->loc), IR_OP_NEG, &e, 1);
 }
 
@@ -195,9 +274,10 @@ static ir_expr *parse_binary(parser *P, ir_expr *(*sub)(parser *), fe_token_kind
                              fe_token_kind k2, ir_op o2) {
   ir_expr *lhs = sub(P);
   while (lhs && (at(P, k1) || at(P, k2))) {
-    ir_op op = advance(P)->kind == k1 ? o1 : o2;
+    fe_token *op_tok = advance(P);
+    ir_op op = op_tok->kind == k1 ? o1 : o2;
     ir_expr *rhs = sub(P);
-    if (!rhs)
+    if (!rhs || !count_op(P, op_tok->loc))
       return NULL;
     ir_expr *args[2] = {lhs, rhs};
     lhs = ir_expr_op(P->p, bk_loc_join(lhs->loc, rhs->loc), op, args, 2);
@@ -242,6 +322,7 @@ static int parse_type(parser *P, ir_expr **dims) {
 
 /* param = IDENT ":" type, declared in "k" with "role". */
 static bool parse_tensor_decl(parser *P, ir_kernel *k, ir_role role) {
+  P->nops = 0;
   fe_token *name = expect(P, TK_IDENT, "a tensor name");
   if (!name || !expect(P, TK_COLON, "':' after the tensor name"))
     return false;
@@ -270,6 +351,7 @@ static bool parse_params(parser *P, ir_kernel *k, ir_role role) {
 
 /* size = "size" IDENT "=" expr END */
 static void parse_size(parser *P) {
+  P->nops = 0;
   advance(P);
   fe_token *name = expect(P, TK_IDENT, "a size name");
   ir_expr *e = NULL;
@@ -320,6 +402,7 @@ static bool parse_assign_op(parser *P, ir_assign *op) {
 /* stmt = [ IDENT ":" ] access ( "=" | "+=" | "max=" ) expr [ where ] END */
 static void parse_stmt(parser *P, ir_kernel *k) {
   const char *label = NULL;
+  P->nops = 0;
   fe_token *first = peek(P);
   if (at(P, TK_IDENT) && peek2(P)->kind == TK_COLON) {
     label = advance(P)->text;
@@ -358,8 +441,7 @@ static void parse_body(parser *P, ir_kernel *k) {
       if (parse_tensor_decl(P, k, IR_ROLE_LOCAL))
         expect_end(P);
     } else if (at_word(P, "kernel") || at_word(P, "size")) {
-      expected(P, "'}' to close the kernel");
-      return;
+      return; /* a missing '}': parse_kernel reports it */
     } else {
       parse_stmt(P, k);
     }
@@ -370,6 +452,7 @@ static void parse_body(parser *P, ir_kernel *k) {
 
 /* kernel = "kernel" IDENT "(" [params] ")" "->" "(" [params] ")" "{" body "}" */
 static bool parse_kernel(parser *P) {
+  int errors = P->diag->nerrors;
   advance(P);
   fe_token *name = expect(P, TK_IDENT, "a kernel name");
   if (!name)
@@ -381,12 +464,16 @@ static bool parse_kernel(parser *P) {
   if (!expect(P, TK_ARROW, "'->' before the outputs") || !parse_params(P, k, IR_ROLE_OUTPUT))
     return false;
   skip_newlines(P);
-  if (!expect(P, TK_LBRACE, "'{' to open the kernel body"))
+  fe_token *lbrace = expect(P, TK_LBRACE, "'{' to open the kernel body");
+  if (!lbrace)
     return false;
-  int errors = P->diag->nerrors;
   parse_body(P, k);
-  if (!expect(P, TK_RBRACE, "'}' to close the kernel"))
+  if (!at(P, TK_RBRACE)) {
+    if (expected(P, "'}' to close the kernel").src)
+      bk_note(P->diag, lbrace->loc, "to match this '{'");
     return false;
+  }
+  advance(P);
   if (P->diag->nerrors == errors)
     ir_kernel_check(P->p, k);
   return true;
@@ -401,8 +488,10 @@ static void sync_top(parser *P) {
 
 bool fe_parse(ir_program *p, const bk_source *src) {
   int errors0 = p->diag->nerrors;
-  fe_tokens toks = fe_lex(p->arena, p->diag, src);
-  parser P = {.p = p, .diag = p->diag, .tok = toks.data, .len = toks.len};
+  fe_tokens toks = fe_lex(p->arena, src);
+  parser P = {.p = p, .diag = p->diag, .tok = toks.data, .len = toks.len, .toks = &toks,
+              .lex_error_tok = -1};
+  flush_lex_errors(&P);
   while (!at(&P, TK_EOF)) {
     if (accept(&P, TK_NEWLINE) || accept(&P, TK_SEMI))
       continue;
@@ -414,10 +503,8 @@ bool fe_parse(ir_program *p, const bk_source *src) {
     } else {
       expected(&P, "'size' or 'kernel'");
     }
-    if (P.failed) {
-      advance(&P);
-      sync_top(&P);
-    }
+    if (P.failed)
+      sync_top(&P); /* parse_size and parse_kernel consume their keyword: this progresses */
   }
   if (p->diag->nerrors == errors0)
     ir_program_build_isl(p);

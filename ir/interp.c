@@ -101,9 +101,15 @@ static bool next_point(const ir_stmt *s, int64_t *it) {
   return false;
 }
 
-static void run_stmt(interp *in, const ir_stmt *s) {
-  int64_t it[64];
-  bool factor[256] = {0};
+/* Run statement "s"; false when out of memory. */
+static bool run_stmt(interp *in, const ir_stmt *s) {
+  int64_t *it = calloc((size_t)s->niters + 1, sizeof(*it));
+  bool *factor = calloc((size_t)s->nreads + 1, sizeof(*factor));
+  if (!it || !factor) {
+    free(it);
+    free(factor);
+    return false;
+  }
   in->s = s;
   in->it = it;
   in->is_factor = factor;
@@ -128,13 +134,19 @@ static void run_stmt(interp *in, const ir_stmt *s) {
     else if (!in->skip)
       target[off] += v;
   } while (next_point(s, it));
+  free(it);
+  free(factor);
+  return true;
 }
 
-/* Run the kernel on double buffers "buf" (params then locals, all allocated). */
-static void run_kernel(const ir_kernel *k, double **buf) {
+/* Run the kernel on double buffers "buf" (params then locals, all allocated); false when out
+ * of memory. */
+static bool run_kernel(const ir_kernel *k, double **buf) {
   interp in = {.k = k, .buf = buf};
   for (int i = 0; i < k->stmts.len; i++)
-    run_stmt(&in, k->stmts.data[i]);
+    if (!run_stmt(&in, k->stmts.data[i]))
+      return false;
+  return true;
 }
 
 static double **alloc_buffers(const ir_kernel *k, float *const *inputs) {
@@ -167,7 +179,10 @@ int ir_interp_run_double(const ir_kernel *k, float *const *inputs, double **outp
   double **buf = alloc_buffers(k, inputs);
   if (!buf)
     return -1;
-  run_kernel(k, buf);
+  if (!run_kernel(k, buf)) {
+    free_buffers(k, buf);
+    return -1;
+  }
   for (int i = k->ninputs; i < k->params.len; i++)
     memcpy(outputs[i - k->ninputs], buf[i], sizeof(double) * (size_t)k->params.data[i]->nelems);
   free_buffers(k, buf);
@@ -178,7 +193,10 @@ int ir_interp_run(const ir_kernel *k, float *const *args) {
   double **buf = alloc_buffers(k, args);
   if (!buf)
     return -1;
-  run_kernel(k, buf);
+  if (!run_kernel(k, buf)) {
+    free_buffers(k, buf);
+    return -1;
+  }
   for (int i = k->ninputs; i < k->params.len; i++)
     for (int64_t e = 0; e < k->params.data[i]->nelems; e++)
       args[i][e] = (float)buf[i][e];

@@ -236,7 +236,8 @@ static bool eval_dims(ir_program *p, ir_tensor *t) {
       ok = false;
       v = 1;
     } else if (v > ((int64_t)1 << 40) / t->nelems) {
-      bk_error(p->diag, t->dim_exprs[i]->loc, "tensor '%s' is too large", t->name);
+      bk_error(p->diag, t->dim_exprs[i]->loc, "tensor '%s' is too large (more than 2^40 "
+               "elements)", t->name);
       ok = false;
       v = 1;
     }

@@ -27,6 +27,9 @@ static isl_space *stmt_space(isl_ctx *ctx, const ir_stmt *s) {
   return sp;
 }
 
+/* "v" as an isl_val (every integer of the IR is 64-bit; isl's *_si setters take an int). */
+static isl_val *val(isl_ctx *ctx, int64_t v) { return isl_val_int_from_si(ctx, (long)v); }
+
 static isl_set *stmt_domain(isl_ctx *ctx, const ir_stmt *s) {
   isl_space *sp = stmt_space(ctx, s);
   isl_set *dom = isl_set_universe(isl_space_copy(sp));
@@ -34,10 +37,10 @@ static isl_set *stmt_domain(isl_ctx *ctx, const ir_stmt *s) {
   for (int i = 0; i < s->niters; i++) {
     isl_constraint *lo = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
     lo = isl_constraint_set_coefficient_si(lo, isl_dim_set, i, 1);
-    lo = isl_constraint_set_constant_si(lo, (int)-s->iters[i].lo);
+    lo = isl_constraint_set_constant_val(lo, val(ctx, -s->iters[i].lo));
     isl_constraint *hi = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
     hi = isl_constraint_set_coefficient_si(hi, isl_dim_set, i, -1);
-    hi = isl_constraint_set_constant_si(hi, (int)(s->iters[i].hi - 1));
+    hi = isl_constraint_set_constant_val(hi, val(ctx, s->iters[i].hi - 1));
     dom = isl_set_add_constraint(dom, lo);
     dom = isl_set_add_constraint(dom, hi);
   }
@@ -56,9 +59,9 @@ static isl_map *access_map(isl_ctx *ctx, const ir_stmt *s, const ir_tensor *t,
   isl_local_space *ls = isl_local_space_from_space(dom_sp);
   for (int d = 0; d < t->rank; d++) {
     isl_aff *a = isl_aff_zero_on_domain(isl_local_space_copy(ls));
-    a = isl_aff_set_constant_si(a, (int)index[d].c);
+    a = isl_aff_set_constant_val(a, val(ctx, index[d].c));
     for (int i = 0; i < s->niters; i++)
-      a = isl_aff_set_coefficient_si(a, isl_dim_in, i, (int)index[d].coef[i]);
+      a = isl_aff_set_coefficient_val(a, isl_dim_in, i, val(ctx, index[d].coef[i]));
     list = isl_aff_list_add(list, a);
   }
   isl_local_space_free(ls);
@@ -98,7 +101,7 @@ static isl_set *tensor_box(isl_ctx *ctx, const ir_tensor *t) {
     lo = isl_constraint_set_coefficient_si(lo, isl_dim_set, d, 1);
     isl_constraint *hi = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
     hi = isl_constraint_set_coefficient_si(hi, isl_dim_set, d, -1);
-    hi = isl_constraint_set_constant_si(hi, (int)(t->dims[d] - 1));
+    hi = isl_constraint_set_constant_val(hi, val(ctx, t->dims[d] - 1));
     box = isl_set_add_constraint(isl_set_add_constraint(box, lo), hi);
   }
   isl_local_space_free(ls);

@@ -13,6 +13,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Indices and iterator bounds stay within +-2^62, so no 64-bit index arithmetic overflows. */
+#define INDEX_LIMIT ((int64_t)1 << 62)
+
 typedef struct sema {
   ir_program *p;
   ir_kernel *k;
@@ -36,6 +39,13 @@ static void error_at(sema *c, bk_loc loc, const char *fmt, ...) {
 static int64_t floordiv(int64_t a, int64_t b) {
   int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Report an integer overflow in "e" (the 64-bit result does not fit). */
+static bool overflow(ir_program *p, const ir_expr *e) {
+  bk_error(p->diag, e->loc, "integer overflow: the value of this expression does not fit in "
+           "64 bits");
+  return false;
 }
 
 bool ir_eval_int(ir_program *p, const ir_expr *e, int64_t *out) {
@@ -66,7 +76,8 @@ bool ir_eval_int(ir_program *p, const ir_expr *e, int64_t *out) {
   if (e->op == IR_OP_NEG) {
     if (!ir_eval_int(p, e->args[0], &a))
       return false;
-    *out = -a;
+    if (__builtin_sub_overflow((int64_t)0, a, out))
+      return overflow(p, e);
     return true;
   }
   if (e->op < IR_OP_ADD || e->op > IR_OP_DIV) {
@@ -76,9 +87,9 @@ bool ir_eval_int(ir_program *p, const ir_expr *e, int64_t *out) {
   if (!ir_eval_int(p, e->args[0], &a) || !ir_eval_int(p, e->args[1], &b))
     return false;
   switch (e->op) {
-  case IR_OP_ADD: *out = a + b; return true;
-  case IR_OP_SUB: *out = a - b; return true;
-  case IR_OP_MUL: *out = a * b; return true;
+  case IR_OP_ADD: return !__builtin_add_overflow(a, b, out) || overflow(p, e);
+  case IR_OP_SUB: return !__builtin_sub_overflow(a, b, out) || overflow(p, e);
+  case IR_OP_MUL: return !__builtin_mul_overflow(a, b, out) || overflow(p, e);
   default:
     if (b <= 0) {
       bk_error(p->diag, e->args[1]->loc, "division by %lld; the divisor must be positive",
@@ -149,10 +160,28 @@ static bool affine_is_const(const ir_affine *a, int n) {
   return true;
 }
 
-static void affine_scale(ir_affine *a, int n, int64_t f) {
-  a->c *= f;
+/* Multiply "a" by "f"; false on overflow. */
+static bool affine_scale(ir_affine *a, int n, int64_t f) {
+  bool ok = !__builtin_mul_overflow(a->c, f, &a->c);
   for (int i = 0; i < n; i++)
-    a->coef[i] *= f;
+    ok &= !__builtin_mul_overflow(a->coef[i], f, &a->coef[i]);
+  return ok;
+}
+
+/* "out" = "a" + "sign" * "b"; false on overflow. */
+static bool affine_add(ir_affine *out, const ir_affine *a, const ir_affine *b, int n,
+                       int64_t sign) {
+  int64_t t;
+  bool ok = !__builtin_mul_overflow(sign, b->c, &t) && !__builtin_add_overflow(a->c, t, &out->c);
+  for (int i = 0; i < n; i++)
+    ok &= !__builtin_mul_overflow(sign, b->coef[i], &t) &&
+          !__builtin_add_overflow(a->coef[i], t, &out->coef[i]);
+  return ok;
+}
+
+static bool index_overflow(sema *c, const ir_expr *e) {
+  error_at(c, e->loc, "integer overflow: this index does not fit in 64 bits");
+  return false;
 }
 
 /* Convert index expression "e" into "out"; false (reported) if it is not affine. */
@@ -186,7 +215,8 @@ static bool to_affine(sema *c, const ir_expr *e, ir_affine *out) {
   if (!to_affine(c, e->args[0], a))
     return false;
   if (e->op == IR_OP_NEG) {
-    affine_scale(a, n, -1);
+    if (!affine_scale(a, n, -1))
+      return index_overflow(c, e);
     *out = *a;
     return true;
   }
@@ -198,23 +228,20 @@ static bool to_affine(sema *c, const ir_expr *e, ir_affine *out) {
     return false;
   switch (e->op) {
   case IR_OP_ADD:
-  case IR_OP_SUB: {
-    int64_t sign = e->op == IR_OP_ADD ? 1 : -1;
-    out->c = a->c + sign * b->c;
-    for (int i = 0; i < n; i++)
-      out->coef[i] = a->coef[i] + sign * b->coef[i];
-    return true;
-  }
+  case IR_OP_SUB:
+    return affine_add(out, a, b, n, e->op == IR_OP_ADD ? 1 : -1) || index_overflow(c, e);
   case IR_OP_MUL:
     if (!affine_is_const(a, n) && !affine_is_const(b, n)) {
       error_at(c, e->loc, "index is not affine: it multiplies two iterators");
       return false;
     }
     if (affine_is_const(a, n)) {
-      affine_scale(b, n, a->c);
+      if (!affine_scale(b, n, a->c))
+        return index_overflow(c, e);
       *out = *b;
     } else {
-      affine_scale(a, n, b->c);
+      if (!affine_scale(a, n, b->c))
+        return index_overflow(c, e);
       *out = *a;
     }
     return true;
@@ -310,7 +337,7 @@ static bool resolve_lhs(sema *c, ir_expr *lhs) {
       add_iter(c, ix->name, ix->loc, false);
     }
   }
-  return ok && resolve_access_index(c, lhs);
+  return ok;
 }
 
 /* ---- ranges ---------------------------------------------------------------------------- */
@@ -330,6 +357,28 @@ static int plain_iter(const ir_affine *a, int n) {
   return found;
 }
 
+/* Is "a" the index at "loc"? Then say so in a note about the range of "it". */
+static bool note_if_range_source(sema *c, const ir_expr *a, const ir_iter *it) {
+  for (int d = 0; d < a->nargs; d++) {
+    bk_loc l = a->args[d]->loc;
+    if (l.offset == it->range_loc.offset && l.len == it->range_loc.len) {
+      bk_note(c->p->diag, l, "but 0..%lld here (dimension %d of '%s')", (long long)it->hi, d,
+              a->name);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Point at the index that gave "it" its inferred range. */
+static void note_range_source(sema *c, const ir_iter *it) {
+  if (note_if_range_source(c, c->s->lhs, it))
+    return;
+  for (int r = 0; r < c->reads.len; r++)
+    if (note_if_range_source(c, c->reads.data[r], it))
+      return;
+}
+
 /* Give iterator "it" the extent of dim "d" of access "e", or report a conflict. */
 static void infer_from_access(sema *c, const ir_expr *e) {
   for (int d = 0; d < e->nargs; d++) {
@@ -347,7 +396,7 @@ static void infer_from_access(sema *c, const ir_expr *e) {
       error_at(c, e->args[d]->loc,
                "conflicting ranges for iterator '%s': 0..%lld here (dimension %d of '%s')",
                it->name, (long long)extent, d, e->name);
-      bk_note(c->p->diag, it->range_loc, "but 0..%lld here", (long long)it->hi);
+      note_range_source(c, it);
     }
   }
 }
@@ -385,10 +434,31 @@ static void apply_wheres(sema *c) {
                (long long)hi, wh->name);
       continue;
     }
+    if (lo < -INDEX_LIMIT || hi > INDEX_LIMIT) {
+      error_at(c, wh->loc, "range %lld..%lld of iterator '%s' is too large (bounds must lie "
+               "within -2^62..2^62)", (long long)lo, (long long)hi, wh->name);
+      continue;
+    }
     it->lo = lo;
     it->hi = hi;
     it->from_where = true;
     it->range_loc = wh->loc;
+  }
+}
+
+/* Report every index of access "e" that can leave -2^62..2^62 over the statement's ranges. */
+static void check_index_range(sema *c, const ir_expr *e) {
+  for (int d = 0; d < e->nargs; d++) {
+    const ir_affine *a = &e->index[d];
+    double bound = fabs((double)a->c);
+    for (int i = 0; i < c->iters.len; i++) {
+      const ir_iter *it = &c->iters.data[i];
+      double extreme = fmax(fabs((double)it->lo), fabs((double)(it->hi - 1)));
+      bound += fabs((double)a->coef[i]) * extreme;
+    }
+    if (bound > (double)INDEX_LIMIT)
+      error_at(c, e->args[d]->loc, "this index can reach %.3g, beyond the supported range "
+               "(-2^62..2^62)", bound);
   }
 }
 
@@ -408,6 +478,9 @@ static void infer_ranges(sema *c) {
             it->name);
     it->hi = it->lo + 1;
   }
+  for (int r = 0; r < c->reads.len; r++)
+    if (c->reads.data[r]->index)
+      check_index_range(c, c->reads.data[r]);
 }
 
 /* ---- rules of use ----------------------------------------------------------------------- */
@@ -439,15 +512,13 @@ static void check_rules(sema *c, const written_set *written) {
     ir_expr *e = c->reads.data[r];
     if (!e->index)
       continue;
-    if (e->tensor == s->lhs->tensor) {
-      if (s->assign != IR_ASSIGN_SET)
-        error_at(c, e->loc, "the right side of '%s' cannot read its own target '%s'",
-                 s->assign == IR_ASSIGN_ADD ? "+=" : "max=", e->name);
-      else if (!same_index(e, s->lhs, c->iters.len))
-        error_at(c, e->loc, "'=' may read its target '%s' only at its left-side indices",
-                 e->name);
-    }
-    if (e->tensor->role != IR_ROLE_INPUT && !written_has(written, e->tensor))
+    if (e->tensor == s->lhs->tensor && s->assign != IR_ASSIGN_SET)
+      error_at(c, e->loc, "the right side of '%s' cannot read its own target '%s'",
+               s->assign == IR_ASSIGN_ADD ? "+=" : "max=", e->name);
+    else if (e->tensor == s->lhs->tensor && !same_index(e, s->lhs, c->iters.len))
+      error_at(c, e->loc, "'=' may read its target '%s' only at its left-side indices",
+               e->name);
+    else if (e->tensor->role != IR_ROLE_INPUT && !written_has(written, e->tensor))
       error_at(c, e->loc, "%s '%s' is read before any statement writes it",
                e->tensor->role == IR_ROLE_OUTPUT ? "output" : "local", e->name);
   }
@@ -502,6 +573,7 @@ static bool check_stmt(ir_program *p, ir_kernel *k, ir_stmt *s, written_set *wri
   if (!resolve_lhs(&c, s->lhs))
     return false;
   collect_value_iters(&c, s->rhs);
+  resolve_access_index(&c, s->lhs); /* now that every iterator is known */
   resolve_value(&c, s->rhs);
   if (!c.ok)
     return false;

@@ -6,6 +6,7 @@
  *         |              ^~~~~~~
  *
  * The caret marks the first byte of the location and '~' the rest of its range on that line.
+ * Control characters of the source line print as spaces.
  * Diagnostics without a location (CLI options, the tuning DB) print as "brick: error: ...".
  */
 #include "support.h"
@@ -22,7 +23,11 @@ static const char *severity_name(bk_severity sev) {
   return "error";
 }
 
-/* Append the source line of "loc" and a caret line under its range to "sb". */
+/* Is "c" a UTF-8 continuation byte? It takes no column of its own on a terminal. */
+static bool is_utf8_continuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
+/* Append the source line of "loc" and a caret line under its range to "sb". The caret line
+ * has one column per character (a tab stays a tab), so it lines up under UTF-8 text too. */
 static void format_caret(bk_strbuf *sb, bk_loc loc) {
   int line, col;
   bk_source_line_col(loc.src, loc.offset, &line, &col);
@@ -31,17 +36,20 @@ static void format_caret(bk_strbuf *sb, bk_loc loc) {
   char gutter[32];
   int gw = snprintf(gutter, sizeof gutter, "%5d", line);
   bk_strbuf_printf(sb, "%s | ", gutter);
-  bk_strbuf_append(sb, text, len);
+  for (size_t i = 0; i < len; i++) /* control characters would garble the terminal */
+    bk_strbuf_append(sb, (unsigned char)text[i] < 0x20 && text[i] != '\t' ? " " : text + i, 1);
   bk_strbuf_printf(sb, "\n%*s | ", gw, "");
   size_t start = (size_t)col - 1;
   for (size_t i = 0; i < start && i < len; i++)
-    bk_strbuf_puts(sb, text[i] == '\t' ? "\t" : " ");
+    if (!is_utf8_continuation(text[i]))
+      bk_strbuf_puts(sb, text[i] == '\t' ? "\t" : " ");
   bk_strbuf_puts(sb, "^");
   size_t end = start + (loc.len ? loc.len : 1);
   if (end > len)
     end = len > start ? len : start + 1;
   for (size_t i = start + 1; i < end; i++)
-    bk_strbuf_puts(sb, "~");
+    if (!is_utf8_continuation(text[i]))
+      bk_strbuf_puts(sb, "~");
   bk_strbuf_puts(sb, "\n");
 }
 

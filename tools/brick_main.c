@@ -55,7 +55,7 @@ static const char *const usage_run =
     "\n"
     "Compile each kernel of FILE.bk (or the one --kernel names) with the JIT, run it on seeded\n"
     "random inputs, check every output against the reference interpreter (exit 3 if one\n"
-    "differs), then print the time, GFLOP/s and %% of the FMA peak measured in this process.\n"
+    "differs), then print the time, GFLOP/s and % of the FMA peak measured in this process.\n"
     "\n"
     "  -D NAME=VALUE     override 'size NAME' (repeatable)\n"
     "  -k, --kernel K    run only kernel K\n"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the front-end libFuzzer target with clang-19 (ASan + UBSan, coverage on every module)
+# in build-fuzz/ and run it for SECONDS (default 60), seeded with examples/ and
+# tests/fuzz/regress/. Fails on any crash, leak, sanitizer report or timeout; the input that
+# triggered it is left in build-fuzz/ (crash-*, leak-*, timeout-*): copy it to tests/fuzz/regress/
+# once fixed, so fuzz_replay keeps it in the suite.
+#   FUZZ_JOBS=N   run N fuzzing processes in parallel (default 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_TO_RUN=${1:-60}
+BUILD_DIR=build-fuzz
+CC_FUZZ=${CC_FUZZ:-clang-19}
+if ! command -v "$CC_FUZZ" >/dev/null; then
+  echo "fuzz.sh: $CC_FUZZ not found (apt-get install clang-19 libclang-rt-19-dev)" >&2
+  exit 2
+fi
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  CC="$CC_FUZZ" cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBRICK_BUILD_FUZZ=ON -DBRICK_SANITIZE=ON -DBRICK_BUILD_BENCH=OFF \
+    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+fi
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target fuzz_frontend
+corpus="$BUILD_DIR/corpus"
+mkdir -p "$corpus"
+# -max_len: programs longer than 4 KB find nothing new; -timeout: one input may take 10 s at most.
+cd "$BUILD_DIR"
+jobs=()
+if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
+  jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
+fi
+./tests/fuzz/fuzz_frontend -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 \
+  -rss_limit_mb=2048 -print_final_stats=1 "${jobs[@]}" corpus ../tests/fuzz/regress ../examples

@@ -1,0 +1,320 @@
+/*
+ * Check suite for the `brick` command line: GNU-style help and version, usage errors (exit 2),
+ * input errors (exit 1), kernel selection, the golden text of `brick show --ir`, and the
+ * determinism of `brick run --interp --seed`. Every case runs the real binary ($BRICK_BINARY).
+ */
+#include "brick/brick.h"
+#include "cli/run_cmd.h"
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TRY "Try 'brick --help' for more information.\n"
+
+static const char *const small = "size N = 3\n"
+                                 "kernel scale(A: f32[N]) -> (B: f32[N]) {\n"
+                                 "  B[i] = 2 * A[i]\n"
+                                 "}\n"
+                                 "kernel mm(A: f32[N, 5], X: f32[5, 2]) -> (C: f32[N, 2]) {\n"
+                                 "  C[i, j] += A[i, k] * X[k, j]\n"
+                                 "}\n";
+
+/* Run brick with "args" in a scratch directory that holds t.bk = "small". */
+static cmd_result run_args(const char *const *args) {
+  char *dir = temp_dir_new();
+  write_file(dir, "t.bk", small);
+  cmd_result r = run_brick(dir, args);
+  temp_dir_remove(dir);
+  return r;
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Expect exit status "status", stdout "out" (NULL: anything) and stderr "err" exactly. */
+static void expect(const char *const *args, int status, const char *out, const char *err) {
+  cmd_result r = run_args(args);
+  ck_assert_msg(r.status == status, "brick %s ...: exit status %d, not %d\nstderr: %s", args[0],
+                r.status, status, r.err);
+  if (out)
+    ck_assert_str_eq(r.out, out);
+  ck_assert_str_eq(r.err, err);
+  cmd_result_release(&r);
+}
+
+/* ---- help and version ------------------------------------------------------------------ */
+
+START_TEST(help) {
+  const char *forms[] = {"--help", "-h"};
+  for (int i = 0; i < 2; i++) {
+    cmd_result r = run_args((const char *[]){forms[i], NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert(starts_with(r.out, "Usage: brick COMMAND"));
+    ck_assert_ptr_nonnull(strstr(r.out, "\n  run "));
+    ck_assert_ptr_nonnull(strstr(r.out, "\n  show "));
+    ck_assert_ptr_nonnull(strstr(r.out, "--version"));
+    ck_assert_ptr_nonnull(strstr(r.out, "Exit status"));
+    ck_assert_str_eq(r.err, "");
+    cmd_result_release(&r);
+  }
+}
+END_TEST
+
+START_TEST(version) {
+  char want[64];
+  snprintf(want, sizeof want, "brick %s\n", brick_version());
+  expect((const char *[]){"--version", NULL}, 0, want, "");
+  expect((const char *[]){"-V", NULL}, 0, want, "");
+}
+END_TEST
+
+START_TEST(command_help) {
+  const char *cmds[] = {"run", "show", "compile"};
+  for (int i = 0; i < 3; i++)
+    for (int form = 0; form < 2; form++) {
+      /* --help wins over everything else on the line, even a missing file */
+      cmd_result r = run_args(
+          (const char *[]){cmds[i], form ? "-h" : "--help", "missing.bk", NULL});
+      ck_assert_int_eq(r.status, 0);
+      char want[64];
+      snprintf(want, sizeof want, "Usage: brick %s ", cmds[i]);
+      ck_assert_msg(starts_with(r.out, want), "brick %s --help printed:\n%s", cmds[i], r.out);
+      ck_assert_ptr_nonnull(strstr(r.out, "-D NAME=VALUE"));
+      ck_assert_ptr_null(strstr(r.out, "%%")); /* the text is printed as is, not as a format */
+      ck_assert_str_eq(r.err, "");
+      cmd_result_release(&r);
+    }
+}
+END_TEST
+
+/* ---- usage errors: exit 2 --------------------------------------------------------------- */
+
+START_TEST(no_command) {
+  expect((const char *[]){NULL}, 2, "", "brick: error: no command given\n" TRY);
+}
+END_TEST
+
+START_TEST(unknown_command) {
+  expect((const char *[]){"frob", "t.bk", NULL}, 2, "",
+         "brick: error: unknown command 'frob'\n" TRY);
+}
+END_TEST
+
+START_TEST(unknown_option) {
+  expect((const char *[]){"--frob", NULL}, 2, "", "brick: error: unknown option '--frob'\n" TRY);
+  expect((const char *[]){"run", "--interp", "--frob", "t.bk", NULL}, 2, "",
+         "brick: error: unknown option '--frob'\n" TRY);
+  expect((const char *[]){"show", "-Q", "t.bk", NULL}, 2, "",
+         "brick: error: unknown option '-Q'\n" TRY);
+}
+END_TEST
+
+START_TEST(missing_option_argument) {
+  expect((const char *[]){"run", "--interp", "t.bk", "-k", NULL}, 2, "",
+         "brick: error: option '-k' needs an argument\n" TRY);
+  expect((const char *[]){"run", "--interp", "t.bk", "--kernel", NULL}, 2, "",
+         "brick: error: option '--kernel' needs an argument\n" TRY);
+  expect((const char *[]){"run", "--interp", "t.bk", "--seed", NULL}, 2, "",
+         "brick: error: option '--seed' needs an argument\n" TRY);
+  expect((const char *[]){"show", "t.bk", "-D", NULL}, 2, "",
+         "brick: error: option '-D' needs an argument\n" TRY);
+}
+END_TEST
+
+START_TEST(bad_option_value) {
+  expect((const char *[]){"run", "--interp", "--seed", "x1", "t.bk", NULL}, 2, "",
+         "brick: error: --seed expects an integer in 0..2147483647, got 'x1'\n");
+  expect((const char *[]){"run", "--interp", "--seed=", "t.bk", NULL}, 2, "",
+         "brick: error: --seed expects an integer in 0..2147483647, got ''\n");
+}
+END_TEST
+
+START_TEST(no_input_file) {
+  expect((const char *[]){"run", "--interp", NULL}, 2, "",
+         "brick: error: run: no input file\n" TRY);
+  expect((const char *[]){"show", NULL}, 2, "", "brick: error: show: no input file\n" TRY);
+}
+END_TEST
+
+START_TEST(two_input_files) {
+  expect((const char *[]){"show", "t.bk", "u.bk", NULL}, 2, "",
+         "brick: error: unexpected argument 'u.bk'\n" TRY);
+}
+END_TEST
+
+START_TEST(kernel_not_found) {
+  expect((const char *[]){"run", "--interp", "--kernel", "zz", "t.bk", NULL}, 2, "",
+         "brick: error: t.bk has no kernel named 'zz'\n");
+}
+END_TEST
+
+/* ---- input errors: exit 1 --------------------------------------------------------------- */
+
+START_TEST(unreadable_file) {
+  expect((const char *[]){"run", "--interp", "x.bk", NULL}, 1, "",
+         "brick: error: cannot read 'x.bk': No such file or directory\n");
+  expect((const char *[]){"show", "--ir", "no/such/dir/x.bk", NULL}, 1, "",
+         "brick: error: cannot read 'no/such/dir/x.bk': No such file or directory\n");
+  char *dir = temp_dir_new();
+  write_file(dir, "t.bk", small);
+  cmd_result r = run_brick(dir, (const char *[]){"show", ".", NULL});
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_str_eq(r.err, "brick: error: cannot read '.': Is a directory\n");
+  cmd_result_release(&r);
+  if (geteuid() != 0) { /* root reads anything */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/t.bk", dir);
+    ck_assert_int_eq(chmod(path, 0), 0);
+    r = run_brick(dir, (const char *[]){"show", "t.bk", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_str_eq(r.err, "brick: error: cannot read 't.bk': Permission denied\n");
+    cmd_result_release(&r);
+  }
+  temp_dir_remove(dir);
+}
+END_TEST
+
+/* ---- show --ir --------------------------------------------------------------------------- */
+
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  ck_assert_int_eq((long)fread(s, 1, (size_t)n, f), n);
+  s[n] = '\0';
+  fclose(f);
+  return s;
+}
+
+/* tests/cli/golden/NAME.bk shown with "args" must print tests/cli/golden/NAME.out exactly. */
+static void check_golden(const char *name, const char *const *args) {
+  char dir[4096], out[4200];
+  snprintf(dir, sizeof dir, "%s/tests/cli/golden", brick_source_dir());
+  snprintf(out, sizeof out, "%s/%s.out", dir, name);
+  char *want = read_text(out);
+  cmd_result r = run_brick(dir, args);
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_str_eq(r.err, "");
+  ck_assert_msg(strcmp(r.out, want) == 0, "%s differs from the golden text\n--- want:\n%s--- got:\n%s",
+                name, want, r.out);
+  cmd_result_release(&r);
+  free(want);
+}
+
+START_TEST(show_ir_golden) {
+  check_golden("show_ir", (const char *[]){"show", "--ir", "show_ir.bk", NULL});
+  /* --ir is the default */
+  check_golden("show_ir", (const char *[]){"show", "show_ir.bk", NULL});
+  check_golden("show_ir_define", (const char *[]){"show", "-D", "N=3", "show_ir.bk", NULL});
+}
+END_TEST
+
+/* ---- run --interp ------------------------------------------------------------------------ */
+
+/* The output of `brick run` without its timing lines ("kernel NAME: ... ms ..."). */
+static char *checksums(const char *out) {
+  char *s = malloc(strlen(out) + 1), *p = s;
+  for (const char *line = out; *line;) {
+    const char *end = strchr(line, '\n');
+    size_t n = end ? (size_t)(end - line + 1) : strlen(line);
+    if (starts_with(line, "  output ")) {
+      memcpy(p, line, n);
+      p += n;
+    } else {
+      ck_assert_msg(starts_with(line, "kernel "), "unexpected line: %.*s", (int)n, line);
+    }
+    line += n;
+  }
+  *p = '\0';
+  return s;
+}
+
+static char *run_seed(const char *seed, const char *kernel) {
+  const char *args[] = {"run", "--interp", "--seed", seed, "t.bk", kernel ? "-k" : NULL, kernel,
+                        NULL};
+  cmd_result r = run_args(args);
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_str_eq(r.err, "");
+  char *c = checksums(r.out);
+  cmd_result_release(&r);
+  return c;
+}
+
+START_TEST(run_seed_determinism) {
+  char *a = run_seed("7", NULL), *b = run_seed("7", NULL), *c = run_seed("8", NULL);
+  ck_assert_str_eq(a, b);
+  ck_assert_str_ne(a, c);
+  ck_assert(starts_with(a, "  output B[3]: sum "));
+  ck_assert_ptr_nonnull(strstr(a, "\n  output C[3, 2]: sum "));
+  ck_assert_ptr_nonnull(strstr(a, ", sum|x| "));
+  /* a kernel's inputs depend only on the seed, not on the kernels run before it */
+  char *mm = run_seed("7", "mm");
+  ck_assert_str_eq(mm, strstr(a, "  output C["));
+  free(a), free(b), free(c), free(mm);
+}
+END_TEST
+
+START_TEST(run_default_seed_is_1) {
+  char *a = run_seed("1", NULL);
+  cmd_result r = run_args((const char *[]){"run", "--interp", "t.bk", NULL});
+  ck_assert_int_eq(r.status, 0);
+  char *b = checksums(r.out);
+  ck_assert_str_eq(a, b);
+  ck_assert(starts_with(r.out, "kernel scale: 3 flops, interpreter "));
+  cmd_result_release(&r);
+  free(a), free(b);
+}
+END_TEST
+
+START_TEST(run_with_define) {
+  cmd_result r = run_args((const char *[]){"run", "--interp", "-D", "N=4", "-k", "mm", "t.bk",
+                                           NULL});
+  ck_assert_int_eq(r.status, 0);
+  ck_assert(starts_with(r.out, "kernel mm: 80 flops, interpreter "));
+  ck_assert_ptr_nonnull(strstr(r.out, "\n  output C[4, 2]: sum "));
+  cmd_result_release(&r);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("cli");
+  TCase *tc = tcase_create("help");
+  tcase_add_test(tc, help);
+  tcase_add_test(tc, version);
+  tcase_add_test(tc, command_help);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("errors");
+  tcase_add_test(tc, no_command);
+  tcase_add_test(tc, unknown_command);
+  tcase_add_test(tc, unknown_option);
+  tcase_add_test(tc, missing_option_argument);
+  tcase_add_test(tc, bad_option_value);
+  tcase_add_test(tc, no_input_file);
+  tcase_add_test(tc, two_input_files);
+  tcase_add_test(tc, kernel_not_found);
+  tcase_add_test(tc, unreadable_file);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("commands");
+  tcase_add_test(tc, show_ir_golden);
+  tcase_add_test(tc, run_seed_determinism);
+  tcase_add_test(tc, run_default_seed_is_1);
+  tcase_add_test(tc, run_with_define);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+#ifdef __SANITIZE_ADDRESS__
+  srunner_set_fork_status(sr, CK_NOFORK); /* one LeakSanitizer pass at exit, not one per test */
+#endif
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
