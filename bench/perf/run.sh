@@ -1,0 +1,53 @@
+#!/bin/bash
+# run.sh [bench_perf options] - build bench_perf if needed, run it, plot the result.
+#
+# Builds in $BRICK_BENCH_BUILD (default: build-bench at the top of the repository;
+# configured RelWithDebInfo without tests), so an updated compiler recompiles every
+# kernel first. Runs with OPENBLAS_CORETYPE unset (OpenBLAS then picks its AVX-512
+# kernels; the VM's shell sets Haswell). Writes into bench/results/:
+#   perf-STAMP.txt / .csv / .svg   this run's table, CSV and plot
+#   perf.txt, perf.csv, perf.svg   copies of the latest run
+# Options go to bench_perf (e.g. --filter conv --threads 1); see bench_perf --help.
+# The last line printed is bench_perf's summary for the last thread count.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${BRICK_BENCH_BUILD:-$root/build-bench}
+results=$root/bench/results
+mkdir -p "$results"
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRICK_BUILD_TESTS=OFF \
+    > "$results/build.log" 2>&1 || { cat "$results/build.log"; exit 1; }
+fi
+echo "building bench_perf in $build (log: $results/build.log)"
+cmake --build "$build" --target bench_perf -j "$(nproc)" >> "$results/build.log" 2>&1 \
+  || { tail -40 "$results/build.log"; exit 1; }
+
+unset OPENBLAS_CORETYPE
+# libgomp's default (active) waiting makes every 2-thread region of OpenMP code (brick,
+# oneDNN) wait for a time slice whenever another process shares the cores: an empty
+# parallel region took 16 ms at load 5 on the 2-core VM. Passive waiting avoids that;
+# set OMP_WAIT_POLICY=active to measure libgomp's default.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+base=$results/perf-$stamp
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
+dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
+echo "brick $rev$dirty; $(uptime | sed 's/^ *//'); OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-<unset>}"
+echo "writing $base.{txt,csv,svg} (copies: $results/perf.{txt,csv,svg})"
+set +e
+"$build/bench/perf/bench_perf" --csv "$base.csv" "$@" | tee "$base.txt"
+status=${PIPESTATUS[0]}
+set -e
+cp "$base.txt" "$results/perf.txt"
+if [ -s "$base.csv" ]; then
+  cp "$base.csv" "$results/perf.csv"
+  if "$here/plot.sh" "$base.csv" "$base.svg" 2> "$base.plot.log"; then
+    cp "$base.svg" "$results/perf.svg"
+    rm -f "$base.plot.log"
+  else
+    echo "plot.sh failed, see $base.plot.log" >&2
+  fi
+fi
+exit "$status"
