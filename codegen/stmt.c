@@ -21,16 +21,16 @@ typedef struct point {
 /* Pointer to access "a" at the point, and (if it may be out of bounds) its in-bounds flag. */
 static LLVMValueRef access_ptr(point *P, const sched_access *a, LLVMValueRef *inb) {
   cg_fn *f = P->f;
-  const sched_buf *b = &f->sk->bufs.data[a->buf];
   LLVMValueRef lin = cg_i64(f, 0), ok = LLVMConstInt(f->i1, 1, 0);
-  for (int d = 0; d < b->rank; d++) {
+  for (int d = 0; d < sched_access_rank(f->sk, a); d++) {
+    int64_t dim = sched_access_dim(f->sk, a, d);
     LLVMValueRef x = cg_i64(f, a->index[d].c);
     for (int i = 0; i < P->op->niters; i++)
       if (a->index[d].coef[i])
         x = LLVMBuildAdd(f->b, x, LLVMBuildMul(f->b, P->it[i], cg_i64(f, a->index[d].coef[i]), ""), "");
     if (a->may_oob)
-      ok = LLVMBuildAnd(f->b, ok, LLVMBuildICmp(f->b, LLVMIntULT, x, cg_i64(f, b->dims[d]), ""), "");
-    lin = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, lin, cg_i64(f, b->dims[d]), ""), x, "");
+      ok = LLVMBuildAnd(f->b, ok, LLVMBuildICmp(f->b, LLVMIntULT, x, cg_i64(f, dim), ""), "");
+    lin = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, lin, cg_i64(f, dim), ""), x, "");
   }
   if (a->may_oob)
     lin = LLVMBuildSelect(f->b, ok, lin, cg_i64(f, 0), "");

@@ -1,13 +1,14 @@
 /*
  * The default schedule: a valid, reasonably fast BRGEMM schedule for any kernel, no tuning.
  *
- * For a contraction C += X * Y: M is an iterator of unit stride in C that only one factor has
- * (that factor becomes the BRGEMM's A; unit stride in it too, else it is packed im2col-style);
- * N is the largest iterator of C that only the other factor has; K is the largest reduction
- * iterator whose stride in A is at least the M tile; every other reduction iterator forms the
- * batch. Factors that can be read out of bounds get a zero-padded copy. Loops outside the call:
- * the iterators common to all three (independent GEMMs), then the output's iterators in its
- * dimension order, then the K tile loop. The parallel loop is the outermost loop with work for
+ * For a contraction C += X * Y, among the legal mappings of the schedule space (space.c): M is
+ * an iterator of unit stride in C that only one factor has (that factor becomes the BRGEMM's A;
+ * unit stride in it too, else it is packed im2col-style), the longest one that needs no im2col
+ * copy; the factors are padded only when they can be read out of bounds. N is the largest
+ * iterator of C that only the other factor has; K is the largest reduction iterator whose
+ * stride in A is at least the M tile; every other reduction iterator forms the batch. Loops
+ * outside the call: the iterators common to all three (independent GEMMs), then the output's
+ * iterators in its dimension order, then the K tile loop. The parallel loop is the outermost loop with work for
  * several threads. Statements that are not contractions become plain loop nests.
  */
 #include "scheduler.h"
@@ -22,63 +23,35 @@
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
 
-/* Can access "e" read outside its tensor over the domain of "s"? */
-static bool may_oob(const ir_stmt *s, const ir_expr *e) {
-  for (int d = 0; d < e->nargs; d++) {
-    int64_t lo = e->index[d].c, hi = e->index[d].c;
-    for (int i = 0; i < s->niters; i++) {
-      int64_t c = e->index[d].coef[i];
-      int64_t a = c * s->iters[i].lo, b = c * (s->iters[i].hi - 1);
-      lo += a < b ? a : b;
-      hi += a < b ? b : a;
-    }
-    if (lo < 0 || hi >= e->tensor->dims[d])
-      return true;
-  }
-  return false;
+static int64_t tile_for(int64_t ext, int64_t max_whole, int64_t tile) {
+  return ext <= max_whole ? 0 : tile;
 }
 
-/* The M iterator: unit stride in C, in exactly one factor; unit stride there preferred. */
-static int choose_m(const ir_stmt *s, const sched_contraction *c, bool *a_is_x) {
-  int best = -1, best_score = -1;
-  for (int i = 0; i < s->niters; i++) {
-    if (c->lin_c[i] != 1 || (c->cls[i] != SCHED_CLASS_X_SIDE && c->cls[i] != SCHED_CLASS_Y_SIDE))
+/* The mapping (M and packs) of the contraction: among the cheapest mapping of each M iterator
+ * (the space lists them cheapest first), one that needs no im2col copy, then the longest M. */
+static const sched_mapping *choose_mapping(const ir_stmt *s, const sched_mapping *maps, int n) {
+  const sched_mapping *best = NULL;
+  int64_t best_score = -1;
+  for (int i = 0; i < n; i++) {
+    if (i > 0 && maps[i - 1].m == maps[i].m)
       continue;
-    bool x = c->cls[i] == SCHED_CLASS_X_SIDE;
-    int64_t lin_a = x ? c->lin_x[i] : c->lin_y[i];
-    int score = (lin_a == 1 ? 2 : 1) * 100000 + (int)(extent(s, i) > 99999 ? 99999 : extent(s, i));
+    int64_t e = extent(s, maps[i].m);
+    int64_t score = (maps[i].pack[0] != SCHED_PACK_IM2COL ? 2 : 1) * 100000 + (e > 99999 ? 99999 : e);
     if (score > best_score) {
-      best = i;
+      best = &maps[i];
       best_score = score;
-      *a_is_x = x;
     }
   }
   return best;
 }
 
-/* The N iterator: the largest of C's iterators that only B has. */
-static int choose_n(const ir_stmt *s, const sched_contraction *c, bool a_is_x) {
-  sched_class want = a_is_x ? SCHED_CLASS_Y_SIDE : SCHED_CLASS_X_SIDE;
-  int best = -1;
-  for (int i = 0; i < s->niters; i++)
-    if (c->cls[i] == want && c->lin_c[i] > 0 && (a_is_x ? c->lin_y[i] : c->lin_x[i]) > 0 &&
-        (best < 0 || extent(s, i) > extent(s, best)))
-      best = i;
-  return best;
-}
-
-/* The K iterator: the largest reduction with stride >= the M tile in A (or -1). */
-static int choose_k(const ir_stmt *s, const sched_contraction *c, bool a_is_x, int64_t m_tile,
-                    bool a_packed) {
+/* The N (is_k false) or K iterator: the longest that "mp" allows with these tiles, or -1. */
+static int choose_role(const ir_stmt *s, const sched_mapping *mp, bool is_k, int64_t m_tile) {
   int best = -1;
   for (int i = 0; i < s->niters; i++) {
-    if (c->cls[i] != SCHED_CLASS_REDUCE)
-      continue;
-    int64_t lin_a = a_is_x ? c->lin_x[i] : c->lin_y[i];
-    int64_t lin_b = a_is_x ? c->lin_y[i] : c->lin_x[i];
-    if (lin_b <= 0 || (!a_packed && lin_a < m_tile))
-      continue;
-    if (best < 0 || extent(s, i) > extent(s, best))
+    int64_t t = is_k ? tile_for(extent(s, i), K_WHOLE_MAX, K_TILE) : tile_for(extent(s, i), N_TILE, N_TILE);
+    bool ok = is_k ? sched_mapping_k_ok(mp, s, i, m_tile, t) : sched_mapping_n_ok(mp, s, i, m_tile, t);
+    if (ok && (best < 0 || extent(s, i) > extent(s, best)))
       best = i;
   }
   return best;
@@ -113,43 +86,63 @@ static void order_contraction(const ir_stmt *s, const sched_contraction *c, sche
       add_loop(ss->batch, &ss->nbatch, i, false);
 }
 
-static int64_t tile_for(int64_t ext, int64_t max_whole, int64_t tile) {
-  return ext <= max_whole ? 0 : tile;
+/* The range of "it" as the call sees it: with "flatten", M spans several rows. */
+static int64_t call_extent(const ir_stmt *s, const sched_stmt *ss, int it) {
+  if (!ss->flatten || it != ss->role[SCHED_M])
+    return extent(s, it);
+  int p = ss->flatten_iter;
+  return (extent(s, p) - 1) * sched_flatten_pitch(s, ss, p) + extent(s, it);
 }
 
-static void add_pack(sched_stmt *ss, int read, sched_pack kind, bk_arena *a) {
-  struct sched_pack_rec rec = {read, kind};
-  bk_vec_push(a, &ss->packs, rec);
+/* When the M range is short (a narrow image), fuse the output rows into M ("flatten"), so each
+ * call covers several rows: full vectors, and each broadcast of B feeds more FMAs. */
+static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
+  int m = ss->role[SCHED_M], rank = s->lhs->nargs, p = -1;
+  if (extent(s, m) >= M_TILE || rank < 2)
+    return;
+  for (int i = 0; i < s->niters; i++)
+    if (s->lhs->index[rank - 2].coef[i])
+      p = i;
+  if (p < 0 || p == m || sched_flatten_pitch(s, ss, p) == 0)
+    return;
+  ss->flatten = true;
+  ss->flatten_iter = p;
+  int64_t mt = call_extent(s, ss, m), k = ss->role[SCHED_K], la[64];
+  mt = mt > M_TILE ? M_TILE : mt;
+  sched_contraction c;
+  sched_classify(s, &c);
+  sched_packed_strides(s, ss, c.cls[m] == SCHED_CLASS_X_SIDE ? c.x : c.y, la);
+  if (k >= 0 && la[k] < mt) { /* the K stride must stay a leading dimension of A */
+    ss->flatten = false;
+    return;
+  }
+  ss->tile[SCHED_M] = tile_for(call_extent(s, ss, m), M_TILE, M_TILE);
 }
 
 /* Fill "ss" for contraction "s"; false if no BRGEMM mapping exists. */
-static bool default_contraction(const ir_stmt *s, sched_stmt *ss, bk_arena *arena) {
+static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss,
+                                bk_arena *arena) {
   sched_contraction c;
-  if (!sched_classify(s, &c))
+  sched_mapping maps[64];
+  int nmaps = sched_space_mappings(k, s, maps, 64);
+  const sched_mapping *mp = choose_mapping(s, maps, nmaps);
+  if (!mp || !sched_classify(s, &c))
     return false;
-  bool a_is_x = true;
-  int m = choose_m(s, &c, &a_is_x);
-  if (m < 0)
-    return false;
-  int a_read = a_is_x ? c.x : c.y, b_read = a_is_x ? c.y : c.x;
-  bool a_im2col = (a_is_x ? c.lin_x[m] : c.lin_y[m]) != 1;
   ss->brgemm = true;
-  ss->role[SCHED_M] = m;
-  ss->tile[SCHED_M] = tile_for(extent(s, m), M_TILE, M_TILE);
-  int64_t m_tile = ss->tile[SCHED_M] ? ss->tile[SCHED_M] : extent(s, m);
-  ss->role[SCHED_N] = choose_n(s, &c, a_is_x);
-  if (ss->role[SCHED_N] >= 0)
-    ss->tile[SCHED_N] = tile_for(extent(s, ss->role[SCHED_N]), N_TILE, N_TILE);
-  ss->role[SCHED_K] = choose_k(s, &c, a_is_x, m_tile, a_im2col);
-  if (ss->role[SCHED_K] >= 0)
-    ss->tile[SCHED_K] = tile_for(extent(s, ss->role[SCHED_K]), K_WHOLE_MAX, K_TILE);
+  ss->role[SCHED_M] = mp->m;
+  ss->tile[SCHED_M] = tile_for(extent(s, mp->m), M_TILE, M_TILE);
+  int n = choose_role(s, mp, false, ss->tile[SCHED_M]);
+  ss->role[SCHED_N] = n;
+  if (n >= 0)
+    ss->tile[SCHED_N] = tile_for(extent(s, n), N_TILE, N_TILE);
+  int kk = choose_role(s, mp, true, ss->tile[SCHED_M]);
+  ss->role[SCHED_K] = kk;
+  if (kk >= 0)
+    ss->tile[SCHED_K] = tile_for(extent(s, kk), K_WHOLE_MAX, K_TILE);
+  sched_stmt_add_pack(ss, s, mp->a_read, mp->pack[0], arena);
+  sched_stmt_add_pack(ss, s, mp->b_read, mp->pack[1], arena);
+  try_flatten(s, ss);
   order_contraction(s, &c, ss);
-  if (a_im2col)
-    add_pack(ss, a_read, SCHED_PACK_IM2COL, arena);
-  else if (may_oob(s, s->reads[a_read]))
-    add_pack(ss, a_read, SCHED_PACK_PAD, arena);
-  if (may_oob(s, s->reads[b_read]))
-    add_pack(ss, b_read, SCHED_PACK_PAD, arena);
   return true;
 }
 
@@ -167,10 +160,10 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
     return;
   for (int i = 0; i < ss->norder; i++) {
     sched_loop l = ss->order[i];
-    if (s->iters[l.iter].reduction)
+    if (s->iters[l.iter].reduction || (ss->flatten && l.iter == ss->flatten_iter))
       continue;
     int r = l.tile ? (l.iter == ss->role[SCHED_M] ? SCHED_M : SCHED_N) : -1;
-    int64_t trips = r >= 0 ? (extent(s, l.iter) + ss->tile[r] - 1) / ss->tile[r]
+    int64_t trips = r >= 0 ? (call_extent(s, ss, l.iter) + ss->tile[r] - 1) / ss->tile[r]
                            : extent(s, l.iter);
     if (trips >= 2) {
       ss->parallel = i;
@@ -182,7 +175,7 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
 void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
                         bk_arena *arena) {
   *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
-  if (!default_contraction(s, out, arena)) {
+  if (!default_contraction(k, s, out, arena)) {
     *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
     default_loops(s, out);
   }

@@ -20,26 +20,23 @@
 #include <isl/space.h>
 #include <stdlib.h>
 
-/* { O<op>[i] -> B<buf>[index] } over the op's domain. */
+/* { O<op>[i] -> B<buf>[offset] } over the op's domain: every access as its linear element
+ * offset, so per-dimension and flat accesses of one buffer meet in one space. */
 static isl_map *access_map(const sched_kernel *sk, const sched_op *op, const sched_access *a,
                            isl_ctx *ctx) {
-  const sched_buf *b = &sk->bufs.data[a->buf];
   char name[32];
   snprintf(name, sizeof name, "B%d", a->buf);
+  int64_t lin[64], c0;
+  sched_access_linearize(sk, op, a, lin, &c0);
   isl_space *dom = isl_set_get_space(op->domain);
-  isl_space *sp = isl_space_map_from_domain_and_range(
-      isl_space_copy(dom), isl_space_set_alloc(ctx, 0, (unsigned)b->rank));
+  isl_space *sp = isl_space_map_from_domain_and_range(isl_space_copy(dom), isl_space_set_alloc(ctx, 0, 1));
   sp = isl_space_set_tuple_name(sp, isl_dim_out, name);
-  isl_multi_aff *ma = isl_multi_aff_zero(sp);
   isl_local_space *ls = isl_local_space_from_space(dom);
-  for (int d = 0; d < b->rank; d++) {
-    isl_aff *f = isl_aff_zero_on_domain(isl_local_space_copy(ls));
-    f = isl_aff_set_constant_si(f, (int)a->index[d].c);
-    for (int i = 0; i < op->niters; i++)
-      f = isl_aff_set_coefficient_si(f, isl_dim_in, i, (int)a->index[d].coef[i]);
-    ma = isl_multi_aff_set_aff(ma, d, f);
-  }
-  isl_local_space_free(ls);
+  isl_aff *f = isl_aff_zero_on_domain(ls);
+  f = isl_aff_set_constant_si(f, (int)c0);
+  for (int i = 0; i < op->niters; i++)
+    f = isl_aff_set_coefficient_si(f, isl_dim_in, i, (int)lin[i]);
+  isl_multi_aff *ma = isl_multi_aff_from_aff_list(sp, isl_aff_list_from_aff(f));
   return isl_map_intersect_domain(isl_map_from_multi_aff(ma), isl_set_copy(op->domain));
 }
 
@@ -78,6 +75,25 @@ static bool parallel_carries(const sched_kernel *sk, const sched_op *op, isl_ctx
   return empty != isl_bool_true;
 }
 
+/* The points of "op" where access "a" is inside its buffer, dimension by dimension. */
+static isl_set *inbounds(const sched_kernel *sk, const sched_op *op, const sched_access *a,
+                         isl_ctx *ctx) {
+  isl_set *dom = isl_set_copy(op->domain);
+  isl_local_space *ls = isl_local_space_from_space(isl_set_get_space(op->domain));
+  for (int d = 0; d < sched_access_rank(sk, a); d++) {
+    isl_aff *f = isl_aff_zero_on_domain(isl_local_space_copy(ls));
+    f = isl_aff_set_constant_si(f, (int)a->index[d].c);
+    for (int i = 0; i < op->niters; i++)
+      f = isl_aff_set_coefficient_si(f, isl_dim_in, i, (int)a->index[d].coef[i]);
+    isl_aff *hi = isl_aff_add_constant_si(isl_aff_neg(isl_aff_copy(f)),
+                                          (int)(sched_access_dim(sk, a, d) - 1));
+    dom = isl_set_intersect(dom, isl_pw_aff_nonneg_set(isl_pw_aff_from_aff(f)));
+    dom = isl_set_intersect(dom, isl_pw_aff_nonneg_set(isl_pw_aff_from_aff(hi)));
+  }
+  isl_local_space_free(ls);
+  return dom;
+}
+
 /* Reads of non-input buffers that isl's dataflow finds no writer for. */
 static isl_union_map *unsourced_reads(const sched_kernel *sk, isl_ctx *ctx) {
   isl_union_map *reads = isl_union_map_empty(isl_space_params_alloc(ctx, 0));
@@ -91,14 +107,8 @@ static isl_union_map *unsourced_reads(const sched_kernel *sk, isl_ctx *ctx) {
       if (b->param >= 0 && b->param < sk->k->ninputs)
         continue;
       isl_map *m = access_map(sk, op, &op->reads[r], ctx);
-      if (op->reads[r].may_oob) { /* only in-bounds reads need a writer */
-        isl_set *box = isl_set_universe(isl_space_range(isl_map_get_space(m)));
-        for (int d = 0; d < b->rank; d++) {
-          box = isl_set_lower_bound_si(box, isl_dim_set, (unsigned)d, 0);
-          box = isl_set_upper_bound_si(box, isl_dim_set, (unsigned)d, (int)(b->dims[d] - 1));
-        }
-        m = isl_map_intersect_range(m, box);
-      }
+      if (op->reads[r].may_oob) /* only in-bounds reads need a writer */
+        m = isl_map_intersect_domain(m, inbounds(sk, op, &op->reads[r], ctx));
       reads = isl_union_map_add_map(reads, m);
     }
     /* Sequence position, then the op's own iterators in their original order. */

@@ -65,13 +65,21 @@ static void affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_
   }
 }
 
+int sched_access_rank(const sched_kernel *sk, const sched_access *a) {
+  return a->flat ? 1 : sk->bufs.data[a->buf].rank;
+}
+
+int64_t sched_access_dim(const sched_kernel *sk, const sched_access *a, int d) {
+  const sched_buf *b = &sk->bufs.data[a->buf];
+  return a->flat ? b->nelems : b->dims[d];
+}
+
 static bool access_may_oob(const sched_kernel *sk, const sched_access *a, int n,
                            const ir_iter *iters) {
-  const sched_buf *b = &sk->bufs.data[a->buf];
-  for (int d = 0; d < b->rank; d++) {
+  for (int d = 0; d < sched_access_rank(sk, a); d++) {
     int64_t lo, hi;
     affine_range(&a->index[d], n, iters, &lo, &hi);
-    if (lo < 0 || hi >= b->dims[d])
+    if (lo < 0 || hi >= sched_access_dim(sk, a, d))
       return true;
   }
   return false;
@@ -156,17 +164,21 @@ static void add_fill(lower *L, int buf, double value) {
 
 /* ---- packs ------------------------------------------------------------------------------ */
 
+void sched_pad_extent(const ir_stmt *s, int r, int d, int64_t *padlo, int64_t *padded) {
+  const ir_expr *e = s->reads[r];
+  int64_t lo, hi, dim = e->tensor->dims[d];
+  affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
+  *padlo = lo < 0 ? -lo : 0;
+  *padded = dim + *padlo + (hi > dim - 1 ? hi - (dim - 1) : 0);
+}
+
 /* Pack read "r" of "s" into a zero-padded copy; returns the statement's new access. */
 static sched_access pack_pad(lower *L, const ir_stmt *s, int r) {
   const ir_expr *e = s->reads[r];
   const ir_tensor *t = e->tensor;
   int64_t pdims[IR_MAX_RANK], padlo[IR_MAX_RANK];
-  for (int d = 0; d < t->rank; d++) {
-    int64_t lo, hi;
-    affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
-    padlo[d] = lo < 0 ? -lo : 0;
-    pdims[d] = t->dims[d] + padlo[d] + (hi > t->dims[d] - 1 ? hi - (t->dims[d] - 1) : 0);
-  }
+  for (int d = 0; d < t->rank; d++)
+    sched_pad_extent(s, r, d, &padlo[d], &pdims[d]);
   char *name = bk_arena_printf(L->sk->arena, "%s_pad%d", t->name, L->sk->ops.len);
   int buf = add_buf(L->sk, name, -1, t->rank, pdims);
   sched_access ident;
@@ -192,18 +204,20 @@ static sched_access pack_pad(lower *L, const ir_stmt *s, int r) {
   return a;
 }
 
-/* Pack read "r" of "s" over the iterators it uses, "m" last; returns the new access. */
+/* Pack read "r" of "s" over the iterators it uses, in the order its dimensions use them and
+ * "m" last; returns the new access. */
 static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
   const ir_expr *e = s->reads[r];
-  int J[64], nj = 0;
-  for (int pass = 0; pass < 2; pass++)
-    for (int i = 0; i < s->niters; i++) {
-      bool used = false;
-      for (int d = 0; d < e->nargs; d++)
-        used |= e->index[d].coef[i] != 0;
-      if (used && (pass == 0) == (i != m) && nj < IR_MAX_RANK)
+  int J[IR_MAX_RANK + 1], nj = 0;
+  bool taken[64] = {false};
+  taken[m] = true;
+  for (int d = 0; d < e->nargs; d++)
+    for (int i = 0; i < s->niters; i++)
+      if (e->index[d].coef[i] && !taken[i] && nj < IR_MAX_RANK - 1) {
+        taken[i] = true;
         J[nj++] = i;
-    }
+      }
+  J[nj++] = m;
   int64_t pdims[IR_MAX_RANK];
   ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(nj + 1));
   for (int p = 0; p < nj; p++) {
@@ -246,7 +260,7 @@ void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sc
   *c0 = 0;
   for (int i = 0; i < op->niters; i++)
     lin[i] = 0;
-  for (int d = b->rank - 1; d >= 0; d--) {
+  for (int d = sched_access_rank(sk, a) - 1; d >= 0; d--) {
     *c0 += stride * a->index[d].c;
     for (int i = 0; i < op->niters; i++)
       lin[i] += stride * a->index[d].coef[i];
@@ -261,6 +275,36 @@ static void lerror(lower *L, bk_loc loc, const char *fmt, ...) {
   bk_diag_vreport(L->diag, BK_SEV_ERROR, loc, fmt, ap);
   va_end(ap);
   L->ok = false;
+}
+
+static int64_t tile_extent(const sched_op *op, int r) {
+  int it = op->sched.role[r];
+  int64_t e = op->iters[it].hi - op->iters[it].lo, t = op->sched.tile[r];
+  return t && t < e ? t : e;
+}
+
+/* Check the strides of N and K: positive, and the leading dimensions of C (the stride of N)
+ * and A (the stride of K) at least the M tile, as the BRGEMM contract needs. */
+static void check_strides(lower *L, const sched_op *op, const int64_t *lc, const int64_t *la,
+                          const int64_t *lb) {
+  const ir_stmt *s = op->stmt;
+  const sched_stmt *ss = &op->sched;
+  int n = ss->role[SCHED_N], k = ss->role[SCHED_K];
+  int64_t mt = tile_extent(op, SCHED_M);
+  const char *an = s->reads[op->a_read]->name, *bn = s->reads[op->b_read]->name;
+  if (n >= 0 && (lc[n] < 1 || lb[n] < 1))
+    lerror(L, ss->loc, "N iterator '%s' must have a positive stride in '%s' and '%s'",
+           s->iters[n].name, s->lhs->name, bn);
+  else if (n >= 0 && tile_extent(op, SCHED_N) > 1 && lc[n] < mt)
+    lerror(L, ss->loc, "the stride %lld of N iterator '%s' in '%s' is less than the M tile %lld",
+           (long long)lc[n], s->iters[n].name, s->lhs->name, (long long)mt);
+  else if (k >= 0 && (la[k] < 1 || lb[k] < 1))
+    lerror(L, ss->loc, "K iterator '%s' must have a positive stride in '%s' and '%s'",
+           s->iters[k].name, an, bn);
+  else if (k >= 0 && tile_extent(op, SCHED_K) > 1 && la[k] < mt)
+    lerror(L, ss->loc, "the stride %lld of K iterator '%s' in '%s' is less than the M tile %lld "
+           "(tile M by at most %lld, or add 'pack=%s:im2col')", (long long)la[k],
+           s->iters[k].name, an, (long long)mt, (long long)la[k], an);
 }
 
 /* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
@@ -294,6 +338,8 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
            s->reads[op->b_read]->name);
   else if (k >= 0 && c->cls[k] != SCHED_CLASS_REDUCE)
     lerror(L, loc, "K iterator '%s' must be a reduction over both factors", s->iters[k].name);
+  else
+    check_strides(L, op, lc, la, a_is_x ? ly : lx);
   for (int i = 0; L->ok && i < ss->nbatch; i++) {
     sched_loop b = ss->batch[i];
     if (b.tile && (s->iters[b.iter].hi - s->iters[b.iter].lo) % ss->tile[SCHED_K] != 0)
@@ -305,6 +351,153 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
     if (op->reads[r].may_oob)
       lerror(L, loc, "'%s' can be read out of bounds; add 'pack=%s:pad'", s->reads[r]->name,
              s->reads[r]->name);
+}
+
+/* ---- flattening ------------------------------------------------------------------------- */
+
+/* Linear element offsets of access "a" over the iterators of "s". */
+static void linearize_stmt(const lower *L, const ir_stmt *s, const sched_access *a, int64_t *lin,
+                           int64_t *c0) {
+  sched_op tmp = {.niters = s->niters, .iters = s->iters};
+  sched_access_linearize(L->sk, &tmp, a, lin, c0);
+}
+
+/* A flat access over the iterators of "s" with the linear offsets of "a", where iterator "p"
+ * no longer moves and "q" moves by "qstride". */
+static sched_access flat_access(lower *L, const ir_stmt *s, const sched_access *a, int p, int q,
+                                int64_t qstride) {
+  int64_t lin[64], c0;
+  linearize_stmt(L, s, a, lin, &c0);
+  sched_access f = {.buf = a->buf, .flat = true, .index = affines(L->sk->arena, 1, s->niters)};
+  f.index[0].c = c0;
+  for (int i = 0; i < s->niters; i++)
+    f.index[0].coef[i] = i == p ? 0 : i == q ? qstride : lin[i];
+  return f;
+}
+
+/* The copy of the flattened scratch "scratch" (rows of "wa" elements) back into the output. */
+static void add_copy_back(lower *L, int out, int scratch, int64_t wa) {
+  sched_access ident;
+  const sched_buf *b = &L->sk->bufs.data[out];
+  int r = b->rank;
+  ir_iter *it = buffer_iters(L, b, &ident, out);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, r, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = ident;
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, r - 1, r)};
+  for (int d = 0; d < r - 2; d++)
+    op->reads[0].index[d].coef[d] = 1;
+  op->reads[0].index[r - 2].coef[r - 2] = wa;
+  op->reads[0].index[r - 2].coef[r - 1] = 1;
+  plain_schedule(op, 0);
+}
+
+/* Linear strides of read "r" of "s" after the packs of "ss" (as pack_pad and pack_im2col lay
+ * them out), without building anything. */
+void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin) {
+  const ir_expr *e = s->reads[r];
+  sched_pack kind = SCHED_PACK_NONE;
+  for (int i = 0; i < ss->packs.len; i++)
+    if (ss->packs.data[i].read == r)
+      kind = ss->packs.data[i].kind;
+  for (int i = 0; i < s->niters; i++)
+    lin[i] = 0;
+  if (kind == SCHED_PACK_IM2COL) {
+    int m = ss->role[SCHED_M];
+    int64_t stride = s->iters[m].hi - s->iters[m].lo;
+    lin[m] = 1;
+    for (int d = e->nargs - 1; d >= 0; d--)
+      for (int i = s->niters - 1; i >= 0; i--)
+        if (e->index[d].coef[i] && i != m && lin[i] == 0) {
+          lin[i] = stride;
+          stride *= s->iters[i].hi - s->iters[i].lo;
+        }
+    return;
+  }
+  int64_t stride = 1;
+  for (int d = e->nargs - 1; d >= 0; d--) {
+    int64_t padlo, padded = e->tensor->dims[d];
+    if (kind == SCHED_PACK_PAD)
+      sched_pad_extent(s, r, d, &padlo, &padded);
+    for (int i = 0; i < s->niters; i++)
+      lin[i] += stride * e->index[d].coef[i];
+    stride *= padded;
+  }
+}
+
+int64_t sched_flatten_pitch(const ir_stmt *s, const sched_stmt *ss, int p) {
+  int q = ss->role[SCHED_M], rank = s->lhs->nargs;
+  sched_contraction c;
+  if (q < 0 || p == q || !sched_classify(s, &c) || rank < 2)
+    return 0;
+  int ar = c.cls[q] == SCHED_CLASS_X_SIDE ? c.x : c.y, br = ar == c.x ? c.y : c.x;
+  int64_t la[64], lb[64];
+  sched_packed_strides(s, ss, ar, la);
+  sched_packed_strides(s, ss, br, lb);
+  int64_t eq = s->iters[q].hi - s->iters[q].lo;
+  bool rows = s->lhs->index[rank - 2].coef[p] == 1 && s->lhs->index[rank - 1].coef[q] == 1;
+  if (!rows || s->iters[p].lo || s->iters[q].lo || la[q] != 1 || lb[p] || lb[q] || la[p] < eq)
+    return 0;
+  if (la[p] > eq && !s->inits_target)
+    return 0;
+  return la[p];
+}
+
+/* "flatten=p" fuses the output row iterator p into the M iterator q: the call's M runs over
+ * f = p * wa + q' for f < (P - 1) * wa + Q, where wa is p's stride in A (the padded row pitch),
+ * so M spans several output rows and reads A contiguously. Columns q' >= Q of each row are
+ * computed too; when wa > Q they land in a scratch output whose rows are wa wide, copied back
+ * afterwards ("*scratch" >= 0). p itself becomes a loop of one iteration. */
+static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_access *reads,
+                      sched_access *write, ir_iter **iters, int *scratch, int64_t *wa_out) {
+  int p = ss->flatten_iter, q = ss->role[SCHED_M], rank = s->lhs->nargs;
+  sched_contraction c;
+  sched_classify(s, &c);
+  int ar = c.cls[q] == SCHED_CLASS_X_SIDE ? c.x : c.y, br = ar == c.x ? c.y : c.x;
+  int64_t la[64], lb[64], lw[64], c0;
+  linearize_stmt(L, s, &reads[ar], la, &c0);
+  linearize_stmt(L, s, &reads[br], lb, &c0);
+  linearize_stmt(L, s, write, lw, &c0);
+  int64_t ep = s->iters[p].hi - s->iters[p].lo, eq = s->iters[q].hi - s->iters[q].lo, wa = la[p];
+  if (sched_flatten_pitch(s, ss, p) != wa) {
+    lerror(L, ss->loc, "cannot flatten '%s' into M '%s': they must index the last two dimensions "
+           "of '%s', with unit stride and a row pitch of at least %lld in '%s' and not in '%s' "
+           "(and a wider pitch needs '%s' to start its accumulation here)",
+           s->iters[p].name, s->iters[q].name, s->lhs->name, (long long)eq,
+           s->reads[ar]->name, s->reads[br]->name, s->lhs->name);
+    return false;
+  }
+  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)s->niters);
+  memcpy(it, s->iters, sizeof(ir_iter) * (size_t)s->niters);
+  it[p].hi = 1;
+  it[q].hi = (ep - 1) * wa + eq;
+  *iters = it;
+  *wa_out = wa;
+  reads[ar] = flat_access(L, s, &reads[ar], p, q, 1);
+  *scratch = -1;
+  if (wa == eq && lw[p] == eq) {
+    *write = flat_access(L, s, write, p, q, 1);
+  } else {
+    int64_t dims[IR_MAX_RANK];
+    const sched_buf *ob = &L->sk->bufs.data[write->buf];
+    memcpy(dims, ob->dims, sizeof dims);
+    dims[rank - 2] = it[q].hi;
+    *scratch = add_buf(L->sk, bk_arena_printf(L->sk->arena, "%s_rows%d", s->lhs->name, L->sk->ops.len),
+                       -1, rank - 1, dims);
+    sched_access w = {.buf = *scratch, .index = affines(L->sk->arena, rank - 1, s->niters)};
+    for (int d = 0; d < rank - 2; d++)
+      w.index[d] = s->lhs->index[d];
+    w.index[rank - 2].coef[q] = 1;
+    *write = w;
+  }
+  if (access_may_oob(L->sk, &reads[ar], s->niters, it)) {
+    lerror(L, ss->loc, "flatten=%s reads past the end of '%s'", s->iters[p].name, s->reads[ar]->name);
+    return false;
+  }
+  return true;
 }
 
 /* Lower statement "s" with its schedule "ss". */
@@ -331,17 +524,25 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   }
   if (!ss->brgemm && s->inits_target)
     add_fill(L, target, s->assign == IR_ASSIGN_ADD ? 0.0 : -INFINITY);
-  sched_op *op = new_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s->niters, s->iters);
+  sched_access write = access_of(L, s, s->lhs);
+  ir_iter *iters = s->iters;
+  int scratch = -1;
+  int64_t wa = 0;
+  if (ss->brgemm && ss->flatten && !flatten_m(L, s, ss, reads, &write, &iters, &scratch, &wa))
+    return;
+  sched_op *op = new_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s->niters, iters);
   op->stmt = s;
   op->value = SCHED_VAL_EXPR;
   op->assign = s->assign;
   op->skip_oob_terms = s->product_of_reads;
-  op->write = access_of(L, s, s->lhs);
+  op->write = write;
   op->reads = reads;
   op->nreads = s->nreads;
   op->sched = *ss;
   if (ss->brgemm)
     check_brgemm(L, op, &c);
+  if (scratch >= 0)
+    add_copy_back(L, target, scratch, wa);
 }
 
 sched_kernel *sched_lower(const ir_kernel *k, const sched_schedule *s, isl_ctx *ctx,

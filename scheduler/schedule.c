@@ -180,13 +180,14 @@ static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     return false;
   do {
     char c = cur(P);
+    bk_loc role_loc = here(P, 1);
     int r = c == 'm' ? SCHED_M : c == 'n' ? SCHED_N : c == 'k' ? SCHED_K : -1;
     if (r < 0 || (P->pos++, !eat(P, '='))) {
-      serror(P, here(P, 1), "expected 'm=', 'n=' or 'k=' in brgemm(...)");
+      serror(P, role_loc, "expected 'm=', 'n=' or 'k=' in brgemm(...)");
       return false;
     }
     if (ss->role[r] >= 0) {
-      serror(P, here(P, 1), "role '%c' is given twice", c);
+      serror(P, role_loc, "role '%c' is given twice", c);
       return false;
     }
     if (!parse_loop(P, &ss->role[r], &ss->tile[r]))
@@ -198,9 +199,10 @@ static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
   }
   if (eat(P, ';')) {
     const char *s;
+    bk_loc batch_loc = here(P, 1);
     size_t n = ident(P, &s);
-    if (!word_is(s, n, "batch") || !expect_char(P, '=')) {
-      serror(P, here(P, 1), "expected 'batch=' in brgemm(...)");
+    if (!word_is(s, n, "batch") || !eat(P, '=')) {
+      serror(P, batch_loc, "expected 'batch=' in brgemm(...)");
       return false;
     }
     lt->batch_loc = here(P, 1);
@@ -254,8 +256,26 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     ss->brgemm = false;
     return true;
   }
+  if (!word_is(s, n, "order") && !word_is(s, n, "parallel") && !word_is(s, n, "pack") &&
+      !word_is(s, n, "flatten")) {
+    serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, flatten, order, parallel, "
+           "pack or loops)", (int)n, s);
+    return false;
+  }
   if (!expect_char(P, '='))
     return false;
+  if (word_is(s, n, "flatten")) {
+    int64_t tile;
+    bk_loc at = here(P, 1);
+    if (!parse_loop(P, &ss->flatten_iter, &tile))
+      return false;
+    if (tile) {
+      serror(P, at, "'flatten' takes an iterator, not a tile");
+      return false;
+    }
+    ss->flatten = true;
+    return true;
+  }
   if (word_is(s, n, "order")) {
     lt->order_loc = here(P, 1);
     return parse_loop_list(P, ss->order, lt->order, &ss->norder);
@@ -275,11 +295,7 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     ss->parallel = 1000 + it; /* resolved to an order position once the order is known */
     return true;
   }
-  if (word_is(s, n, "pack"))
-    return parse_packs(P, ss);
-  serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, order, parallel, pack or loops)",
-         (int)n, s);
-  return false;
+  return parse_packs(P, ss);
 }
 
 static bool is_reduction(const ir_stmt *st, int it) { return st->iters[it].reduction; }
@@ -398,6 +414,10 @@ static bool parse_section(sparser *P) {
   const char *s;
   size_t n = ident(P, &s);
   bk_loc loc = {P->src, (uint32_t)b, (uint32_t)(n ? n : 1)};
+  if (n == 0) {
+    serror(P, loc, "expected a statement section ('sN{...}' or 'LABEL{...}'), found '%c'", cur(P));
+    return false;
+  }
   P->st = NULL;
   for (int i = 0; i < P->k->stmts.len; i++) {
     const ir_stmt *st = P->k->stmts.data[i];
@@ -477,12 +497,16 @@ static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss
       bk_strbuf_puts(sb, ";batch=");
       print_loops(sb, st, ss, ss->batch, ss->nbatch);
     }
-    bk_strbuf_puts(sb, ");");
+    bk_strbuf_puts(sb, ")");
+    if (ss->flatten)
+      bk_strbuf_printf(sb, ";flatten=%s", st->iters[ss->flatten_iter].name);
   } else {
-    bk_strbuf_puts(sb, "loops;");
+    bk_strbuf_puts(sb, "loops");
   }
-  bk_strbuf_puts(sb, "order=");
-  print_loops(sb, st, ss, ss->order, ss->norder);
+  if (ss->norder) { /* none when the call covers everything */
+    bk_strbuf_puts(sb, ";order=");
+    print_loops(sb, st, ss, ss->order, ss->norder);
+  }
   if (ss->parallel >= 0) {
     bk_strbuf_puts(sb, ";parallel=");
     print_loop(sb, st, ss, ss->order[ss->parallel]);

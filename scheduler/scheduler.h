@@ -52,6 +52,8 @@ typedef struct sched_stmt {
   sched_loop batch[SCHED_MAX_LOOPS]; /* reduction loops inside the call (the batch) */
   int nbatch;
   int parallel;             /* index in "order" of the parallel loop, -1 for none */
+  bool flatten;             /* fuse iterator "flatten_iter" (p) into M (q): see lower.c */
+  int flatten_iter;
   BK_VEC(struct sched_pack_rec { int read; sched_pack kind; }) packs;
   bk_loc loc;               /* the section in the schedule text, for messages */
 } sched_stmt;
@@ -104,8 +106,6 @@ void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched
 /* A complete schedule: "given" (may be NULL) completed by defaults for missing statements. */
 sched_schedule *sched_complete(const ir_kernel *k, const sched_schedule *given, int threads);
 
-#endif
-
 /* ---- lower.c: a kernel lowered into ops ------------------------------------------------- */
 
 /* A buffer the lowered kernel touches: a parameter, or a workspace buffer (local or pack). */
@@ -121,8 +121,9 @@ typedef struct sched_buf {
 /* An access of an op: a buffer and an affine index per dimension over the op's iterators. */
 typedef struct sched_access {
   int buf;
-  ir_affine *index;
-  bool may_oob; /* some index can fall outside the buffer (the read yields 0) */
+  ir_affine *index; /* one per dimension of the buffer, or one (flat) */
+  bool flat;        /* "index" is a single element offset into the whole buffer */
+  bool may_oob;     /* some index can fall outside the buffer (the read yields 0) */
 } sched_access;
 
 typedef enum sched_op_kind { SCHED_OP_LOOPS, SCHED_OP_BRGEMM } sched_op_kind;
@@ -165,6 +166,16 @@ typedef struct sched_kernel {
 sched_kernel *sched_lower(const ir_kernel *k, const sched_schedule *s, isl_ctx *ctx,
                           bk_diag *diag);
 void sched_kernel_free(BK_TAKE sched_kernel *sk);
+/* Rank and dimension "d" of the buffer as access "a" sees it (flat: one dimension). */
+int sched_access_rank(const sched_kernel *sk, const sched_access *a);
+int64_t sched_access_dim(const sched_kernel *sk, const sched_access *a, int d);
+/* The row pitch with which "flatten=p" would fuse p into the M iterator of "ss" (see
+ * lower.c), or 0 when it cannot. */
+int64_t sched_flatten_pitch(const ir_stmt *s, const sched_stmt *ss, int p);
+/* Linear strides of read "r" of "s" once the packs of "ss" are applied. */
+void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin);
+/* Zero padding of read "r" of "s" in dimension "d", as a PAD pack makes it. */
+void sched_pad_extent(const ir_stmt *s, int r, int d, int64_t *padlo, int64_t *padded);
 /* Linear element offset of "a" (over the op's iterators) into "lin" and "c0". */
 void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sched_access *a,
                             int64_t *lin, int64_t *c0);
@@ -188,3 +199,55 @@ BK_GIVE isl_map *sched_op_loop_map(const sched_op *op, isl_ctx *ctx);
  * forward in the op sequence, and no parallel loop carries a dependence (reduction
  * self-dependences included: they may be reordered, not run concurrently). Reports to "diag". */
 bool sched_check_legality(const sched_kernel *sk, isl_ctx *ctx, bk_diag *diag);
+
+/* ---- space.c: the schedule space ----------------------------------------------------------- */
+
+/* Random numbers for sampling (splitmix64): the next value of "state", and one in [0, n). */
+uint64_t sched_rng_next(uint64_t *state);
+int64_t sched_rng_below(uint64_t *state, int64_t n);
+
+/* A legal BRGEMM mapping of a contraction: the M iterator, which factor is A (holds M) and B,
+ * the packing of each, and the strides (in elements) every iterator has after packing. */
+typedef struct sched_mapping {
+  int m;
+  int a_read, b_read;
+  sched_pack pack[2];       /* of A, of B (equal when both read one tensor) */
+  sched_class b_side;       /* the class of N candidates: in C and B only */
+  int64_t lin_a[64], lin_b[64], lin_c[64];
+  sched_class cls[64];
+} sched_mapping;
+
+/* The legal mappings of statement "s" (none if it is not a contraction), at most "max". */
+int sched_space_mappings(const ir_kernel *k, const ir_stmt *s, sched_mapping *out, int max);
+/* Can "n" (-1: none) be the N iterator of "mp" with tiles "m_tile" and "n_tile" (0: whole)? */
+bool sched_mapping_n_ok(const sched_mapping *mp, const ir_stmt *s, int n, int64_t m_tile,
+                        int64_t n_tile);
+/* Can "k" (-1: none) be the K iterator of "mp" with tiles "m_tile" and "k_tile" (0: whole)? */
+bool sched_mapping_k_ok(const sched_mapping *mp, const ir_stmt *s, int k, int64_t m_tile,
+                        int64_t k_tile);
+/* Pack read "r" (and every other read of its tensor) of "s" with "kind", in canonical order. */
+void sched_stmt_add_pack(sched_stmt *ss, const ir_stmt *s, int r, sched_pack kind,
+                         bk_arena *arena);
+
+/* A random legal schedule of statement "s" of "k" into "out" (packs in "arena"): a random
+ * mapping, tiles (non-divisors included), batch, loop order and parallel loop; or a plain loop
+ * nest in random order. Every sample lowers and passes the legality check. */
+void sched_space_sample(const ir_kernel *k, const ir_stmt *s, uint64_t *rng, sched_stmt *out,
+                        bk_arena *arena);
+/* A random legal schedule of every statement of "k". */
+sched_schedule *sched_space_random(const ir_kernel *k, uint64_t *rng);
+
+/* Called for each schedule of an enumeration ("ss" is only valid during the call: copy it);
+ * return false to stop. */
+typedef bool sched_space_visit_fn(void *user, const sched_stmt *ss);
+/* Visit the pruned space of statement "s": every minimal mapping (packs only where needed),
+ * N and K choice, tile from {whole, 16, 32, 64, 128, 256} below the range, batch subset and K
+ * tile placement, loops in the canonical order with the outermost useful parallel loop (none
+ * when "threads" is 1); then the plain loop nest. Returns the number of schedules visited. */
+int64_t sched_space_enumerate(const ir_kernel *k, const ir_stmt *s, int threads,
+                              sched_space_visit_fn *visit, void *user);
+
+/* Do "a" and "b" describe the same schedule (locations aside)? */
+bool sched_stmt_is_equal(const sched_stmt *a, const sched_stmt *b);
+
+#endif
