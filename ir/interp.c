@@ -92,8 +92,9 @@ static void mark_factors(const ir_expr *e, bool *is_factor) {
 }
 
 /* Advance the odometer "it" over the statement's ranges; false when done. */
-static bool next_point(const ir_stmt *s, int64_t *it) {
-  for (int i = s->niters - 1; i >= 0; i--) {
+/* Advance the odometer "it" over the ranges of iterators "from".. of "s"; false when done. */
+static bool next_point(const ir_stmt *s, int64_t *it, int from) {
+  for (int i = s->niters - 1; i >= from; i--) {
     if (++it[i] < s->iters[i].hi)
       return true;
     it[i] = s->iters[i].lo;
@@ -101,8 +102,10 @@ static bool next_point(const ir_stmt *s, int64_t *it) {
   return false;
 }
 
-/* Run statement "s"; false when out of memory. */
-static bool run_stmt(interp *in, const ir_stmt *s) {
+/* Run the points of statement "s" whose first "nfixed" iterators (the left side's, when
+ * nfixed > 0) have the values "fixed": the whole statement when nfixed is 0, one output
+ * element otherwise. False when out of memory. */
+static bool run_points(interp *in, const ir_stmt *s, const int64_t *fixed, int nfixed) {
   int64_t *it = calloc((size_t)s->niters + 1, sizeof(*it));
   bool *factor = calloc((size_t)s->nreads + 1, sizeof(*factor));
   if (!it || !factor) {
@@ -115,14 +118,16 @@ static bool run_stmt(interp *in, const ir_stmt *s) {
   in->is_factor = factor;
   if (s->product_of_reads)
     mark_factors(s->rhs, factor);
+  for (int i = 0; i < s->niters; i++)
+    it[i] = i < nfixed ? fixed[i] : s->iters[i].lo;
   double *target = in->buf[tensor_slot(in, s->lhs->tensor)];
   if (s->inits_target) {
     double init = s->assign == IR_ASSIGN_ADD ? 0.0 : -INFINITY;
-    for (int64_t i = 0; i < s->lhs->tensor->nelems; i++)
+    int64_t first = nfixed ? access_offset(in, s->lhs) : 0;
+    int64_t n = nfixed ? 1 : s->lhs->tensor->nelems;
+    for (int64_t i = first; i < first + n; i++)
       target[i] = init;
   }
-  for (int i = 0; i < s->niters; i++)
-    it[i] = s->iters[i].lo;
   do {
     in->skip = false;
     double v = eval(in, s->rhs);
@@ -133,11 +138,13 @@ static bool run_stmt(interp *in, const ir_stmt *s) {
       target[off] = fmax(target[off], v);
     else if (!in->skip)
       target[off] += v;
-  } while (next_point(s, it));
+  } while (next_point(s, it, nfixed));
   free(it);
   free(factor);
   return true;
 }
+
+static bool run_stmt(interp *in, const ir_stmt *s) { return run_points(in, s, NULL, 0); }
 
 /* Run the kernel on double buffers "buf" (params then locals, all allocated); false when out
  * of memory. */
@@ -202,4 +209,75 @@ int ir_interp_run(const ir_kernel *k, float *const *args) {
       args[i][e] = (float)buf[i][e];
   free_buffers(k, buf);
   return 0;
+}
+
+/* ---- sampling: single output elements, exactly -------------------------------------------- */
+
+struct ir_sampler {
+  const ir_kernel *k;
+  double **buf;
+};
+
+ir_sampler *ir_sampler_new(const ir_kernel *k, float *const *inputs) {
+  ir_sampler *sm = calloc(1, sizeof(*sm));
+  if (!sm)
+    return NULL;
+  sm->k = k;
+  sm->buf = alloc_buffers(k, inputs);
+  if (!sm->buf) {
+    free(sm);
+    return NULL;
+  }
+  return sm;
+}
+
+void ir_sampler_free(ir_sampler *sm) {
+  if (!sm)
+    return;
+  free_buffers(sm->k, sm->buf);
+  free(sm);
+}
+
+/* Do the statements writing output "t" read nothing but inputs, and "t" only where they
+ * write it? Then each element of "t" is computable on its own. */
+bool ir_sampler_can(const ir_sampler *sm, int param) {
+  const ir_tensor *t = sm->k->params.data[param];
+  for (int i = 0; i < sm->k->stmts.len; i++) {
+    const ir_stmt *s = sm->k->stmts.data[i];
+    if (s->lhs->tensor != t)
+      continue;
+    for (int r = 0; r < s->nreads; r++) {
+      const ir_tensor *u = s->reads[r]->tensor;
+      if (u->role != IR_ROLE_INPUT && u != t)
+        return false;
+    }
+  }
+  return true;
+}
+
+double ir_sampler_element(ir_sampler *sm, int param, int64_t elem) {
+  const ir_tensor *t = sm->k->params.data[param];
+  int64_t idx[IR_MAX_RANK];
+  for (int d = t->rank - 1; d >= 0; d--) {
+    idx[d] = elem % t->dims[d];
+    elem /= t->dims[d];
+  }
+  interp in = {.k = sm->k, .buf = sm->buf};
+  int64_t off = 0;
+  for (int i = 0; i < sm->k->stmts.len; i++) {
+    const ir_stmt *s = sm->k->stmts.data[i];
+    if (s->lhs->tensor != t)
+      continue;
+    int64_t fixed[64] = {0};
+    for (int d = 0; d < s->nlhs_iters; d++)
+      for (int j = 0; j < s->nlhs_iters; j++)
+        if (s->lhs->index[d].coef[j])
+          fixed[j] = idx[d];
+    if (!run_points(&in, s, fixed, s->nlhs_iters))
+      return NAN;
+    in.it = fixed;
+    in.s = s;
+    off = access_offset(&in, s->lhs);
+  }
+  return sm->buf[param][off];
 }

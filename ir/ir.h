@@ -197,6 +197,15 @@ int ir_interp_run(const ir_kernel *k, float *const *args);
 /* The same, but only into double-precision output buffers (exact oracle). */
 int ir_interp_run_double(const ir_kernel *k, float *const *inputs, double **outputs);
 
+/* Single output elements computed exactly, for checking big kernels by sampling. */
+typedef struct ir_sampler ir_sampler;
+ir_sampler *ir_sampler_new(const ir_kernel *k, float *const *inputs);
+void ir_sampler_free(BK_TAKE ir_sampler *sm);
+/* Can the elements of output parameter "param" be computed one at a time? */
+bool ir_sampler_can(const ir_sampler *sm, int param);
+/* Element "elem" (row-major linear index) of output parameter "param", in double. */
+double ir_sampler_element(ir_sampler *sm, int param, int64_t elem);
+
 /* ---- print.c ---------------------------------------------------------------- */
 
 void ir_program_print(const ir_program *p, FILE *out);

@@ -104,6 +104,14 @@ BRICK_API double brick_kernel_flops(const brick_program *prog, int kernel);
 /* Run "kernel" with the reference interpreter: args[i] points to parameter i (floats). */
 BRICK_API int brick_kernel_interpret(brick_ctx *ctx, const brick_program *prog, int kernel,
                                      float *const *args);
+/* Compare the outputs in "args" (after a call of the compiled kernel on the inputs in "args")
+ * with the reference interpreter: per output max|x - ref| / max|ref|, the worst into *err.
+ * Kernels above "full_flops" whose outputs are computable element by element are checked on
+ * "samples" random elements per output (each computed exactly, in double) plus the first and
+ * last; the others are interpreted in full. "*sampled" (may be NULL) says which was done. */
+BRICK_API int brick_kernel_check(brick_ctx *ctx, const brick_program *prog, int kernel,
+                                 float *const *args, double full_flops, int samples,
+                                 uint64_t seed, double *err, int *sampled);
 /* Print the checked IR (ranges, isl domains and accesses) to "out". */
 BRICK_API void brick_program_print_ir(const brick_program *prog, FILE *out);
 
