@@ -263,8 +263,8 @@ static void run_at(const perf_shape *s, bench_data *d, int threads, const bench_
   omp_set_num_threads(threads);
   perf_openblas_set_threads(threads);
   *row = (perf_result){.shape = s, .threads = threads, .brick_gflops = NAN, .peer_gflops = NAN,
-                       .ratio = NAN, .pair_ratio = NAN, .spread = NAN, .brick_err = NAN,
-                       .peer_err = NAN};
+                       .ratio = NAN, .pair_ratio = NAN, .spread = NAN, .brick_best = NAN,
+                       .peer_best = NAN, .brick_err = NAN, .peer_err = NAN};
   check_brick(s, d, row);
   perf_blas blas;
   perf_dnnl *dnnl = NULL;
@@ -279,6 +279,8 @@ static void run_at(const perf_shape *s, bench_data *d, int threads, const bench_
   row->peer_gflops = t.gflops[1];
   row->ratio = t.gflops[0] / t.gflops[1];
   row->pair_ratio = t.pair_ratio;
+  row->brick_best = t.hi[0];
+  row->peer_best = t.hi[1];
   row->spread = 0;
   for (int j = 0; j < 2; j++)
     if (!isnan(t.gflops[j]))

@@ -2,8 +2,10 @@
  *
  * The peak is measured in the benchmark's own process at start, because the
  * VM's clock and its neighbours change from run to run: 16 independent chains
- * of zmm FMAs (12 of ymm FMAs without AVX-512), the best of 7 samples after a
- * warm-up (load from other processes only ever slows a sample down).
+ * of zmm FMAs (12 of ymm FMAs without AVX-512), the best of 40 short samples
+ * (about 2 ms each) after a warm-up. Load from other processes only ever slows
+ * a sample down, and on a busy machine a short sample is likelier to find the
+ * core to itself.
  *
  * Two runners (brick and its peer) are timed in interleaved samples, a b a b ...,
  * so that a change of load or clock hits both alike. Each sample repeats the
@@ -97,8 +99,8 @@ double perf_peak_gflops(const char **isa)
   *isa = avx512 ? "AVX-512, 16 zmm FMA chains" : "AVX2, 12 ymm FMA chains";
   double best = 0;
   f(20000000L);
-  for (int i = 0; i < 7; i++)
-    best = fmax(best, f(5000000L));
+  for (int i = 0; i < 40; i++)
+    best = fmax(best, f(1000000L));
   return best;
 }
 

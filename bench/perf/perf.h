@@ -128,6 +128,7 @@ typedef struct perf_result {
   double ratio;              /* brick / peer of the median GFLOP/s, or NAN */
   double pair_ratio;         /* median of the per-pair ratios brick / peer, or NAN */
   double spread;             /* (fastest - slowest) / median sample, the worse of the two */
+  double brick_best, peer_best; /* GFLOP/s of the fastest sample, or NAN */
   double brick_err, peer_err;
   bool brick_ok, peer_ok;    /* passed the check */
   double load1;              /* 1-minute load average when the row was measured */

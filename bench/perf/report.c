@@ -26,7 +26,7 @@ void perf_report_header(const perf_report *r)
   if (r->csv)
     fprintf(r->csv, "shape,kind,desc,threads,gflop,brick_gflops,brick_pct_peak,brick_err,brick_check,"
                     "peer,peer_gflops,peer_pct_peak,peer_err,ratio,pair_ratio,spread,peak_gflops_per_core,"
-                    "load1,note\n");
+                    "load1,note,brick_best_gflops,peer_best_gflops\n");
 }
 
 /* "x" with "fmt", or "-" when "x" is NAN, into "buf". */
@@ -44,8 +44,11 @@ static const char *check_word(bool ok, double err)
   return ok ? "ok" : isnan(err) ? "-" : "FAIL";
 }
 
+/* Print "x", the newest row of "r"; its note only if the row before (same shape) had another. */
 static void print_row(const perf_report *r, const perf_result *x)
 {
+  const perf_result *prev = r->nrows > 1 ? &r->rows[r->nrows - 2] : NULL;
+  const bool same_note = prev && prev->shape == x->shape && !strcmp(prev->note, x->note);
   const double pk = r->peak * x->threads;
   char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
   char chk[40];
@@ -55,7 +58,7 @@ static void print_row(const perf_report *r, const perf_result *x)
          num(b2, 32, "%.1f%%", 100 * x->brick_gflops / pk), x->peer ? x->peer : "-",
          num(b3, 32, "%.1f", x->peer_gflops), num(b4, 32, "%.1f%%", 100 * x->peer_gflops / pk),
          num(b5, 32, "%.3f", x->ratio), num(b6, 32, "%.0f%%", 100 * x->spread), chk, x->load1);
-  if (x->note[0])
+  if (x->note[0] && !same_note)
     printf("%-16s   note: %s\n", "", x->note);
 }
 
@@ -68,12 +71,13 @@ static void csv_row(const perf_report *r, const perf_result *x)
   for (char *c = strchr(note, ','); c; c = strchr(c, ','))
     *c = ';';
   fprintf(r->csv,
-          "%s,%s,\"%s\",%d,%.6f,%.3f,%.2f,%.3g,%s,%s,%.3f,%.2f,%.3g,%.4f,%.4f,%.3f,%.2f,%.2f,\"%s\"\n",
+          "%s,%s,\"%s\",%d,%.6f,%.3f,%.2f,%.3g,%s,%s,%.3f,%.2f,%.3g,%.4f,%.4f,%.3f,%.2f,%.2f,\"%s\","
+          "%.3f,%.3f\n",
           x->shape->name, x->shape->kind == PERF_CONV ? "conv" : "gemm", x->shape->desc, x->threads,
           perf_shape_flops(x->shape) * 1e-9, x->brick_gflops, 100 * x->brick_gflops / pk,
           x->brick_err, check_word(x->brick_ok, x->brick_err), x->peer ? x->peer : "",
           x->peer_gflops, 100 * x->peer_gflops / pk, x->peer_err, x->ratio, x->pair_ratio,
-          x->spread, r->peak, x->load1, note);
+          x->spread, r->peak, x->load1, note, x->brick_best, x->peer_best);
   fflush(r->csv);
 }
 
@@ -92,7 +96,7 @@ void perf_report_add(perf_report *r, const perf_result *row)
 }
 
 typedef struct geomean {
-  double logsum;
+  double logsum, best_logsum; /* of the median ratios, of the best-sample ratios */
   int n;
 } geomean;
 
@@ -108,7 +112,7 @@ static void fmt_geomean(char *buf, size_t size, const geomean *g)
  * failed checks among them. */
 static int summary_line(const perf_report *r, int threads)
 {
-  geomean conv = {0, 0}, gemm = {0, 0};
+  geomean conv = {0, 0, 0}, gemm = {0, 0, 0};
   const perf_result *worst = NULL;
   int fails = 0, loaded = 0;
   for (int i = 0; i < r->nrows; i++) {
@@ -121,6 +125,7 @@ static int summary_line(const perf_report *r, int threads)
       continue;
     geomean *g = x->shape->kind == PERF_CONV ? &conv : &gemm;
     g->logsum += log(x->ratio);
+    g->best_logsum += log(x->brick_best / x->peer_best);
     g->n++;
     if (!worst || x->ratio < worst->ratio)
       worst = x;
@@ -131,6 +136,10 @@ static int summary_line(const perf_report *r, int threads)
   num(m, sizeof m, "%.3f", worst ? worst->ratio : NAN);
   printf("threads=%d: %d conv and %d GEMM ratios in the geomeans, %d failed checks; worst %s\n",
          threads, conv.n, gemm.n, fails, worst ? worst->shape->name : "-");
+  if (conv.n || gemm.n)
+    printf("threads=%d: ratios of the fastest samples instead of the medians: vs oneDNN %.3f, "
+           "vs OpenBLAS %.3f\n", threads, conv.n ? exp(conv.best_logsum / conv.n) : NAN,
+           gemm.n ? exp(gemm.best_logsum / gemm.n) : NAN);
   if (loaded)
     printf("threads=%d: warning: %d rows ran with a load average above the %d cpus:"
            " other processes shared the cores\n", threads, loaded, r->ncpus);

@@ -6,6 +6,7 @@
 # kernel first. Runs with OPENBLAS_CORETYPE unset (OpenBLAS then picks its AVX-512
 # kernels; the VM's shell sets Haswell). Writes into bench/results/:
 #   perf-STAMP.txt / .csv / .svg   this run's table, CSV and plot
+#   perf-STAMP.sched.txt           the default schedule brick chose for each shape
 #   perf.txt, perf.csv, perf.svg   copies of the latest run
 # Options go to bench_perf (e.g. --filter conv --threads 1); see bench_perf --help.
 # The last line printed is bench_perf's summary for the last thread count.
@@ -34,10 +35,13 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 base=$results/perf-$stamp
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
 dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
-echo "brick $rev$dirty; $(uptime | sed 's/^ *//'); OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-<unset>}"
+echo "brick $rev$dirty; $(uptime | sed 's/^ *//'); OMP_WAIT_POLICY=$OMP_WAIT_POLICY" | tee "$base.txt"
 echo "writing $base.{txt,csv,svg} (copies: $results/perf.{txt,csv,svg})"
+for bk in "$build"/bench/perf/kernels/*.bk; do
+  "$build/brick" show "$bk" --schedule
+done > "$base.sched.txt" 2>&1 || true
 set +e
-"$build/bench/perf/bench_perf" --csv "$base.csv" "$@" | tee "$base.txt"
+"$build/bench/perf/bench_perf" --csv "$base.csv" "$@" | tee -a "$base.txt"
 status=${PIPESTATUS[0]}
 set -e
 cp "$base.txt" "$results/perf.txt"
