@@ -514,7 +514,8 @@ static bool loops_equal(const sched_loop *a, const sched_loop *b, int n) {
 
 bool sched_stmt_is_equal(const sched_stmt *a, const sched_stmt *b) {
   if (a->stmt != b->stmt || a->brgemm != b->brgemm || a->norder != b->norder ||
-      a->nbatch != b->nbatch || a->parallel != b->parallel || a->packs.len != b->packs.len)
+      a->nbatch != b->nbatch || a->parallel != b->parallel || a->packs.len != b->packs.len ||
+      a->flatten != b->flatten || (a->flatten && a->flatten_iter != b->flatten_iter))
     return false;
   for (int r = 0; r < 3 && a->brgemm; r++)
     if (a->role[r] != b->role[r] || (a->role[r] >= 0 && a->tile[r] != b->tile[r]))

@@ -1,0 +1,528 @@
+/*
+ * Check suite of scheduler/: the schedule text form and the schedule space.
+ *
+ * - Round trip: parse(print(s)) == s (and print again gives the same text) for the default
+ *   schedule of every kernel in examples/ (serial and parallel), and for random samples of
+ *   the schedule space (space.c).
+ * - The space: every random sample and every enumerated schedule lowers without errors and
+ *   passes the legality check.
+ * - Errors: a table of invalid schedules, one per class, each with its exact diagnostic
+ *   ("<schedule>:1:COL: error: ...", the string, a caret), through the public API with a
+ *   diagnostic callback; and through `brick compile --schedule`, which exits with status 2.
+ *
+ * BRICK_TEST_REDUCED=1 (the sanitizer pass) takes fewer samples.
+ */
+#include "brick/brick.h"
+#include "frontend.h"
+#include "scheduler.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool reduced(void) {
+  const char *r = getenv("BRICK_TEST_REDUCED");
+  return r && *r && strcmp(r, "0") != 0;
+}
+
+/* ---- loading kernels ---------------------------------------------------------------------- */
+
+typedef struct loaded {
+  bk_diag diag;
+  bk_strbuf msgs;
+  bk_source *src;
+  ir_program *prog;
+} loaded;
+
+static loaded *load_text(const char *name, const char *text) {
+  loaded *l = calloc(1, sizeof(*l));
+  bk_strbuf_init(&l->msgs);
+  bk_diag_init(&l->diag, bk_diag_sink_strbuf, &l->msgs);
+  l->src = bk_source_new(name, text, strlen(text));
+  l->prog = ir_program_new(&l->diag, NULL);
+  ck_assert_msg(fe_parse(l->prog, l->src), "%s does not parse:\n%s", name,
+                bk_strbuf_cstr(&l->msgs));
+  return l;
+}
+
+static loaded *load_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f, "cannot open %s", path);
+  static char buf[1 << 16];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return load_text(path, buf);
+}
+
+static void loaded_free(loaded *l) {
+  ir_program_free(l->prog);
+  bk_source_free(l->src);
+  bk_strbuf_release(&l->msgs);
+  free(l);
+}
+
+/* The paths of the .bk files in examples/ (NULL-terminated, malloc'ed). */
+static char **example_paths(void) {
+  const char *root = getenv("BRICK_SOURCE_DIR");
+  ck_assert_msg(root, "BRICK_SOURCE_DIR is not set");
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/examples", root);
+  DIR *d = opendir(dir);
+  ck_assert_msg(d, "cannot open %s", dir);
+  char **paths = calloc(256, sizeof(char *));
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < 255) {
+    size_t len = strlen(e->d_name);
+    if (len > 3 && strcmp(e->d_name + len - 3, ".bk") == 0) {
+      paths[n] = malloc(strlen(dir) + len + 2);
+      sprintf(paths[n++], "%s/%s", dir, e->d_name);
+    }
+  }
+  closedir(d);
+  ck_assert_int_gt(n, 0);
+  return paths;
+}
+
+static void paths_free(char **p) {
+  for (int i = 0; p[i]; i++)
+    free(p[i]);
+  free(p);
+}
+
+/* ---- round trips and the space -------------------------------------------------------------- */
+
+/* Print "s", parse it back, compare statement by statement, print again. */
+static void check_round_trip(const ir_kernel *k, const sched_schedule *s, const char *what) {
+  char *text = sched_schedule_to_str(k, s);
+  bk_strbuf msgs;
+  bk_strbuf_init(&msgs);
+  bk_diag diag;
+  bk_diag_init(&diag, bk_diag_sink_strbuf, &msgs);
+  bk_source *src = bk_source_new("<schedule>", text, strlen(text));
+  sched_schedule *back = sched_schedule_parse(k, src, &diag);
+  ck_assert_msg(back, "%s: kernel %s: '%s' does not parse back:\n%s", what, k->name, text,
+                bk_strbuf_cstr(&msgs));
+  ck_assert_int_eq(back->stmts.len, s->stmts.len);
+  for (int i = 0; i < s->stmts.len; i++)
+    ck_assert_msg(sched_stmt_is_equal(&s->stmts.data[i], &back->stmts.data[i]),
+                  "%s: kernel %s: section %d of '%s' changes in a round trip", what, k->name, i,
+                  text);
+  char *again = sched_schedule_to_str(k, back);
+  ck_assert_str_eq(again, text);
+  free(again);
+  sched_schedule_free(back);
+  bk_source_free(src);
+  bk_strbuf_release(&msgs);
+  free(text);
+}
+
+/* Lower "s" and check its legality; fail with the schedule text and the messages if not. */
+static void check_lowers(const ir_kernel *k, isl_ctx *ctx, const sched_schedule *s,
+                         const char *what) {
+  bk_strbuf msgs;
+  bk_strbuf_init(&msgs);
+  bk_diag diag;
+  bk_diag_init(&diag, bk_diag_sink_strbuf, &msgs);
+  sched_kernel *sk = sched_lower(k, s, ctx, &diag);
+  bool ok = sk && sched_check_legality(sk, ctx, &diag);
+  if (!ok) {
+    char *text = sched_schedule_to_str(k, s);
+    ck_abort_msg("%s: kernel %s: schedule '%s' does not lower:\n%s", what, k->name, text,
+                 bk_strbuf_cstr(&msgs));
+  }
+  sched_kernel_free(sk);
+  bk_strbuf_release(&msgs);
+}
+
+START_TEST(test_round_trip_defaults) {
+  char **paths = example_paths();
+  for (int p = 0; paths[p]; p++) {
+    loaded *l = load_file(paths[p]);
+    for (int i = 0; i < l->prog->kernels.len; i++)
+      for (int threads = 0; threads <= 1; threads++) {
+        const ir_kernel *k = l->prog->kernels.data[i];
+        sched_schedule *s = sched_complete(k, NULL, threads);
+        check_round_trip(k, s, paths[p]);
+        check_lowers(k, l->prog->isl, s, paths[p]);
+        sched_schedule_free(s);
+      }
+    loaded_free(l);
+  }
+  paths_free(paths);
+}
+END_TEST
+
+START_TEST(test_random_samples) {
+  char **paths = example_paths();
+  int samples = reduced() ? 5 : 25;
+  uint64_t rng = 12345;
+  for (int p = 0; paths[p]; p++) {
+    loaded *l = load_file(paths[p]);
+    for (int i = 0; i < l->prog->kernels.len; i++)
+      for (int n = 0; n < samples; n++) {
+        const ir_kernel *k = l->prog->kernels.data[i];
+        sched_schedule *s = sched_space_random(k, &rng);
+        check_round_trip(k, s, paths[p]);
+        check_lowers(k, l->prog->isl, s, paths[p]);
+        sched_schedule_free(s);
+      }
+    loaded_free(l);
+  }
+  paths_free(paths);
+}
+END_TEST
+
+/* Kernels the random samples of the examples do not reach: a tensor read twice, reductions
+ * with 'where' ranges that do not start at 0, extents of 1, a transposed and a strided
+ * factor, a non-contraction '+='. */
+static const char *const odd_kernels[] = {
+    "kernel gram(A: f32[7, 5]) -> (C: f32[7, 7]) { C[i, j] += A[i, k] * A[j, k] }",
+    "kernel sq(A: f32[6, 6]) -> (C: f32[6, 6]) { C[i, j] += A[i, k] * A[k, j] }",
+    "kernel w(A: f32[9, 12], B: f32[12, 5]) -> (C: f32[9, 5]) {\n"
+    "  C[i, j] += A[i, k - 1] * B[k, j] where k in -2..11\n}",
+    "kernel one(I: f32[1, 3, 6, 1], Wt: f32[4, 3, 3, 3]) -> (O: f32[1, 4, 6, 1]) {\n"
+    "  O[n, o, p, q] += I[n, c, p + r - 1, q + s - 1] * Wt[o, c, r, s]\n}",
+    "kernel tr(A: f32[13, 17], B: f32[11, 13]) -> (C: f32[17, 11]) {\n"
+    "  C[i, j] += A[k, i] * B[j, k]\n}",
+    "kernel st(I: f32[2, 3, 11, 11], Wt: f32[4, 3, 2, 2]) -> (O: f32[2, 4, 5, 5]) {\n"
+    "  O[n, o, p, q] += I[n, c, 2*p + r, 2*q + s] * Wt[o, c, r, s]\n}",
+    "kernel red(X: f32[5, 9]) -> (Y: f32[5]) { Y[i] += X[i, k] * 2.0 }",
+};
+
+START_TEST(test_random_samples_odd_kernels) {
+  int samples = reduced() ? 10 : 60;
+  uint64_t rng = 777;
+  for (size_t t = 0; t < sizeof odd_kernels / sizeof *odd_kernels; t++) {
+    loaded *l = load_text("odd.bk", odd_kernels[t]);
+    const ir_kernel *k = l->prog->kernels.data[0];
+    for (int n = 0; n < samples; n++) {
+      sched_schedule *s = sched_space_random(k, &rng);
+      check_round_trip(k, s, odd_kernels[t]);
+      check_lowers(k, l->prog->isl, s, odd_kernels[t]);
+      sched_schedule_free(s);
+    }
+    sched_schedule *d = sched_complete(k, NULL, 0);
+    check_round_trip(k, d, odd_kernels[t]);
+    check_lowers(k, l->prog->isl, d, odd_kernels[t]);
+    sched_schedule_free(d);
+    loaded_free(l);
+  }
+}
+END_TEST
+
+typedef struct visit_state {
+  const ir_kernel *k;
+  isl_ctx *ctx;
+  int64_t seen, limit, brgemm;
+} visit_state;
+
+/* Lower every enumerated schedule of statement 0 (a one-statement kernel). */
+static bool visit_lower(void *user, const sched_stmt *ss) {
+  visit_state *v = user;
+  sched_schedule *s = sched_schedule_new();
+  sched_stmt *dst = sched_schedule_add(s, ss->stmt);
+  *dst = *ss;
+  memset(&dst->packs, 0, sizeof dst->packs);
+  for (int i = 0; i < ss->packs.len; i++)
+    bk_vec_push(s->arena, &dst->packs, ss->packs.data[i]);
+  check_round_trip(v->k, s, "enumeration");
+  check_lowers(v->k, v->ctx, s, "enumeration");
+  sched_schedule_free(s);
+  v->brgemm += ss->brgemm;
+  return ++v->seen < v->limit;
+}
+
+START_TEST(test_enumerate) {
+  static const char *const texts[] = {
+      "kernel mm(A: f32[100, 70], B: f32[70, 90]) -> (C: f32[100, 90]) {\n"
+      "  C[i, j] += A[i, k] * B[k, j]\n}",
+      "kernel conv(I: f32[1, 6, 9, 9], Wt: f32[5, 6, 3, 3]) -> (O: f32[1, 5, 9, 9]) {\n"
+      "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * Wt[k, c, r, s]\n}",
+      odd_kernels[5],
+  };
+  for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+    loaded *l = load_text("enum.bk", texts[t]);
+    const ir_kernel *k = l->prog->kernels.data[0];
+    visit_state v = {.k = k, .ctx = l->prog->isl, .limit = reduced() ? 30 : 400};
+    int64_t n = sched_space_enumerate(k, k->stmts.data[0], 0, visit_lower, &v);
+    ck_assert_int_eq(n, v.seen);
+    ck_assert_int_gt(v.brgemm, 0);
+    loaded_free(l);
+  }
+}
+END_TEST
+
+/* ---- invalid schedules --------------------------------------------------------------------- */
+
+static const char conv_text[] =
+    "size C = 6\n"
+    "size K = 5\n"
+    "kernel conv(I: f32[1, C, 9, 9], Wt: f32[K, C, 3, 3]) -> (O: f32[1, K, 9, 9]) {\n"
+    "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * Wt[k, c, r, s]\n"
+    "}\n";
+static const char strided_text[] =
+    "kernel strided(I: f32[1, 3, 9, 9], Wt: f32[4, 3, 3, 3]) -> (O: f32[1, 4, 4, 4]) {\n"
+    "  O[n, k, p, q] += I[n, c, 2*p + r, 2*q + s] * Wt[k, c, r, s]\n"
+    "}\n";
+static const char fc_text[] =
+    "kernel fc(X: f32[8, 20], Wt: f32[12, 20], b: f32[12]) -> (Y: f32[8, 12]) {\n"
+    "  Y[n, k] += X[n, c] * Wt[k, c]\n"
+    "  act: Y[n, k] = relu(Y[n, k] + b[k])\n"
+    "}\n";
+
+typedef struct bad_schedule {
+  const char *kernel, *schedule;
+  int col, len; /* of the caret */
+  const char *msg;
+} bad_schedule;
+
+#define CONV_OK "brgemm(m=q,n=k,k=c;batch=r,s)"
+static const bad_schedule bad[] = {
+    /* names */
+    {conv_text, "s0{brgemm(m=q,n=k,k=x)}", 21, 1, "statement s0 has no iterator 'x'"},
+    {conv_text, "s0{loops;order=p,zz/4}", 18, 2, "statement s0 has no iterator 'zz'"},
+    {conv_text, "s1{loops}", 1, 2, "kernel 'conv' has no statement 's1' (statements are s0..s0)"},
+    {fc_text, "bias{loops}", 1, 4, "kernel 'fc' has no statement 'bias' (statements are s0..s1)"},
+    {conv_text, "s0{" CONV_OK ";pack=X:pad}", 39, 1, "statement s0 reads no tensor 'X'"},
+    {conv_text, "s0{" CONV_OK ";pack=I:foo}", 41, 3,
+     "unknown packing 'foo' (expected 'pad' or 'im2col')"},
+    {conv_text, "s0{tile=4}", 4, 4,
+     "unknown schedule item 'tile' (expected brgemm, flatten, order, parallel, pack or loops)"},
+    {conv_text, "s0{loops} s0{loops}", 11, 2, "statement s0 is scheduled twice"},
+    {fc_text, "s1{loops} act{loops}", 11, 3, "statement s1 is scheduled twice"},
+    /* tile sizes */
+    {conv_text, "s0{brgemm(m=q/0,n=k,k=c)}", 15, 1, "tile size 0 of 'q' must be positive"},
+    {conv_text, "s0{brgemm(m=q/-3,n=k,k=c)}", 15, 2, "tile size -3 of 'q' must be positive"},
+    {conv_text, "s0{brgemm(m=q/4,n=k,k=c;batch=r,s);order=q/8;pack=I:pad}", 42, 1,
+     "'q/8' does not match the tile size 4 of m=q"},
+    {conv_text, "s0{loops;order=q/4}", 16, 1,
+     "only the M, N and K iterators of a BRGEMM can be tiled, not 'q'"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c/4;batch=r,s,c/4);pack=I:pad}", 1, 2,
+     "the K tile 4 must divide the range 6 of 'c' when its tile loop is in the batch"},
+    /* a BRGEMM on a statement that is not a contraction */
+    {fc_text, "s1{brgemm(m=k,n=n)}", 1, 2,
+     "statement s1 is not a contraction 'C[..] += A[..] * B[..]'; schedule it with 'loops'"},
+    {fc_text, "act{brgemm(m=k)}", 1, 3,
+     "statement s1 is not a contraction 'C[..] += A[..] * B[..]'; schedule it with 'loops'"},
+    /* roles */
+    {conv_text, "s0{brgemm(m=p,n=k,k=c;batch=r,s);pack=I:pad}", 1, 2,
+     "M iterator 'p' must have unit stride in the output 'O' (it has 9)"},
+    {strided_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s)}", 1, 2,
+     "M iterator 'q' has stride 2 in 'I'; add 'pack=I:im2col'"},
+    {fc_text, "s0{brgemm(m=c,n=n)}", 1, 2,
+     "M iterator 'c' must index the output and exactly one of the factors"},
+    {conv_text, "s0{brgemm(m=q,n=c,k=k;batch=r,s);pack=I:pad}", 1, 2,
+     "N iterator 'c' must index the output and 'Wt' only"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=p;batch=r,s);pack=I:pad}", 1, 2,
+     "K iterator 'p' must be a reduction over both factors"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=s;batch=c,r);pack=I:pad}", 1, 2,
+     "the stride 1 of K iterator 's' in 'I' is less than the M tile 9 (tile M by at most 1, or "
+     "add 'pack=I:im2col')"},
+    {conv_text, "s0{brgemm(m=q,n=q)}", 1, 2, "'q' has two BRGEMM roles"},
+    {conv_text, "s0{brgemm(m=q,m=p)}", 15, 1, "role 'm' is given twice"},
+    {conv_text, "s0{brgemm(n=k)}", 14, 1, "brgemm(...) needs an M iterator ('m=')"},
+    {conv_text, "s0{brgemm(m=q,x=k)}", 15, 1, "expected 'm=', 'n=' or 'k=' in brgemm(...)"},
+    {conv_text, "s0{" CONV_OK "}", 1, 2, "'I' can be read out of bounds; add 'pack=I:pad'"},
+    {conv_text, "s0{loops;pack=I:im2col}", 1, 2,
+     "'pack=I:im2col' needs a BRGEMM with an M iterator"},
+    /* loops */
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
+     "loop 'p' is listed twice"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=r;pack=I:pad}", 1, 2,
+     "loop 'r' is listed twice"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=q}", 40, 1,
+     "'q' is the M iterator: its loop is inside the BRGEMM call (write 'q/T' for the loop over "
+     "its tiles)"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=n)}", 29, 1,
+     "'n' cannot be in the batch: it indexes the output"},
+    /* parallel loops */
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=s);order=r,n,p;parallel=r;pack=I:pad}", 53, 1,
+     "loop 'r' carries the reduction over 'r'; it cannot be parallel"},
+    {conv_text, "s0{loops;parallel=c}", 19, 1,
+     "loop 'c' carries the reduction over 'c'; it cannot be parallel"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);parallel=c}", 43, 1,
+     "the parallel loop 'c' is not a loop of the order"},
+    /* syntax */
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s)", 33, 1,
+     "expected '}' at the end of the schedule"},
+    {conv_text, "s0 {loops}", 3, 1, "expected '{', found ' '"},
+    {conv_text, "s0{loops};", 10, 1,
+     "expected a statement section ('sN{...}' or 'LABEL{...}'), found ';'"},
+    {conv_text, "s0{loops;order=}", 16, 1, "expected an iterator name"},
+    {conv_text, "s0{brgemm(m=q/x)}", 15, 1, "expected a tile size after '/'"},
+    {conv_text, "s0{brgemm(m=q;bat=r)}", 15, 1, "expected 'batch=' in brgemm(...)"},
+    {conv_text, "s0{brgemm m=q}", 10, 1, "expected '(', found ' '"},
+    {conv_text, "s0{order n}", 9, 1, "expected '=', found ' '"},
+};
+
+/* The diagnostic "msg" at column "col" (caret "len" wide) of schedule "s", as printed. */
+static char *expected_diag(const char *s, int col, int len, const char *msg) {
+  bk_strbuf sb;
+  bk_strbuf_init(&sb);
+  bk_strbuf_printf(&sb, "<schedule>:1:%d: error: %s\n    1 | %s\n      | %*s^", col, msg, s,
+                   col - 1, "");
+  for (int i = 1; i < len; i++)
+    bk_strbuf_puts(&sb, "~");
+  bk_strbuf_puts(&sb, "\n");
+  return bk_strbuf_take(&sb);
+}
+
+static void collect(void *user, brick_severity sev, const char *text) {
+  bk_strbuf_puts(user, text);
+}
+
+START_TEST(test_bad_schedules_api) {
+  const bad_schedule *b = &bad[_i];
+  brick_ctx *ctx = brick_ctx_new();
+  bk_strbuf got;
+  bk_strbuf_init(&got);
+  brick_ctx_set_diag_callback(ctx, collect, &got);
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "k.bk", b->kernel, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, b->schedule);
+  brick_module *mod = NULL;
+  int st = brick_compile(ctx, prog, 0, opts, &mod);
+  char *want = expected_diag(b->schedule, b->col, b->len, b->msg);
+  ck_assert_msg(st == BRICK_ERR_USAGE, "'%s': status %d, want %d", b->schedule, st,
+                BRICK_ERR_USAGE);
+  ck_assert_ptr_null(mod);
+  ck_assert_str_eq(bk_strbuf_cstr(&got), want);
+  /* The schedule query reports parse errors the same way. */
+  char *text = NULL;
+  bk_strbuf_release(&got);
+  bk_strbuf_init(&got);
+  if (brick_kernel_schedule(ctx, prog, 0, opts, &text) == BRICK_OK)
+    free(text);
+  else
+    ck_assert_str_eq(bk_strbuf_cstr(&got), want);
+  free(want);
+  bk_strbuf_release(&got);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+}
+END_TEST
+
+/* Run "cmd" through the shell; its standard error into "err" (malloc'ed); the exit status. */
+static int run_shell(const char *cmd, char **err) {
+  char errpath[] = "/tmp/brick_sched_errXXXXXX";
+  int fd = mkstemp(errpath);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  bk_strbuf sb;
+  bk_strbuf_init(&sb);
+  bk_strbuf_printf(&sb, "%s 2>%s", cmd, errpath);
+  int st = system(bk_strbuf_cstr(&sb));
+  bk_strbuf_release(&sb);
+  FILE *f = fopen(errpath, "rb");
+  bk_strbuf out;
+  bk_strbuf_init(&out);
+  char buf[4096];
+  size_t n;
+  while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+    bk_strbuf_append(&out, buf, n);
+  if (f)
+    fclose(f);
+  unlink(errpath);
+  bk_strbuf_puts(&out, "");
+  *err = bk_strbuf_take(&out);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* A sample of the table through the real binary: the same text on stderr, exit status 2. */
+START_TEST(test_bad_schedules_cli) {
+  const char *bin = getenv("BRICK_BINARY");
+  ck_assert_msg(bin, "BRICK_BINARY is not set");
+  char dir[] = "/tmp/brick_schedXXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  static const char *const files[] = {conv_text, strided_text, fc_text};
+  static const char *const names[] = {"conv.bk", "strided.bk", "fc.bk"};
+  for (int f = 0; f < 3; f++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+    FILE *fp = fopen(path, "w");
+    fputs(files[f], fp);
+    fclose(fp);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i += reduced() ? 7 : 3) {
+    const bad_schedule *b = &bad[i];
+    int f = b->kernel == conv_text ? 0 : b->kernel == strided_text ? 1 : 2;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' compile %s/%s -o %s/out.o --schedule '%s'", bin, dir,
+             names[f], dir, b->schedule);
+    char *err;
+    int st = run_shell(cmd, &err);
+    char *want = expected_diag(b->schedule, b->col, b->len, b->msg);
+    ck_assert_msg(st == 2, "'%s': exit %d, want 2 (stderr: %s)", b->schedule, st, err);
+    ck_assert_str_eq(err, want);
+    free(want);
+    free(err);
+  }
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A valid schedule of every kind compiles through the API. */
+START_TEST(test_good_schedules_api) {
+  static const struct { const char *kernel, *schedule; } good[] = {
+      {conv_text, "s0{brgemm(m=q/4,n=k/2,k=c/4;batch=r,s);order=k/2,q/4,n,c/4,p;parallel=q/4;"
+                  "pack=I:pad}"},
+      {conv_text, "s0{brgemm(m=q,n=k,k=c/3;batch=c/3,r,s);order=n,p;pack=I:pad}"},
+      {conv_text, "s0{brgemm(m=q,n=k;batch=c,r,s);order=n,p;pack=I:im2col}"},
+      {strided_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=p,n;parallel=p;pack=I:im2col}"},
+      {fc_text, "s0{brgemm(m=k/5,n=n/3,k=c/7);order=c/7,n/3,k/5;pack=Wt:im2col} "
+                "act{loops;order=k,n;parallel=k}"},
+      {fc_text, "s0{loops;order=c,k,n;parallel=n;pack=X:pad} s1{loops}"},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    brick_ctx *ctx = brick_ctx_new();
+    brick_program *prog;
+    ck_assert_int_eq(brick_program_parse_string(ctx, "k.bk", good[i].kernel, NULL, &prog),
+                     BRICK_OK);
+    brick_options *opts = brick_options_new();
+    brick_options_set_schedule(opts, good[i].schedule);
+    brick_options_set_threads(opts, 1);
+    brick_module *mod = NULL;
+    ck_assert_msg(brick_compile(ctx, prog, 0, opts, &mod) == BRICK_OK, "'%s': %s",
+                  good[i].schedule, brick_ctx_last_error(ctx));
+    char *text;
+    ck_assert_int_eq(brick_kernel_schedule(ctx, prog, 0, opts, &text), BRICK_OK);
+    free(text);
+    brick_module_free(mod);
+    brick_options_free(opts);
+    brick_program_free(prog);
+    brick_ctx_free(ctx);
+  }
+}
+END_TEST
+
+static Suite *schedule_suite(void) {
+  Suite *s = suite_create("scheduler");
+  TCase *tc = tcase_create("text");
+  tcase_add_test(tc, test_round_trip_defaults);
+  tcase_add_loop_test(tc, test_bad_schedules_api, 0, (int)(sizeof bad / sizeof *bad));
+  tcase_add_test(tc, test_bad_schedules_cli);
+  tcase_add_test(tc, test_good_schedules_api);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("space");
+  tcase_add_test(tc, test_random_samples);
+  tcase_add_test(tc, test_random_samples_odd_kernels);
+  tcase_add_test(tc, test_enumerate);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(schedule_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
