@@ -85,7 +85,7 @@ void ir_program_build_isl(ir_program *p) {
   for (int k = 0; k < p->kernels.len; k++)
     for (int i = 0; i < p->kernels.data[k]->stmts.len; i++) {
       ir_stmt *s = p->kernels.data[k]->stmts.data[i];
-      if (!s->domain && s->iters)
+      if (!s->domain && s->lhs->tensor) /* every statement passed sema, iterators or not */
         stmt_build_isl(p->isl, p->arena, s);
     }
 }

@@ -109,7 +109,7 @@ static void print_stmt(const ir_stmt *s, FILE *out) {
   ir_expr_print(s->lhs, s, out);
   fprintf(out, " %s ", assign[s->assign]);
   ir_expr_print(s->rhs, s, out);
-  fputs("\n    iters   ", out);
+  fputs(s->niters ? "\n    iters   " : "\n    iters   (none)", out);
   for (int i = 0; i < s->niters; i++)
     fprintf(out, "%s%s in %" PRId64 "..%" PRId64 "%s", i ? ", " : "", s->iters[i].name,
             s->iters[i].lo, s->iters[i].hi, s->iters[i].reduction ? " (reduction)" : "");

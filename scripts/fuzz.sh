@@ -14,10 +14,12 @@ if ! command -v "$CC_FUZZ" >/dev/null; then
   echo "fuzz.sh: $CC_FUZZ not found (apt-get install clang-19 libclang-rt-19-dev)" >&2
   exit 2
 fi
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  CC="$CC_FUZZ" cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+mkdir -p "$BUILD_DIR"
+if ! CC="$CC_FUZZ" cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DBRICK_BUILD_FUZZ=ON -DBRICK_SANITIZE=ON -DBRICK_BUILD_BENCH=OFF \
-    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >"$BUILD_DIR/configure.log" 2>&1; then
+  cat "$BUILD_DIR/configure.log" >&2
+  exit 2
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target fuzz_frontend
 corpus="$BUILD_DIR/corpus"
@@ -29,4 +31,5 @@ if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
   jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
 fi
 ./tests/fuzz/fuzz_frontend -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 "${jobs[@]}" corpus ../tests/fuzz/regress ../examples
+  -rss_limit_mb=2048 -print_final_stats=1 -dict=../tests/fuzz/bk.dict "${jobs[@]}" \
+  corpus ../tests/fuzz/regress ../examples

@@ -5,6 +5,8 @@
 #ifndef BRICK_TESTS_RUN_CMD_H
 #define BRICK_TESTS_RUN_CMD_H
 
+#include <stdbool.h>
+
 typedef struct cmd_result {
   int status; /* exit status; 128 + signal number if it was killed */
   char *out;  /* standard output, NUL-terminated (malloc'ed) */
@@ -19,6 +21,10 @@ const char *brick_source_dir(void);
  * one), with nothing on its standard input. Fails the test if it cannot be started. */
 cmd_result run_brick(const char *dir, const char *const *args);
 void cmd_result_release(cmd_result *r);
+
+/* Is BRICK_TEST_REDUCED set (the ASan/UBSan pass, where every run of the binary also costs a
+ * LeakSanitizer pass)? Tests then run the binary on a sample of their cases. */
+bool test_reduced(void);
 
 /* A fresh temporary directory (removed by temp_dir_remove). */
 char *temp_dir_new(void);
