@@ -20,7 +20,7 @@
 /* The column titles of the table and of the CSV file. */
 void perf_report_header(const perf_report *r)
 {
-  printf("%-16s %-27s %3s | %8s %6s | %-8s %8s %6s | %6s | %6s %-14s %s\n", "shape",
+  printf("%-17s %-27s %3s | %8s %6s | %-8s %8s %6s | %6s | %6s %-14s %s\n", "shape",
          "description", "thr", "brick", "%peak", "peer", "GFLOP/s", "%peak", "ratio", "spread",
          "check", "load");
   if (r->csv)
@@ -53,13 +53,13 @@ static void print_row(const perf_report *r, const perf_result *x)
   char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
   char chk[40];
   snprintf(chk, sizeof chk, "%s %.0e", check_word(x->brick_ok, x->brick_err), x->brick_err);
-  printf("%-16s %-27.27s %3d | %8s %6s | %-8s %8s %6s | %6s | %6s %-14s %.1f\n", x->shape->name,
+  printf("%-17s %-27.27s %3d | %8s %6s | %-8s %8s %6s | %6s | %6s %-14s %.1f\n", x->shape->name,
          x->shape->desc, x->threads, num(b1, 32, "%.1f", x->brick_gflops),
          num(b2, 32, "%.1f%%", 100 * x->brick_gflops / pk), x->peer ? x->peer : "-",
          num(b3, 32, "%.1f", x->peer_gflops), num(b4, 32, "%.1f%%", 100 * x->peer_gflops / pk),
          num(b5, 32, "%.3f", x->ratio), num(b6, 32, "%.0f%%", 100 * x->spread), chk, x->load1);
   if (x->note[0] && !same_note)
-    printf("%-16s   note: %s\n", "", x->note);
+    printf("%-17s   note: %s\n", "", x->note);
 }
 
 /* Write "row" to the CSV file (commas in the note become semicolons). */

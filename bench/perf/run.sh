@@ -7,6 +7,7 @@
 # kernels; the VM's shell sets Haswell). Writes into bench/results/:
 #   perf-STAMP.txt / .csv / .svg   this run's table, CSV and plot
 #   perf-STAMP.sched.txt           the default schedule brick chose for each shape
+#   perf-STAMP.md, perf.md         the results as a Markdown table (mdtable.sh), for README.md
 #   perf.txt, perf.csv, perf.svg   copies of the latest run
 # Options go to bench_perf (e.g. --filter conv --threads 1); see bench_perf --help.
 # The last line printed is bench_perf's summary for the last thread count.
@@ -47,6 +48,7 @@ set -e
 cp "$base.txt" "$results/perf.txt"
 if [ -s "$base.csv" ]; then
   cp "$base.csv" "$results/perf.csv"
+  "$here/mdtable.sh" "$base.csv" > "$base.md" && cp "$base.md" "$results/perf.md"
   if "$here/plot.sh" "$base.csv" "$base.svg" 2> "$base.plot.log"; then
     cp "$base.svg" "$results/perf.svg"
     rm -f "$base.plot.log"
