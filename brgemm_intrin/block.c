@@ -143,10 +143,10 @@ static void acc_phis(brg_cg *cg, int n, LLVMValueRef *in, LLVMBasicBlockRef from
   }
 }
 
-/* Emit the K loop (unrolled by the plan's kunroll) and its remainder. */
+/* Emit the K loop (unrolled by the block's kunroll) and its remainder. */
 static void k_loop(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef *acc)
 {
-  int K = cg->d->K, u = cg->plan.kunroll, iters = K / u, nacc = blk->nvec * blk->n;
+  int K = cg->d->K, u = blk->kunroll, iters = K / u, nacc = blk->nvec * blk->n;
   if (iters == 1)
     k_steps(cg, blk, p, brg_i64(cg, 0), u, acc);
   if (iters > 1) {
@@ -277,30 +277,25 @@ static int lanes(brg_cg *cg, const brg_blk *blk, int v)
   return v == blk->nvec - 1 ? blk->tail : cg->vlen;
 }
 
-/* Apply the epilogue (bias, then ReLU) to the accumulators "acc" of "blk". */
-static void epilogue(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
+/* Apply the epilogue (bias, then ReLU) to accumulator "a" of vector "v" of
+ * column "j" of "blk" and return it.  Bias vectors are loaded at each use
+ * (from L1) rather than held in registers through the whole store loop. */
+static LLVMValueRef epilogue(brg_cg *cg, const brg_blk *blk, int v, int j, LLVMValueRef a)
 {
   unsigned e = cg->d->epilogue;
-  LLVMValueRef zero = LLVMConstNull(cg->vty), bm[BRG_MAX_VEC];
-  LLVMValueRef corner = elem_ptr(cg, cg->bias, (e & BRG_EPI_BIAS_M) ? blk->m0 : blk->n0);
-  for (int v = 0; v < blk->nvec && (e & BRG_EPI_BIAS_M); v++)
-    bm[v] = load_vec(cg, elem_ptr(cg, corner, brg_i64(cg, (int64_t)v * cg->vlen)),
-                     lanes(cg, blk, v));
-  for (int j = 0; j < blk->n; j++) {
-    LLVMValueRef bn = NULL;
-    if (e & BRG_EPI_BIAS_N)
-      bn = load_splat(cg, elem_ptr(cg, corner, brg_i64(cg, j)));
-    for (int v = 0; v < blk->nvec; v++) {
-      LLVMValueRef *a = &acc[j * blk->nvec + v];
-      if (e & BRG_EPI_BIAS_M)
-        *a = LLVMBuildFAdd(cg->bld, *a, bm[v], "");
-      if (bn)
-        *a = LLVMBuildFAdd(cg->bld, *a, bn, "");
-      if (e & BRG_EPI_RELU)
-        *a = LLVMBuildSelect(cg->bld, LLVMBuildFCmp(cg->bld, LLVMRealOGT, *a, zero, ""), *a,
-                             zero, "relu");
-    }
+  if (e & BRG_EPI_BIAS_M) {
+    LLVMValueRef row = LLVMBuildAdd(cg->bld, blk->m0, brg_i64(cg, (int64_t)v * cg->vlen), "");
+    a = LLVMBuildFAdd(cg->bld, a, load_vec(cg, elem_ptr(cg, cg->bias, row), lanes(cg, blk, v)), "");
   }
+  if (e & BRG_EPI_BIAS_N) {
+    LLVMValueRef col = LLVMBuildAdd(cg->bld, blk->n0, brg_i64(cg, j), "");
+    a = LLVMBuildFAdd(cg->bld, a, load_splat(cg, elem_ptr(cg, cg->bias, col)), "");
+  }
+  if (e & BRG_EPI_RELU) {
+    LLVMValueRef zero = LLVMConstNull(cg->vty);
+    a = LLVMBuildSelect(cg->bld, LLVMBuildFCmp(cg->bld, LLVMRealOGT, a, zero, ""), a, zero, "relu");
+  }
+  return a;
 }
 
 void brg_block_emit(brg_cg *cg, const brg_blk *blk)
@@ -312,8 +307,8 @@ void brg_block_emit(brg_cg *cg, const brg_blk *blk)
       acc[j * blk->nvec + v] = cg->d->beta ? load_vec(cg, c_ptr(cg, cc, v, j), lanes(cg, blk, v))
                                            : LLVMConstNull(cg->vty);
   batch_loop(cg, blk, acc);
-  epilogue(cg, blk, acc);
   for (int j = 0; j < blk->n; j++)
     for (int v = 0; v < blk->nvec; v++)
-      store_vec(cg, acc[j * blk->nvec + v], c_ptr(cg, cc, v, j), lanes(cg, blk, v));
+      store_vec(cg, epilogue(cg, blk, v, j, acc[j * blk->nvec + v]), c_ptr(cg, cc, v, j),
+                lanes(cg, blk, v));
 }

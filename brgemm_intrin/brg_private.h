@@ -36,6 +36,7 @@ typedef struct brg_mplan {
   brg_mgroup m;
   int nng;
   brg_ngroup ng[2];
+  int kunroll;          /* K steps per K-loop iteration (== K: no K loop) */
 } brg_mplan;
 
 /* The whole blocking of a specialization. */
@@ -43,7 +44,6 @@ typedef struct brg_plan {
   brg_isa_info info;
   int nmp;              /* number of M groups */
   brg_mplan mp[3];
-  int kunroll;          /* K steps per K-loop iteration (== K: no K loop) */
   int prefetch;         /* 1: prefetch the next A_b while computing A_b */
 } brg_plan;
 
@@ -68,9 +68,10 @@ typedef struct brg_cg {
 } brg_cg;
 
 /* One register block: "nvec" vectors (the last with "tail" valid lanes) by
- * "n" columns, at run-time element row "m0" and column "n0" (i64 values). */
+ * "n" columns, at run-time element row "m0" and column "n0" (i64 values),
+ * its K loop unrolled "kunroll" times. */
 typedef struct brg_blk {
-  int nvec, tail, n;
+  int nvec, tail, n, kunroll;
   LLVMValueRef m0, n0;
 } brg_blk;
 

@@ -101,7 +101,8 @@ typedef struct brg_desc {
 typedef struct brg_isa_info {
   int vlen;       /* floats per vector register */
   int nregs;      /* architectural vector registers */
-  int has_masks;  /* 1 when masked loads/stores are native (AVX-512 opmask, AVX vmaskmov) */
+  int has_opmask; /* 1: tail masks live in mask registers (AVX-512 k0-k7);
+                     0: a tail mask takes a vector register (AVX2 vmaskmovps) */
 } brg_isa_info;
 
 /* The type of every generated function (see the file comment). */

@@ -163,24 +163,27 @@ brg_isa_info brg_isa_get_info(brg_isa isa, int vlen)
   if (isa == BRG_ISA_AVX512) {
     info.vlen = 16;
     info.nregs = 32;
-    info.has_masks = 1;
+    info.has_opmask = 1;
   } else if (isa == BRG_ISA_AVX2) {
     info.vlen = 8;
     info.nregs = 16;
-    info.has_masks = 1;
+    info.has_opmask = 0;
   } else {
     info.vlen = vlen ? vlen : 4;
     info.nregs = 16;
-    info.has_masks = 0;
+    info.has_opmask = 0;
   }
   return info;
 }
 
 /* Widest column block for chunks of "nvec" vectors with "nregs" registers:
- * nvec*n accumulators + nvec A vectors + 1 broadcast. */
+ * nvec*n accumulators + nvec A vectors + 1 broadcast, and 1 register per 16
+ * left free: LLVM's scheduler hoists the broadcasts of the next K step, and
+ * blocks that fill every register spill in the K loop (checked by
+ * test_no_spills). */
 static int n_max(int nvec, int nregs)
 {
-  int n = (nregs - nvec - 1) / nvec;
+  int n = (nregs - nvec - 1 - nregs / 16) / nvec;
   if (n > 28)
     n = 28;
   return n < 1 ? 1 : n;
@@ -244,12 +247,26 @@ static double plan_m(brg_plan *p, int M, int N, int mb)
       if (runs[t] == 0)
         continue;
       brg_mplan *mp = &p->mp[p->nmp++];
+      int mask_reg = t && !p->info.has_opmask; /* the tail mask takes a vector register */
       mp->m = (brg_mgroup){m0, sizes[i], runs[t], t ? tail : vl};
       m0 += runs[t] * sizes[i] * vl;
-      cost += runs[t] * plan_n(mp, N, sizes[i], p->info.nregs);
+      cost += runs[t] * plan_n(mp, N, sizes[i], p->info.nregs - mask_reg);
     }
   }
   return cost;
+}
+
+/* K steps per K-loop iteration for chunks of "nvec" vectors: 4, as libxsmm
+ * (all of K when K <= 4).  Not more: in a longer straight run of K steps
+ * LLVM's scheduler hoists the loads of later steps and spills accumulators
+ * (a fully unrolled K = 16 does).  With one vector and 16 registers each
+ * broadcast has a single use and even 4 steps spill: 1 step per iteration
+ * (the loop overhead hides behind the FMAs). */
+static int k_unroll(int K, int nvec, int nregs)
+{
+  if (nvec == 1 && nregs <= 16)
+    return 1;
+  return K <= 4 ? K : 4;
 }
 
 brg_plan brg_plan_make(const brg_desc *d)
@@ -270,7 +287,8 @@ brg_plan brg_plan_make(const brg_desc *d)
       best_cost = cost;
     }
   }
-  best.kunroll = d->K <= 16 ? d->K : 4;
+  for (int i = 0; i < best.nmp; i++)
+    best.mp[i].kunroll = k_unroll(d->K, best.mp[i].m.nvec, best.info.nregs);
   best.prefetch = d->prefetch;
   return best;
 }

@@ -49,7 +49,7 @@ static int first_uncovered(const pw *p, int *f, int *lf, int *h, int *lh)
 /* Build one candidate row "r" around the first uncovered pair; return its gain. */
 static int candidate(pw *p, int *r)
 {
-  int f, lf, h, lh;
+  int f = 0, lf = 0, h = 0, lh = 0;
   first_uncovered(p, &f, &lf, &h, &lh);
   for (int i = 0; i < p->nf; i++)
     r[i] = (int)(pw_rand(p) % (unsigned)p->levels[i]);
