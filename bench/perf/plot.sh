@@ -38,7 +38,6 @@ set grid ytics
 set yrange [0:*]
 set ylabel "% of peak x threads (nominal FLOPs)"
 set key top right
-set arrow 1 from graph 0, first 100 to graph 1, first 100 nohead dashtype 2 lc rgb '#888888'
 GP
   echo "set multiplot layout $n,1 title 'brick (default schedules) vs peers, % of the in-process FMA peak ($peak GFLOP/s per core)'"
   for t in $threads; do
