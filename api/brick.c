@@ -82,6 +82,10 @@ void brick_diag_sink(void *user, bk_severity sev, const char *text) {
     fputs(text, stderr);
 }
 
+/* Diagnostics of one source stop after this many errors (a binary file passed by mistake would
+ * otherwise print one error per stray byte, each with its source line). */
+#define BRICK_MAX_ERRORS 50
+
 /* Parse "src" (taken) into a new program. */
 static int parse_source(brick_ctx *ctx, bk_source *src, const brick_options *opts,
                         brick_program **out) {
@@ -91,6 +95,7 @@ static int parse_source(brick_ctx *ctx, bk_source *src, const brick_options *opt
   p->ctx = ctx;
   p->src = src;
   bk_diag_init(&p->diag, brick_diag_sink, ctx);
+  p->diag.max_errors = BRICK_MAX_ERRORS;
   p->ir = ir_program_new(&p->diag, NULL);
   for (int i = 0; opts && i < opts->ndefines; i++)
     ir_program_override_size(p->ir, opts->defines[i].name, opts->defines[i].value);

@@ -68,24 +68,38 @@ void bk_diag_init(bk_diag *d, bk_diag_sink *sink, void *user) {
   *d = (bk_diag){.sink = sink, .user = user};
 }
 
+/* Format message "msg" at "loc" and hand it to the sink of "d". */
+static void emit(bk_diag *d, bk_severity sev, bk_loc loc, const char *msg) {
+  bk_strbuf out;
+  bk_strbuf_init(&out);
+  bk_diag_format(&out, sev, loc, msg);
+  if (d->sink)
+    d->sink(d->user, sev, bk_strbuf_cstr(&out));
+  else
+    fputs(bk_strbuf_cstr(&out), stderr);
+  bk_strbuf_release(&out);
+}
+
 void bk_diag_vreport(bk_diag *d, bk_severity sev, bk_loc loc, const char *fmt, va_list ap) {
   if (sev == BK_SEV_ERROR)
     d->nerrors++;
   else if (sev == BK_SEV_WARNING)
     d->nwarnings++;
-  if (d->max_errors && d->nerrors > d->max_errors)
-    return;
-  bk_strbuf msg, out;
+  if (d->max_errors && d->nerrors > d->max_errors) {
+    if (sev == BK_SEV_ERROR && d->nerrors == d->max_errors + 1) {
+      bk_strbuf msg;
+      bk_strbuf_init(&msg);
+      bk_strbuf_printf(&msg, "more than %d errors; the rest are not shown", d->max_errors);
+      emit(d, BK_SEV_NOTE, BK_NO_LOC, bk_strbuf_cstr(&msg));
+      bk_strbuf_release(&msg);
+    }
+    return; /* the notes of an error not shown are not shown either */
+  }
+  bk_strbuf msg;
   bk_strbuf_init(&msg);
-  bk_strbuf_init(&out);
   bk_strbuf_vprintf(&msg, fmt, ap);
-  bk_diag_format(&out, sev, loc, bk_strbuf_cstr(&msg));
-  if (d->sink)
-    d->sink(d->user, sev, bk_strbuf_cstr(&out));
-  else
-    fputs(bk_strbuf_cstr(&out), stderr);
+  emit(d, sev, loc, bk_strbuf_cstr(&msg));
   bk_strbuf_release(&msg);
-  bk_strbuf_release(&out);
 }
 
 void bk_diag_report(bk_diag *d, bk_severity sev, bk_loc loc, const char *fmt, ...) {

@@ -107,7 +107,8 @@ typedef struct bk_diag {
   void *user;
   int nerrors;
   int nwarnings;
-  int max_errors; /* stop reporting (but keep counting) after this many; 0 = no limit */
+  int max_errors; /* stop reporting (but keep counting) after this many, with one note saying
+                   * so; 0 = no limit */
 } bk_diag;
 
 void bk_diag_init(bk_diag *d, bk_diag_sink *sink, void *user);

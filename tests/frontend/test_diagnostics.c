@@ -15,6 +15,7 @@
 
 #include <check.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1115,20 +1116,49 @@ START_TEST(nul_byte_in_file) {
 }
 END_TEST
 
-START_TEST(many_errors_all_reported) {
-  text t = {0};
-  text_append(&t, "kernel k(A: f32[4]) -> (B: f32[4]) {\n");
-  for (int i = 0; i < 500; i++)
-    text_append(&t, "  B[i] = A[i] +* 2\n");
-  text_append(&t, "}\n");
-  char *got;
-  ck_assert_int_eq(parse(t.data, NULL, &got), BRICK_ERR_INPUT);
-  int n = 0;
-  for (const char *p = got; (p = strstr(p, ": error: ")) != NULL; p++)
-    n++;
-  ck_assert_int_eq(n, 500);
-  free(got);
-  free(t.data);
+/* Errors are reported up to a limit of 50, then one note says the rest are not shown. */
+START_TEST(error_limit) {
+  for (int nbad = 50; nbad <= 500; nbad += 450) {
+    text t = {0};
+    text_append(&t, "kernel k(A: f32[4]) -> (B: f32[4]) {\n");
+    for (int i = 0; i < nbad; i++)
+      text_append(&t, "  B[i] = A[i] +* 2\n");
+    text_append(&t, "}\n");
+    char *got;
+    ck_assert_int_eq(parse(t.data, NULL, &got), BRICK_ERR_INPUT);
+    int n = 0;
+    for (const char *p = got; (p = strstr(p, ": error: ")) != NULL; p++)
+      n++;
+    ck_assert_int_eq(n, 50);
+    const char *note = "brick: note: more than 50 errors; the rest are not shown\n";
+    const char *end = got + strlen(got) - strlen(note);
+    ck_assert_int_eq(strcmp(end, note) == 0, nbad > 50);
+    free(got);
+    free(t.data);
+  }
+}
+END_TEST
+
+/* A binary file: a bounded number of errors, no crash. */
+START_TEST(binary_file) {
+  char *dir = temp_dir_new();
+  char path[4200];
+  snprintf(path, sizeof path, "%s/t.bk", dir);
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 200000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    fputc((int)(x >> 56), f);
+  }
+  fclose(f);
+  cmd_result r = run_brick(dir, (const char *[]){"show", "t.bk", NULL});
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_str_eq(r.out, "");
+  ck_assert_ptr_nonnull(strstr(r.err, "brick: note: more than 50 errors; the rest are not shown\n"));
+  ck_assert_int_lt((int)strlen(r.err), 4 << 20);
+  cmd_result_release(&r);
+  temp_dir_remove(dir);
 }
 END_TEST
 
@@ -1152,7 +1182,8 @@ int main(void) {
   tcase_add_test(tc, too_many_operations);
   tcase_add_test(tc, long_expression_runs);
   tcase_add_test(tc, nul_byte_in_file);
-  tcase_add_test(tc, many_errors_all_reported);
+  tcase_add_test(tc, error_limit);
+  tcase_add_test(tc, binary_file);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   /* No fork per test: forking a process that maps LLVM costs more than most tests, and under
