@@ -202,8 +202,42 @@ ir_kernel *ir_program_find_kernel(const ir_program *p, const char *name) {
   return NULL;
 }
 
+/* Is "name" a keyword of C or C++ (the generated header is included by both)? */
+static bool is_c_keyword(const char *name) {
+  static const char *const keywords[] = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
+      "case", "catch", "char", "char16_t", "char32_t", "char8_t", "class", "co_await",
+      "co_return", "co_yield", "compl", "concept", "const", "const_cast", "consteval",
+      "constexpr", "constinit", "continue", "decltype", "default", "delete", "do", "double",
+      "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for",
+      "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new",
+      "noexcept", "not", "not_eq", "nullptr", "operator", "or", "or_eq", "private",
+      "protected", "public", "register", "reinterpret_cast", "requires", "restrict", "return",
+      "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct",
+      "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef",
+      "typeid", "typename", "typeof", "typeof_unqual", "union", "unsigned", "using",
+      "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+  };
+  for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+    if (strcmp(name, keywords[i]) == 0)
+      return true;
+  /* reserved identifiers: _Bool, _Atomic, __anything */
+  return name[0] == '_' && (name[1] == '_' || (name[1] >= 'A' && name[1] <= 'Z'));
+}
+
+/* Kernels become C functions and their parameters C parameters: report a name that C or C++
+ * cannot declare. "what" says which it is. */
+static bool check_c_name(ir_program *p, bk_loc loc, const char *name, const char *what) {
+  if (!is_c_keyword(name))
+    return true;
+  bk_error(p->diag, loc, "'%s' cannot name %s: it is reserved in C or C++, and the kernel "
+           "becomes a C function", name, what);
+  return false;
+}
+
 ir_kernel *ir_kernel_new(ir_program *p, bk_loc loc, const char *name) {
-  check_fresh(p, NULL, loc, name);
+  if (check_fresh(p, NULL, loc, name))
+    check_c_name(p, loc, name, "a kernel");
   ir_kernel *k = bk_arena_alloc(p->arena, sizeof(*k));
   k->name = bk_arena_strdup(p->arena, name);
   k->loc = loc;
@@ -255,6 +289,9 @@ ir_tensor *ir_kernel_add_tensor(ir_program *p, ir_kernel *k, bk_loc loc, const c
     return NULL;
   }
   if (!check_fresh(p, k, loc, name))
+    return NULL;
+  const char *what = role == IR_ROLE_INPUT ? "an input" : "an output";
+  if (role != IR_ROLE_LOCAL && !check_c_name(p, loc, name, what))
     return NULL;
   ir_tensor *t = bk_arena_alloc(p->arena, sizeof(*t));
   t->name = bk_arena_strdup(p->arena, name);

@@ -470,7 +470,7 @@ static void infer_ranges(sema *c) {
       infer_from_access(c, c->reads.data[r]);
   for (int i = 0; i < c->iters.len; i++) {
     ir_iter *it = &c->iters.data[i];
-    if (it->hi >= 0)
+    if (it->hi >= 0 || it->from_where) /* a where range may end at or below 0 */
       continue;
     error_at(c, it->loc, "cannot infer the range of iterator '%s': it never stands alone as an "
              "index", it->name);

@@ -531,6 +531,32 @@ static const diag_case cases[] = {
      "t.bk:1:6: note: previous definition of size 'k' is here\n"
      "    1 | size k = 4\n"
      "      |      ^\n"},
+    {"kernel_named_c_keyword",
+     "kernel int(A: f32[4]) -> (B: f32[4]) {\n"
+     "  B[i] = A[i]\n"
+     "}\n",
+     "t.bk:1:8: error: 'int' cannot name a kernel: it is reserved in C or C++, and the kernel becomes a C function\n"
+     "    1 | kernel int(A: f32[4]) -> (B: f32[4]) {\n"
+     "      |        ^~~\n"},
+    {"tensor_named_c_keyword",
+     "kernel k(float: f32[4]) -> (B: f32[4]) {\n"
+     "  local int: f32[4]\n"
+     "  int[i] = float[i]\n"
+     "  B[i] = int[i]\n"
+     "}\n",
+     "t.bk:1:10: error: 'float' cannot name an input: it is reserved in C or C++, and the kernel becomes a C function\n"
+     "    1 | kernel k(float: f32[4]) -> (B: f32[4]) {\n"
+     "      |          ^~~~~\n"},
+    {"kernel_named_reserved",
+     "kernel __k(A: f32[4]) -> (_B: f32[4]) {\n"
+     "  _B[i] = A[i]\n"
+     "}\n",
+     "t.bk:1:8: error: '__k' cannot name a kernel: it is reserved in C or C++, and the kernel becomes a C function\n"
+     "    1 | kernel __k(A: f32[4]) -> (_B: f32[4]) {\n"
+     "      |        ^~~\n"
+     "t.bk:1:27: error: '_B' cannot name an output: it is reserved in C or C++, and the kernel becomes a C function\n"
+     "    1 | kernel __k(A: f32[4]) -> (_B: f32[4]) {\n"
+     "      |                           ^~\n"},
     {"unknown_size_in_dims",
      "kernel k(A: f32[N]) -> (B: f32[4]) {\n"
      "  B[i] = A[i]\n"

@@ -547,16 +547,17 @@ END_TEST
 START_TEST(where_narrowing) {
   run *r = run_simple("size N = 6\n"
                       "kernel wh(A: f32[4, N], V: f32[N], X: f32[11])\n"
-                      "    -> (Y: f32[4], Y2: f32[4], Y3: f32[4], Y4: f32[5]) {\n"
+                      "    -> (Y: f32[4], Y2: f32[4], Y3: f32[4], Y4: f32[5], Y5: f32[4]) {\n"
                       "  Y[i] += A[i, j] where j in 1..3\n"
                       "  Y2[i] += A[i, j] * V[j] where j in 2..N - 1\n"
                       "  Y3[i] += A[i, j] + V[j] where j in -2..2\n"
                       "  Y4[p] += X[2*p + r] where r in 0..3\n"
+                      "  Y5[i] += V[i + j] * A[i, 0] where j in -2..0\n"
                       "}\n",
                       "wh");
   run_interpret(r);
   const float *A = param(r, "A"), *V = param(r, "V"), *X = param(r, "X");
-  double y[4] = {0}, y2[4] = {0}, y3[4] = {0}, y4[5] = {0};
+  double y[4] = {0}, y2[4] = {0}, y3[4] = {0}, y4[5] = {0}, y5[4] = {0};
   for (int i = 0; i < 4; i++) {
     for (int j = 1; j < 3; j++)
       y[i] += A[i * 6 + j];
@@ -564,6 +565,8 @@ START_TEST(where_narrowing) {
       y2[i] += (double)A[i * 6 + j] * V[j];
     for (int j = -2; j < 2; j++) /* not a product: an outside read is 0 and the term stays */
       y3[i] += (j >= 0 ? (double)A[i * 6 + j] + V[j] : 0.0);
+    for (int j = -2; j < 0; j++) /* a range that ends at 0 */
+      y5[i] += i + j >= 0 ? (double)V[i + j] * A[i * 6] : 0.0;
   }
   for (int p = 0; p < 5; p++)
     for (int q = 0; q < 3; q++)
@@ -572,6 +575,7 @@ START_TEST(where_narrowing) {
   assert_close(r, "Y2", y2);
   assert_close(r, "Y3", y3);
   assert_close(r, "Y4", y4);
+  assert_close(r, "Y5", y5);
   run_free(r);
 }
 END_TEST
