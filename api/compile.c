@@ -5,6 +5,9 @@
  */
 #include "api_private.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <isl/ast.h>
 #include <isl/ast_build.h>
 #include <isl/space.h>
@@ -21,6 +24,78 @@ struct brick_module {
   sched_kernel **sks;
 };
 
+/* Size in bytes of the data or unified cache of "level" of CPU 0 (sysfs), or 0. */
+static int64_t sysfs_cache(int level) {
+  for (int i = 0; i < 8; i++) {
+    char path[128], buf[64];
+    int64_t lv = 0, size = 0;
+    bool data = false;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      break;
+    if (fgets(buf, sizeof buf, f))
+      lv = strtoll(buf, NULL, 10);
+    fclose(f);
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+    if ((f = fopen(path, "r"))) {
+      data = fgets(buf, sizeof buf, f) && (strncmp(buf, "Data", 4) == 0 || strncmp(buf, "Unified", 7) == 0);
+      fclose(f);
+    }
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    if ((f = fopen(path, "r"))) {
+      char *end = NULL;
+      if (fgets(buf, sizeof buf, f))
+        size = strtoll(buf, &end, 10) * (end && *end == 'K' ? 1024 : end && *end == 'M' ? 1 << 20 : 1);
+      fclose(f);
+    }
+    if (lv == level && data)
+      return size;
+  }
+  return 0;
+}
+
+/* Size of the data or unified cache of "level" from CPUID's deterministic cache parameters
+ * (leaf 4 on Intel, 0x8000001D on AMD: the same layout), or 0. */
+static int64_t cpuid_cache(int level) {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0, max = 0;
+  __get_cpuid(0, &max, &b, &c, &d);
+  bool amd = b == 0x68747541; /* "Auth" */
+  unsigned leaf = amd ? 0x8000001Du : 4u;
+  if (!amd && max < 4)
+    return 0;
+  for (unsigned i = 0; i < 8; i++) {
+    __cpuid_count(leaf, i, a, b, c, d);
+    unsigned type = a & 31, lv = (a >> 5) & 7;
+    if (type == 0)
+      break;
+    if (lv == (unsigned)level && (type == 1 || type == 3))
+      return (int64_t)((b >> 22) + 1) * (((b >> 12) & 1023) + 1) * ((b & 4095) + 1) * (c + 1);
+  }
+  if (amd && level == 1 && __get_cpuid(0x80000005u, &a, &b, &c, &d)) /* legacy AMD leaves */
+    return (int64_t)(c >> 24) << 10;
+  if (amd && level == 2 && __get_cpuid(0x80000006u, &a, &b, &c, &d))
+    return (int64_t)(c >> 16) << 10;
+#endif
+  return 0;
+}
+
+/* The caches the heuristic blocks for: the host's when compiling for it, else the defaults. */
+static sched_target target_caches(const brick_options *opts) {
+  sched_target t = sched_target_default();
+  if (opts && opts->target && strcmp(opts->target, "native") != 0)
+    return t;
+  int64_t l1 = sysfs_cache(1), l2 = sysfs_cache(2), l3 = sysfs_cache(3);
+  l1 = l1 ? l1 : cpuid_cache(1);
+  l2 = l2 ? l2 : cpuid_cache(2);
+  l3 = l3 ? l3 : cpuid_cache(3);
+  t.l1 = l1 >= 8192 ? l1 : t.l1;
+  t.l2 = l2 >= 65536 ? l2 : t.l2;
+  t.l3 = l3 >= 65536 ? l3 : t.l3;
+  return t;
+}
+
 /* The complete schedule of "k": the options' text (if any) completed by the heuristic. */
 static int schedule_of(brick_ctx *ctx, const ir_kernel *k, const brick_options *opts,
                        bk_diag *diag, sched_schedule **out) {
@@ -32,7 +107,8 @@ static int schedule_of(brick_ctx *ctx, const ir_kernel *k, const brick_options *
     if (!given)
       return BRICK_ERR_USAGE;
   }
-  *out = sched_complete(k, given, opts ? opts->threads : 0);
+  sched_target caches = target_caches(opts);
+  *out = sched_complete_for(k, given, opts ? opts->threads : 0, &caches);
   sched_schedule_free(given);
   return BRICK_OK;
 }
@@ -51,7 +127,8 @@ static int lower_kernel(brick_ctx *ctx, const brick_program *prog, const ir_kern
     bk_source_free(src);
     return BRICK_ERR_USAGE;
   }
-  sched_schedule *s = sched_complete(k, given, opts ? opts->threads : 0);
+  sched_target caches = target_caches(opts);
+  sched_schedule *s = sched_complete_for(k, given, opts ? opts->threads : 0, &caches);
   sched_kernel *sk = sched_lower(k, s, prog->ir->isl, &diag);
   if (sk && !sched_check_legality(sk, prog->ir->isl, &diag)) {
     sched_kernel_free(sk);

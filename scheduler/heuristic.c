@@ -20,6 +20,7 @@
 #define K_WHOLE_MAX 512
 #define K_TILE 256
 #define PARALLEL_MIN_FLOPS 200000.0
+#define N_BLOCK 16
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
 
@@ -61,7 +62,10 @@ static void add_loop(sched_loop *loops, int *n, int it, bool tile) {
   loops[(*n)++] = (sched_loop){it, tile};
 }
 
-/* Is iterator "it" of the lhs (C) used before position "d" of its dims? Order helper. */
+/* Loops outside the call, outermost first: the independent-GEMM iterators, the output's other
+ * iterators in its dimension order, then the N, K and M tile loops, so that one block of B
+ * (N tile x K tile x batch, sized for L1) serves every M tile before the next is loaded, and
+ * the C tile (M x N) stays in L1 across the K tiles. Every other reduction is in the batch. */
 static void order_contraction(const ir_stmt *s, const sched_contraction *c, sched_stmt *ss) {
   for (int i = 0; i < s->niters; i++)
     if (c->cls[i] == SCHED_CLASS_BATCH)
@@ -71,19 +75,43 @@ static void order_contraction(const ir_stmt *s, const sched_contraction *c, sche
     for (int j = 0; j < s->niters; j++)
       if (s->lhs->index[d].coef[j])
         i = j;
-    if (i < 0 || c->cls[i] == SCHED_CLASS_BATCH)
-      continue;
-    int r = i == ss->role[SCHED_M] ? SCHED_M : i == ss->role[SCHED_N] ? SCHED_N : -1;
-    if (r < 0)
+    if (i >= 0 && c->cls[i] != SCHED_CLASS_BATCH && i != ss->role[SCHED_M] && i != ss->role[SCHED_N])
       add_loop(ss->order, &ss->norder, i, false);
-    else if (ss->tile[r])
-      add_loop(ss->order, &ss->norder, i, true);
   }
-  if (ss->role[SCHED_K] >= 0 && ss->tile[SCHED_K])
-    add_loop(ss->order, &ss->norder, ss->role[SCHED_K], true);
+  static const int tiled[3] = {SCHED_N, SCHED_K, SCHED_M};
+  for (int t = 0; t < 3; t++)
+    if (ss->role[tiled[t]] >= 0 && ss->tile[tiled[t]])
+      add_loop(ss->order, &ss->norder, ss->role[tiled[t]], true);
   for (int i = 0; i < s->niters; i++)
     if (s->iters[i].reduction && i != ss->role[SCHED_K])
       add_loop(ss->batch, &ss->nbatch, i, false);
+}
+
+/* Tiles of N and K so that a block of B (N x K x batch floats) takes about half of L1: each
+ * broadcast then comes from L1 whatever B's strides (NCHW weights are read at stride R*S). */
+static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target *t) {
+  int n = ss->role[SCHED_N], k = ss->role[SCHED_K];
+  int64_t batch = 1;
+  for (int i = 0; i < s->niters; i++)
+    if (s->iters[i].reduction && i != k)
+      batch *= extent(s, i);
+  int64_t nt = n >= 0 ? extent(s, n) : 1;
+  if (n >= 0 && nt > N_BLOCK) {
+    nt = N_BLOCK;
+    ss->tile[SCHED_N] = N_BLOCK;
+  } else if (n >= 0) {
+    ss->tile[SCHED_N] = 0;
+  }
+  if (k < 0)
+    return;
+  int64_t budget = t->l1 / 2 / 4, kt = budget / (nt * batch) / 8 * 8, ek = extent(s, k);
+  kt = kt < 8 ? 8 : kt;
+  for (int64_t d = kt; d >= kt / 2 && d >= 8; d -= 8)
+    if (ek % d == 0) { /* prefer a tile that divides the range: no border calls */
+      kt = d;
+      break;
+    }
+  ss->tile[SCHED_K] = kt >= ek ? 0 : kt;
 }
 
 /* The range of "it" as the call sees it: with "flatten", M spans several rows. */
@@ -121,7 +149,7 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
 
 /* Fill "ss" for contraction "s"; false if no BRGEMM mapping exists. */
 static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss,
-                                bk_arena *arena) {
+                                bk_arena *arena, const sched_target *t) {
   sched_contraction c;
   sched_mapping maps[64];
   int nmaps = sched_space_mappings(k, s, maps, 64);
@@ -142,6 +170,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   sched_stmt_add_pack(ss, s, mp->a_read, mp->pack[0], arena);
   sched_stmt_add_pack(ss, s, mp->b_read, mp->pack[1], arena);
   try_flatten(s, ss);
+  block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);
   return true;
 }
@@ -172,10 +201,20 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
   }
 }
 
+sched_target sched_target_default(void) {
+  return (sched_target){.l1 = 32 << 10, .l2 = 1 << 20, .l3 = 32 << 20};
+}
+
 void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
                         bk_arena *arena) {
+  sched_target t = sched_target_default();
+  sched_default_stmt_for(k, s, threads, &t, out, arena);
+}
+
+void sched_default_stmt_for(const ir_kernel *k, const ir_stmt *s, int threads,
+                            const sched_target *t, sched_stmt *out, bk_arena *arena) {
   *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
-  if (!default_contraction(k, s, out, arena)) {
+  if (!default_contraction(k, s, out, arena, t)) {
     *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
     default_loops(s, out);
   }
@@ -183,6 +222,12 @@ void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched
 }
 
 sched_schedule *sched_complete(const ir_kernel *k, const sched_schedule *given, int threads) {
+  sched_target t = sched_target_default();
+  return sched_complete_for(k, given, threads, &t);
+}
+
+sched_schedule *sched_complete_for(const ir_kernel *k, const sched_schedule *given, int threads,
+                                   const sched_target *t) {
   sched_schedule *out = sched_schedule_new();
   for (int i = 0; i < k->stmts.len; i++) {
     sched_stmt *g = NULL;
@@ -191,7 +236,7 @@ sched_schedule *sched_complete(const ir_kernel *k, const sched_schedule *given, 
         g = &given->stmts.data[j];
     sched_stmt *ss = sched_schedule_add(out, i);
     if (!g) {
-      sched_default_stmt(k, k->stmts.data[i], threads, ss, out->arena);
+      sched_default_stmt_for(k, k->stmts.data[i], threads, t, ss, out->arena);
       continue;
     }
     *ss = *g;

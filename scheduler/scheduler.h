@@ -100,11 +100,23 @@ void sched_linearize(const ir_stmt *s, const ir_expr *e, int64_t *lin, int64_t *
 
 /* ---- heuristic.c --------------------------------------------------------------------------- */
 
+/* What the heuristic knows of the target: data cache sizes in bytes (L1 per core). */
+typedef struct sched_target {
+  int64_t l1, l2, l3;
+} sched_target;
+/* 32 KiB, 1 MiB, 32 MiB: the smallest of the x86 machines brick targets. */
+sched_target sched_target_default(void);
+
 /* The default schedule of statement "s" (of kernel "k") with "threads" threads (0 = any). */
 void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
                         bk_arena *arena);
+/* As sched_default_stmt, for the caches of "t". */
+void sched_default_stmt_for(const ir_kernel *k, const ir_stmt *s, int threads,
+                            const sched_target *t, sched_stmt *out, bk_arena *arena);
 /* A complete schedule: "given" (may be NULL) completed by defaults for missing statements. */
 sched_schedule *sched_complete(const ir_kernel *k, const sched_schedule *given, int threads);
+sched_schedule *sched_complete_for(const ir_kernel *k, const sched_schedule *given, int threads,
+                                   const sched_target *t);
 
 /* ---- lower.c: a kernel lowered into ops ------------------------------------------------- */
 
