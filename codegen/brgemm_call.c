@@ -82,11 +82,13 @@ static void sizes(call *C, LLVMValueRef *lo, LLVMValueRef *hi) {
       continue;
     }
     C->size[r] = LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi[i], lo[i], ""), cg_i64(f, 1), "");
-    if (T == 0 || T >= h - l) {
+    if (T == 0) {
       add_variant(C, r, h - l);
       continue;
     }
-    for (int64_t t = l / T; t * T < h; t++) {
+    /* Tiles are aligned to multiples of T (isl tiles floor(i / T)), not to the range's start:
+     * a range that starts off a multiple of T, even one shorter than T, spans partial tiles. */
+    for (int64_t t = l >= 0 ? l / T : -((-l + T - 1) / T); t * T < h; t++) {
       int64_t s = t * T > l ? t * T : l, e = (t + 1) * T < h ? (t + 1) * T : h;
       add_variant(C, r, e - s);
     }

@@ -76,10 +76,23 @@ static isl_schedule_node *split_inner(isl_schedule_node *node, int pos) {
   return isl_schedule_node_child(node, 0);
 }
 
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* The iterations of loop "l" of "op": the same at every outer point, the domain being a box. */
+static int64_t loop_trips(const sched_op *op, sched_loop l) {
+  int64_t t = 1;
+  for (int r = 0; r < 3 && l.tile; r++)
+    if (op->sched.role[r] == l.iter)
+      t = op->sched.tile[r];
+  return floor_div(op->iters[l.iter].hi - 1, t) - floor_div(op->iters[l.iter].lo, t) + 1;
+}
+
+/* Mark the parallel loop of "op", unless it runs once: isl generates no loop for it then, and
+ * the mark would end up above the next loop, which may carry a reduction. */
 static isl_schedule_node *insert_parallel(isl_schedule_node *band, const sched_op *op,
                                           int threads) {
   int p = op->sched.parallel;
-  if (threads == 1 || p < 0)
+  if (threads == 1 || p < 0 || loop_trips(op, op->sched.order[p]) < 2)
     return band;
   if (p > 0)
     band = split_inner(band, p);

@@ -10,10 +10,14 @@
  *   ("<schedule>:1:COL: error: ...", the string, a caret), through the public API with a
  *   diagnostic callback; and through `brick compile --schedule`, which exits with status 2.
  *
+ * - Regressions: kernels and schedules that once computed wrong results, JIT-compiled and
+ *   compared with the interpreter.
+ *
  * BRICK_TEST_REDUCED=1 (the sanitizer pass) takes fewer samples.
  */
 #include "brick/brick.h"
 #include "frontend.h"
+#include "oracle.h"
 #include "scheduler.h"
 
 #include <check.h>
@@ -503,6 +507,77 @@ START_TEST(test_good_schedules_api) {
 }
 END_TEST
 
+/* ---- regressions ---------------------------------------------------------------------------- */
+
+/* JIT-compile "text" with "schedule" and "threads", run it five times (races show up as
+ * intermittent failures) and compare with the interpreter. */
+static void check_runs(const char *text, const char *schedule, int threads) {
+  loaded *l = load_text("regress.bk", text);
+  const ir_kernel *k = l->prog->kernels.data[0];
+  int np = k->params.len;
+  float *args[8];
+  uint64_t seed = 99;
+  for (int i = 0; i < np; i++) {
+    args[i] = malloc(sizeof(float) * (size_t)k->params.data[i]->nelems);
+    oracle_fill(args[i], k->params.data[i]->nelems, &seed);
+  }
+  double **ref = oracle_reference(k, args);
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "regress.bk", text, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, schedule);
+  brick_options_set_threads(opts, threads);
+  brick_module *mod;
+  ck_assert_msg(brick_compile(ctx, prog, 0, opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(ctx));
+  void (*fn)(float *, float *, float *) = (void (*)(float *, float *, float *))brick_module_lookup(ctx, mod, k->name);
+  ck_assert_ptr_nonnull(fn);
+  ck_assert_int_eq(np, 3);
+  for (int run = 0; run < 5; run++) {
+    oracle_fill_nan(args[2], k->params.data[2]->nelems);
+    fn(args[0], args[1], args[2]);
+    ck_assert_msg(oracle_check(k, args, ref, schedule) <= ORACLE_TOLERANCE, "%s: run %d differs",
+                  schedule, run);
+  }
+  brick_module_free(mod);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+  oracle_reference_free(k, ref);
+  for (int i = 0; i < np; i++)
+    free(args[i]);
+  loaded_free(l);
+}
+
+/* A K range that starts off a multiple of the K tile and is no longer than one tile still
+ * spans two partial tiles (1..4 and 4..5 for tile 4): codegen knew only the size 4. */
+START_TEST(test_regress_k_tile_off_origin) {
+  check_runs("kernel k(A: f32[5, 7], B: f32[7, 4]) -> (C: f32[5, 4]) {\n"
+             "  C[i, j] += A[i, k - 2] * B[k, j] where k in 1..5\n}\n",
+             "s0{brgemm(m=j,n=i,k=k/4);order=k/4;pack=A:pad}", 1);
+  check_runs("kernel k(A: f32[5, 7], B: f32[7, 4]) -> (C: f32[5, 4]) {\n"
+             "  C[i, j] += A[i, k + 2] * B[k, j] where k in -3..4\n}\n",
+             "s0{brgemm(m=j,n=i,k=k/2);order=k/2;pack=A:pad,B:pad}", 1);
+}
+END_TEST
+
+/* A parallel loop of one iteration (i/4 over 4 rows): isl generates no loop for it, and the
+ * "parallel" mark ended up above the K tile loop, which carries the reduction (a race). */
+START_TEST(test_regress_parallel_single_trip) {
+  check_runs("kernel k(A: f32[4, 17], B: f32[17, 59]) -> (C: f32[4, 59]) {\n"
+             "  C[i, j] += A[i, k - 3] * B[k, j] where k in 2..9\n}\n",
+             "s0{brgemm(m=j,n=i/4,k=k/4);order=i/4,k/4;parallel=i/4;pack=A:im2col,B:pad}", 2);
+}
+END_TEST
+
+/* A 'where' range that ends at or below 0 was taken for "no range inferred". */
+START_TEST(test_regress_where_negative_range) {
+  check_runs("kernel k(A: f32[1, 4], B: f32[4, 19]) -> (C: f32[1, 19]) {\n"
+             "  C[i, j] += A[i, k + 6] * B[k + 5, j] where k in -5..-3\n}\n",
+             "s0{loops;order=k,j,i}", 1);
+}
+END_TEST
+
 static Suite *schedule_suite(void) {
   Suite *s = suite_create("scheduler");
   TCase *tc = tcase_create("text");
@@ -515,6 +590,11 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_random_samples);
   tcase_add_test(tc, test_random_samples_odd_kernels);
   tcase_add_test(tc, test_enumerate);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("regressions");
+  tcase_add_test(tc, test_regress_k_tile_off_origin);
+  tcase_add_test(tc, test_regress_parallel_single_trip);
+  tcase_add_test(tc, test_regress_where_negative_range);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,0 +1,408 @@
+/*
+ * Random kernels (see gen.h). Sizes are drawn from 1..67, mostly not multiples of the vector
+ * width, and shrunk until the case is under GEN_MAX_FLOPS. Index expressions are written the
+ * way a user would (`2*p + 3*r - 1`), every tensor layout is a random permutation where the
+ * class allows one.
+ */
+#include "gen.h"
+
+#include "scheduler.h"
+
+#include <string.h>
+
+typedef bk_strbuf sb_t;
+
+static int64_t rnd(uint64_t *rng, int64_t lo, int64_t hi) {
+  return lo + sched_rng_below(rng, hi - lo + 1);
+}
+
+/* An extent in 1..67: small ones often (tails of every kind), the full range too. */
+static int64_t extent(uint64_t *rng) {
+  switch (sched_rng_below(rng, 4)) {
+  case 0: return rnd(rng, 1, 4);
+  case 1: return rnd(rng, 5, 20);
+  default: return rnd(rng, 1, 67);
+  }
+}
+
+/* Halve the largest of the "n" sizes in "v" (down to 1) while "flops()" is over the cap. */
+static void shrink(int64_t **v, int n, double (*flops)(void)) {
+  while (flops() > GEN_MAX_FLOPS) {
+    int big = 0;
+    for (int i = 1; i < n; i++)
+      if (*v[i] > *v[big])
+        big = i;
+    if (*v[big] <= 1)
+      return;
+    *v[big] = (*v[big] + 1) / 2;
+  }
+}
+
+/* "a*x" terms of an affine index, then the constant: "2*p + r - 1". */
+static void affine(sb_t *sb, int n, const int64_t *coef, const char *const *var, int64_t c) {
+  bool first = true;
+  for (int i = 0; i < n; i++) {
+    if (!coef[i])
+      continue;
+    int64_t a = coef[i] < 0 ? -coef[i] : coef[i];
+    bk_strbuf_puts(sb, first ? (coef[i] < 0 ? "-" : "") : (coef[i] < 0 ? " - " : " + "));
+    if (a != 1)
+      bk_strbuf_printf(sb, "%lld*", (long long)a);
+    bk_strbuf_puts(sb, var[i]);
+    first = false;
+  }
+  if (first)
+    bk_strbuf_printf(sb, "%lld", (long long)c);
+  else if (c)
+    bk_strbuf_printf(sb, " %s %lld", c < 0 ? "-" : "+", (long long)(c < 0 ? -c : c));
+}
+
+/* A tensor declaration "NAME: f32[d0, d1, ...]". */
+static void decl(sb_t *sb, const char *name, int rank, const int64_t *dims) {
+  bk_strbuf_printf(sb, "%s: f32[", name);
+  for (int d = 0; d < rank; d++)
+    bk_strbuf_printf(sb, "%s%lld", d ? ", " : "", (long long)dims[d]);
+  bk_strbuf_puts(sb, "]");
+}
+
+/* A random permutation of 0..n-1 in "p" (identity half of the time). */
+static void perm(uint64_t *rng, int *p, int n) {
+  for (int i = 0; i < n; i++)
+    p[i] = i;
+  if (sched_rng_below(rng, 2))
+    return;
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)sched_rng_below(rng, i + 1), t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+}
+
+/* A tensor over the iterators "its" (with extents "ext") in the layout "p": its declaration
+ * into "d" and its access into "a". */
+static void permuted(sb_t *d, sb_t *a, const char *name, int n, const char *const *its,
+                     const int64_t *ext, const int *p) {
+  int64_t dims[8];
+  for (int i = 0; i < n; i++)
+    dims[i] = ext[p[i]];
+  decl(d, name, n, dims);
+  bk_strbuf_printf(a, "%s[", name);
+  for (int i = 0; i < n; i++)
+    bk_strbuf_printf(a, "%s%s", i ? ", " : "", its[p[i]]);
+  bk_strbuf_puts(a, "]");
+}
+
+static void emit(sb_t *out, sb_t *ins, sb_t *outs, sb_t *body) {
+  bk_strbuf_printf(out, "kernel k(%s) -> (%s) {\n%s}\n", bk_strbuf_cstr(ins), bk_strbuf_cstr(outs),
+                   bk_strbuf_cstr(body));
+  bk_strbuf_release(ins);
+  bk_strbuf_release(outs);
+  bk_strbuf_release(body);
+}
+
+/* ---- contractions -------------------------------------------------------------------------- */
+
+static int64_t G_b, G_m, G_n, G_k;
+static double mm_flops(void) { return 2.0 * (double)G_b * (double)G_m * (double)G_n * (double)G_k; }
+
+/* C[.., i, j] += A[.., i, k] * B[.., k, j] with every tensor in a random layout, the factors in
+ * either order; "batched" adds an iterator b common to all three. */
+static void gen_matmul_like(sb_t *out, uint64_t *rng, bool batched) {
+  G_b = batched ? rnd(rng, 1, 9) : 1;
+  G_m = extent(rng), G_n = extent(rng), G_k = extent(rng);
+  int64_t *v[] = {&G_b, &G_m, &G_n, &G_k};
+  shrink(v, 4, mm_flops);
+  static const char *const ia[] = {"i", "k", "b"}, *const ib[] = {"k", "j", "b"},
+                           *const ic[] = {"i", "j", "b"};
+  int64_t ea[] = {G_m, G_k, G_b}, eb[] = {G_k, G_n, G_b}, ec[] = {G_m, G_n, G_b};
+  int n = batched ? 3 : 2, pa[3], pb[3], pc[3];
+  perm(rng, pa, n);
+  perm(rng, pb, n);
+  perm(rng, pc, n);
+  sb_t ins, outs, body, xa, xb, xc;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  bk_strbuf_init(&xa), bk_strbuf_init(&xb), bk_strbuf_init(&xc);
+  permuted(&ins, &xa, "A", n, ia, ea, pa);
+  bk_strbuf_puts(&ins, ", ");
+  permuted(&ins, &xb, "B", n, ib, eb, pb);
+  permuted(&outs, &xc, "C", n, ic, ec, pc);
+  bool swap = sched_rng_below(rng, 2);
+  bk_strbuf_printf(&body, "  %s += %s * %s\n", bk_strbuf_cstr(&xc), bk_strbuf_cstr(swap ? &xb : &xa),
+                   bk_strbuf_cstr(swap ? &xa : &xb));
+  bk_strbuf_release(&xa), bk_strbuf_release(&xb), bk_strbuf_release(&xc);
+  emit(out, &ins, &outs, &body);
+}
+
+static void gen_matmul(void *out, uint64_t *rng) { gen_matmul_like(out, rng, false); }
+static void gen_batched(void *out, uint64_t *rng) { gen_matmul_like(out, rng, true); }
+
+/* Convolution parameters: sizes, stride, padding, dilation, output sizes. */
+typedef struct conv {
+  int64_t n, c, k, h, w, r, s, st, pd, dl, p, q;
+} conv;
+static conv G_cv;
+
+static double conv_flops(void) {
+  conv *c = &G_cv;
+  c->p = (c->h + 2 * c->pd - c->dl * (c->r - 1) - 1) / c->st + 1;
+  c->q = (c->w + 2 * c->pd - c->dl * (c->s - 1) - 1) / c->st + 1;
+  return 2.0 * (double)(c->n * c->k * c->c * c->r * c->s) * (double)(c->p * c->q);
+}
+
+/* Random convolution parameters with outputs of at least one row and column. */
+static conv random_conv(uint64_t *rng, bool unit_stride) {
+  conv c = {.n = rnd(rng, 1, 2), .c = extent(rng), .k = extent(rng), .h = extent(rng),
+            .w = extent(rng), .r = rnd(rng, 1, 7), .s = rnd(rng, 1, 7),
+            .st = unit_stride ? 1 : rnd(rng, 1, 4), .pd = rnd(rng, 0, 3), .dl = rnd(rng, 1, 3)};
+  G_cv = c;
+  int64_t *v[] = {&G_cv.c, &G_cv.k, &G_cv.h, &G_cv.w, &G_cv.n};
+  shrink(v, 5, conv_flops);
+  conv *g = &G_cv;
+  /* The (dilated) filter must fit into the padded input. */
+  while (g->h + 2 * g->pd < g->dl * (g->r - 1) + 1)
+    g->r > 1 ? g->r-- : g->h++;
+  while (g->w + 2 * g->pd < g->dl * (g->s - 1) + 1)
+    g->s > 1 ? g->s-- : g->w++;
+  conv_flops();
+  return *g;
+}
+
+/* Input index "ST*p + DL*r - PD" of convolution "c". */
+static void conv_index(sb_t *sb, const char *p, const char *r, int64_t st, int64_t dl, int64_t pd) {
+  const char *var[] = {p, r};
+  int64_t coef[] = {st, dl};
+  affine(sb, 2, coef, var, -pd);
+}
+
+/* O[n, k, p, q] += I[n, c, ST*p + DL*r - PD, ST*q + DL*s - PD] * Wt[k, c, r, s] */
+static void gen_conv(void *out, uint64_t *rng) {
+  conv c = random_conv(rng, false);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "I", 4, (int64_t[]){c.n, c.c, c.h, c.w});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "Wt", 4, (int64_t[]){c.k, c.c, c.r, c.s});
+  decl(&outs, "O", 4, (int64_t[]){c.n, c.k, c.p, c.q});
+  bk_strbuf_puts(&body, "  O[n, k, p, q] += I[n, c, ");
+  conv_index(&body, "p", "r", c.st, c.dl, c.pd);
+  bk_strbuf_puts(&body, ", ");
+  conv_index(&body, "q", "s", c.st, c.dl, c.pd);
+  bk_strbuf_puts(&body, "] * Wt[k, c, r, s]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* Backward data of a stride-1 convolution:
+ * dI[n, c, h, w] += dO[n, k, h - DL*r + PD, w - DL*s + PD] * Wt[k, c, r, s] */
+static void gen_conv_bwd_data(void *out, uint64_t *rng) {
+  conv c = random_conv(rng, true);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "dO", 4, (int64_t[]){c.n, c.k, c.p, c.q});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "Wt", 4, (int64_t[]){c.k, c.c, c.r, c.s});
+  decl(&outs, "dI", 4, (int64_t[]){c.n, c.c, c.h, c.w});
+  bk_strbuf_puts(&body, "  dI[n, c, h, w] += dO[n, k, ");
+  conv_index(&body, "h", "r", 1, -c.dl, -c.pd);
+  bk_strbuf_puts(&body, ", ");
+  conv_index(&body, "w", "s", 1, -c.dl, -c.pd);
+  bk_strbuf_puts(&body, "] * Wt[k, c, r, s]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* Weight update: dW[k, c, r, s] += dO[n, k, p, q] * I[n, c, ST*p + DL*r - PD, ST*q + DL*s - PD] */
+static void gen_conv_bwd_weights(void *out, uint64_t *rng) {
+  conv c = random_conv(rng, false);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "I", 4, (int64_t[]){c.n, c.c, c.h, c.w});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "dO", 4, (int64_t[]){c.n, c.k, c.p, c.q});
+  decl(&outs, "dW", 4, (int64_t[]){c.k, c.c, c.r, c.s});
+  bk_strbuf_puts(&body, "  dW[k, c, r, s] += dO[n, k, p, q] * I[n, c, ");
+  conv_index(&body, "p", "r", c.st, c.dl, c.pd);
+  bk_strbuf_puts(&body, ", ");
+  conv_index(&body, "q", "s", c.st, c.dl, c.pd);
+  bk_strbuf_puts(&body, "]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* C[i, j] += A[i, k + OFF] * B[k, j] where k in LO..HI: a reduction range that does not start
+ * at 0 (negative too) and reads outside both factors. */
+static void gen_where(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), n = extent(rng), k = extent(rng);
+  int64_t lo = rnd(rng, -5, k - 1), hi = rnd(rng, lo + 1, k + 5), off = rnd(rng, -3, 3);
+  while (2.0 * (double)(m * n) * (double)(hi - lo) > GEN_MAX_FLOPS)
+    m = (m + 1) / 2, n = (n + 1) / 2;
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "A", 2, (int64_t[]){m, k});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "B", 2, (int64_t[]){k, n});
+  decl(&outs, "C", 2, (int64_t[]){m, n});
+  bk_strbuf_puts(&body, "  C[i, j] += A[i, ");
+  affine(&body, 1, (int64_t[]){1}, (const char *[]){"k"}, off);
+  bk_strbuf_printf(&body, "] * B[k, j] where k in %lld..%lld\n", (long long)lo, (long long)hi);
+  emit(out, &ins, &outs, &body);
+}
+
+/* A tensor read twice: C[i, j] += A[i, k] * A[j, k] (or A[k, i] * A[k, j]). */
+static void gen_gram(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), k = extent(rng);
+  bool t = sched_rng_below(rng, 2);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "A", 2, t ? (int64_t[]){k, m} : (int64_t[]){m, k});
+  decl(&outs, "C", 2, (int64_t[]){m, m});
+  bk_strbuf_puts(&body, t ? "  C[i, j] += A[k, i] * A[k, j]\n" : "  C[i, j] += A[i, k] * A[j, k]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* A full reduction into a rank-0 tensor: T[] += A[i, k] * B[k, i]. */
+static void gen_dot(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), k = extent(rng);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "A", 2, (int64_t[]){m, k});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "B", 2, (int64_t[]){k, m});
+  decl(&outs, "T", 0, NULL);
+  bk_strbuf_puts(&body, "  T[] += A[i, k] * B[k, i]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* ---- layers and elementwise statements ---------------------------------------------------- */
+
+/* Y[n, k] += X[n, c] * Wt[k, c] (or Wt[c, k]); Y[n, k] = relu(Y[n, k] + b[k]) */
+static void gen_fc(void *out, uint64_t *rng) {
+  int64_t n = extent(rng), c = extent(rng) * rnd(rng, 1, 4), k = extent(rng);
+  while (2.0 * (double)(n * c * k) > GEN_MAX_FLOPS)
+    c = (c + 1) / 2;
+  bool t = sched_rng_below(rng, 2);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "X", 2, (int64_t[]){n, c});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "Wt", 2, t ? (int64_t[]){c, k} : (int64_t[]){k, c});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "b", 1, (int64_t[]){k});
+  decl(&outs, "Y", 2, (int64_t[]){n, k});
+  bk_strbuf_printf(&body, "  Y[n, k] += X[n, c] * %s\n", t ? "Wt[c, k]" : "Wt[k, c]");
+  bk_strbuf_puts(&body, "  Y[n, k] = relu(Y[n, k] + b[k])\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* Two layers with a local activation:
+ * H[n, j] += X[n, i] * W1[i, j]; H = relu(H + b1); Y[n, j] += H[n, i] * W2[i, j]; Y = Y + b2 */
+static void gen_mlp(void *out, uint64_t *rng) {
+  int64_t n = extent(rng), d0 = extent(rng), d1 = extent(rng), d2 = extent(rng);
+  while (2.0 * (double)n * (double)(d0 * d1 + d1 * d2) > GEN_MAX_FLOPS)
+    d1 = (d1 + 1) / 2;
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  bk_strbuf_printf(&ins, "X: f32[%lld, %lld], W1: f32[%lld, %lld], b1: f32[%lld], "
+                   "W2: f32[%lld, %lld], b2: f32[%lld]", (long long)n, (long long)d0, (long long)d0,
+                   (long long)d1, (long long)d1, (long long)d1, (long long)d2, (long long)d2);
+  decl(&outs, "Y", 2, (int64_t[]){n, d2});
+  bk_strbuf_printf(&body, "  local H: f32[%lld, %lld]\n", (long long)n, (long long)d1);
+  bk_strbuf_puts(&body, "  H[n, j] += X[n, i] * W1[i, j]\n  H[n, j] = relu(H[n, j] + b1[j])\n"
+                        "  Y[n, j] += H[n, i] * W2[i, j]\n  Y[n, j] = Y[n, j] + b2[j]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* A random expression over X[i, j], Z[j], Xt (X read transposed when square) and constants. */
+static void expr(sb_t *sb, uint64_t *rng, int depth, bool square) {
+  static const char *const leaves[] = {"X[i, j]", "Z[j]", "X[i, j]", "0.5"};
+  static const char *const fun1[] = {"relu", "sigmoid", "tanh", "exp", "-"};
+  static const char *const fun2[] = {"max", "min"};
+  static const char *const ops[] = {" + ", " - ", " * "};
+  int kind = depth <= 0 ? 0 : (int)sched_rng_below(rng, 5);
+  switch (kind) {
+  case 0:
+    bk_strbuf_puts(sb, square && sched_rng_below(rng, 5) == 0 ? "X[j, i]" : leaves[sched_rng_below(rng, 4)]);
+    break;
+  case 1:
+    bk_strbuf_printf(sb, "%s(", fun1[sched_rng_below(rng, 5)]);
+    expr(sb, rng, depth - 1, square);
+    bk_strbuf_puts(sb, ")");
+    break;
+  case 2:
+    bk_strbuf_printf(sb, "%s(", fun2[sched_rng_below(rng, 2)]);
+    expr(sb, rng, depth - 1, square);
+    bk_strbuf_puts(sb, ", ");
+    expr(sb, rng, depth - 1, square);
+    bk_strbuf_puts(sb, ")");
+    break;
+  case 3: /* a division that cannot blow up */
+    bk_strbuf_puts(sb, "(");
+    expr(sb, rng, depth - 1, square);
+    bk_strbuf_puts(sb, ") / (Z[j] * Z[j] + 1.0)");
+    break;
+  default:
+    bk_strbuf_puts(sb, "(");
+    expr(sb, rng, depth - 1, square);
+    bk_strbuf_puts(sb, ops[sched_rng_below(rng, 3)]);
+    expr(sb, rng, depth - 1, square);
+    bk_strbuf_puts(sb, ")");
+  }
+}
+
+/* Y[i, j] = f(X, Z), then a reduction of Y: R[i] += Y[i, j] * 2.0, or R[i] max= ... */
+static void gen_elementwise(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), n = sched_rng_below(rng, 3) == 0 ? m : extent(rng);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "X", 2, (int64_t[]){m, n});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "Z", 1, (int64_t[]){n});
+  decl(&outs, "Y", 2, (int64_t[]){m, n});
+  bk_strbuf_puts(&outs, ", ");
+  decl(&outs, "R", 1, (int64_t[]){m});
+  bk_strbuf_puts(&body, "  Y[i, j] = ");
+  expr(&body, rng, (int)rnd(rng, 1, 3), m == n);
+  bk_strbuf_puts(&body, "\n");
+  switch (sched_rng_below(rng, 3)) {
+  case 0: bk_strbuf_puts(&body, "  R[i] += Y[i, j] * 2.0\n"); break;
+  case 1: bk_strbuf_puts(&body, "  R[i] max= Y[i, j]\n"); break;
+  default: bk_strbuf_puts(&body, "  R[i] += Y[i, j] * X[i, j]\n"); break;
+  }
+  emit(out, &ins, &outs, &body);
+}
+
+/* Max pooling (NCHW) with random window, stride and padding:
+ * Y[n, c, p, q] max= X[n, c, ST*p + r - PD, ST*q + s - PD] where r in 0..R, s in 0..S */
+static void gen_pool(void *out, uint64_t *rng) {
+  conv c = random_conv(rng, false);
+  c.dl = 1;
+  while (c.h + 2 * c.pd < c.r)
+    c.h++;
+  while (c.w + 2 * c.pd < c.s)
+    c.w++;
+  c.p = (c.h + 2 * c.pd - c.r) / c.st + 1;
+  c.q = (c.w + 2 * c.pd - c.s) / c.st + 1;
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "X", 4, (int64_t[]){c.n, c.c, c.h, c.w});
+  decl(&outs, "Y", 4, (int64_t[]){c.n, c.c, c.p, c.q});
+  bk_strbuf_puts(&body, "  Y[n, c, p, q] max= X[n, c, ");
+  conv_index(&body, "p", "r", c.st, 1, c.pd);
+  bk_strbuf_puts(&body, ", ");
+  conv_index(&body, "q", "s", c.st, 1, c.pd);
+  bk_strbuf_printf(&body, "] where r in 0..%lld, s in 0..%lld\n", (long long)c.r, (long long)c.s);
+  emit(out, &ins, &outs, &body);
+}
+
+const gen_class gen_classes[] = {
+    {"matmul", gen_matmul},
+    {"batched", gen_batched},
+    {"conv2d", gen_conv},
+    {"conv_bwd_data", gen_conv_bwd_data},
+    {"conv_bwd_weights", gen_conv_bwd_weights},
+    {"where", gen_where},
+    {"gram", gen_gram},
+    {"dot", gen_dot},
+    {"fc_relu", gen_fc},
+    {"mlp", gen_mlp},
+    {"elementwise", gen_elementwise},
+    {"maxpool", gen_pool},
+};
+const int gen_nclasses = (int)(sizeof gen_classes / sizeof *gen_classes);
