@@ -407,6 +407,11 @@ static void parse_stmt(parser *P, ir_kernel *k) {
   if (at(P, TK_IDENT) && peek2(P)->kind == TK_COLON) {
     label = advance(P)->text;
     advance(P);
+    if (at_word(P, "f32") && peek2(P)->kind == TK_LBRACKET) { /* "T: f32[...]" */
+      bk_error(P->diag, first->loc, "missing 'local' before the declaration of '%s'", label);
+      P->failed = true;
+      return;
+    }
   }
   fe_token *name = expect(P, TK_IDENT, "a statement");
   if (!name || !expect(P, TK_LBRACKET, "'[' after the tensor name"))
@@ -436,7 +441,7 @@ static void parse_body(parser *P, ir_kernel *k) {
   while (!at(P, TK_RBRACE) && !at(P, TK_EOF)) {
     if (accept(P, TK_NEWLINE) || accept(P, TK_SEMI))
       continue;
-    if (at_word(P, "local") && peek2(P)->kind == TK_IDENT) {
+    if (at_word(P, "local") && (peek2(P)->kind == TK_IDENT || peek2(P)->kind == TK_COLON)) {
       advance(P);
       if (parse_tensor_decl(P, k, IR_ROLE_LOCAL))
         expect_end(P);

@@ -585,9 +585,50 @@ static bool check_stmt(ir_program *p, ir_kernel *k, ir_stmt *s, written_set *wri
   return true;
 }
 
+/* Is "label" of the form sN, the name a schedule gives statement N, for an N other than
+ * "index"? */
+static bool label_is_other_index(const char *label, int index) {
+  if (label[0] != 's' || !label[1])
+    return false;
+  for (const char *c = label + 1; *c; c++)
+    if (*c < '0' || *c > '9')
+      return false;
+  char own[16];
+  snprintf(own, sizeof own, "s%d", index);
+  return strcmp(label, own) != 0;
+}
+
+/* Report statement labels of "k" that a schedule could not tell apart: used twice, or sN for
+ * another statement than N. */
+static bool check_labels(ir_program *p, const ir_kernel *k) {
+  bool ok = true;
+  for (int i = 0; i < k->stmts.len; i++) {
+    const ir_stmt *s = k->stmts.data[i];
+    if (s->label && label_is_other_index(s->label, i)) {
+      bk_loc l = {s->loc.src, s->loc.offset, (uint32_t)strlen(s->label)};
+      bk_error(p->diag, l, "label '%s' is ambiguous: in a schedule, '%s' means statement %s "
+               "(this is statement %d)", s->label, s->label, s->label + 1, i);
+      ok = false;
+    }
+  }
+  for (int i = 0; i < k->stmts.len; i++)
+    for (int j = 0; k->stmts.data[i]->label && j < i; j++) {
+      const ir_stmt *a = k->stmts.data[j], *b = k->stmts.data[i];
+      if (!a->label || strcmp(a->label, b->label) != 0)
+        continue;
+      bk_loc la = {a->loc.src, a->loc.offset, (uint32_t)strlen(a->label)};
+      bk_loc lb = {b->loc.src, b->loc.offset, (uint32_t)strlen(b->label)};
+      bk_error(p->diag, lb, "redefinition of label '%s'", b->label);
+      bk_note(p->diag, la, "previous definition of label '%s' is here", a->label);
+      ok = false;
+      break;
+    }
+  return ok;
+}
+
 bool ir_kernel_check(ir_program *p, ir_kernel *k) {
   written_set written = {0};
-  bool ok = true;
+  bool ok = check_labels(p, k);
   if (k->noutputs == 0) {
     bk_error(p->diag, k->loc, "kernel '%s' has no outputs", k->name);
     ok = false;

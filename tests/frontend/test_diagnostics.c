@@ -286,6 +286,23 @@ static const diag_case cases[] = {
      "t.bk:3:26: error: unknown tensor 'Y'\n"
      "    3 |   ;; B[i] = A[i]; B[i] = Y[i] # X\n"
      "      |                          ^~~~\n"},
+    {"missing_local",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  T: f32[4]\n"
+     "  T[i] = A[i]\n"
+     "  B[i] = T[i]\n"
+     "}\n",
+     "t.bk:2:3: error: missing 'local' before the declaration of 'T'\n"
+     "    2 |   T: f32[4]\n"
+     "      |   ^\n"},
+    {"local_without_name",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  local: f32[4]\n"
+     "  B[i] = A[i]\n"
+     "}\n",
+     "t.bk:2:8: error: expected a tensor name, found ':'\n"
+     "    2 |   local: f32[4]\n"
+     "      |        ^\n"},
     {"two_statements_on_one_line",
      "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
      "  B[i] = A[i] B[i] = A[i]\n"
@@ -722,6 +739,26 @@ static const diag_case cases[] = {
      "t.bk:1:36: error: output 'C' is never written\n"
      "    1 | kernel k(A: f32[4]) -> (B: f32[4], C: f32[4]) {\n"
      "      |                                    ^\n"},
+    {"duplicate_label",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  s0: B[i] = A[i]\n"
+     "  x: B[i] = B[i] * 2\n"
+     "  x: B[i] = B[i] * 2\n"
+     "}\n",
+     "t.bk:4:3: error: redefinition of label 'x'\n"
+     "    4 |   x: B[i] = B[i] * 2\n"
+     "      |   ^\n"
+     "t.bk:3:3: note: previous definition of label 'x' is here\n"
+     "    3 |   x: B[i] = B[i] * 2\n"
+     "      |   ^\n"},
+    {"label_like_another_index",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  x: B[i] = A[i]\n"
+     "  s0: B[i] = B[i] * 2\n"
+     "}\n",
+     "t.bk:3:3: error: label 's0' is ambiguous: in a schedule, 's0' means statement 0 (this is statement 1)\n"
+     "    3 |   s0: B[i] = B[i] * 2\n"
+     "      |   ^~\n"},
     {"no_outputs",
      "kernel k(A: f32[4]) -> () {\n"
      "}\n",
