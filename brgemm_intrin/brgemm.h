@@ -142,7 +142,10 @@ LLVMValueRef brg_emit(LLVMModuleRef mod, const brg_desc *d);
 
 typedef struct brg_jit brg_jit;
 
-/* A JIT session for the host, or NULL on failure. */
+/* A JIT session for the host, or NULL on failure.  Create sessions from one
+ * thread (LLVM's target set-up is not thread-safe); a session may then be
+ * used by one thread at a time, and sessions in different threads compile in
+ * parallel. */
 brg_jit *brg_jit_new(void);
 
 /* Compile "d" (once; later calls return the cached address) and return its

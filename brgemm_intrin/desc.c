@@ -5,8 +5,9 @@
  * names, equal bodies), reports the host ISA, and chooses the register
  * blocking.  The blocking follows libxsmm: C is cut into chunks of nvec
  * vectors along M by n columns, with nvec*n accumulators + nvec A vectors +
- * 1 broadcast <= the ISA's vector registers; chunk sizes are balanced so no
- * block is much smaller than the others.  Among the possible nvec, a small
+ * 1 broadcast (+ the tail mask on AVX2) + 1 spare per 16 registers <= the
+ * ISA's vector registers, and K loops unrolled 4 times; chunk sizes are
+ * balanced so no block is much smaller than the others.  Among the possible nvec, a small
  * model of one K step (FMA throughput, FMA latency, load throughput, in units
  * that hold for any x86 core with two FMA pipes) picks the cheapest.  Only
  * ISA facts enter: vector length and register count, never a measured speed.
