@@ -14,7 +14,8 @@
  *   batch: any other reduction loops, or the loop over K tiles when the tile divides the range.
  *
  * Every loop left outside the call (the other iterators, the tile loops) may come in any order;
- * the parallel loop is any of them that is not a reduction. A statement that is not a
+ * the parallel loop is any of them that is not a reduction. Samples also fuse the output rows
+ * into M ("flatten") now and then, where lower.c accepts it. A statement that is not a
  * contraction (or has no mapping) is a plain loop nest in any order. Packs name tensors, so a
  * tensor read twice gets one packing for both reads.
  */
@@ -288,8 +289,36 @@ static void random_loops(const ir_stmt *s, sched_stmt *ss, uint64_t *rng) {
   shuffle(ss->batch, ss->nbatch, rng);
 }
 
-static void random_brgemm(const ir_stmt *s, const sched_mapping *mp, sched_stmt *ss,
-                          uint64_t *rng, bk_arena *arena) {
+/* Does "s" lower with "ss" alone? (Errors are discarded.) */
+static bool lowers(const ir_kernel *k, const ir_stmt *s, const sched_stmt *ss) {
+  sched_schedule *sch = sched_schedule_new();
+  *sched_schedule_add(sch, s->index) = *ss;
+  bk_diag diag;
+  bk_diag_init(&diag, discard, NULL);
+  sched_kernel *sk = sched_lower(k, sch, isl_set_get_ctx(s->domain), &diag);
+  bool ok = sk != NULL;
+  sched_kernel_free(sk);
+  sched_schedule_free(sch);
+  return ok;
+}
+
+/* Now and then fuse the output rows into M ("flatten", lower.c), where the lowering takes it. */
+static void random_flatten(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss, uint64_t *rng) {
+  int rank = s->lhs->nargs, p = -1;
+  if (rank < 2 || !chance(rng, 30))
+    return;
+  for (int i = 0; i < s->niters; i++)
+    if (s->lhs->index[rank - 2].coef[i])
+      p = i;
+  if (p < 0 || role_of(ss, p) >= 0 || sched_flatten_pitch(s, ss, p) == 0)
+    return;
+  ss->flatten = true;
+  ss->flatten_iter = p;
+  ss->flatten = lowers(k, s, ss);
+}
+
+static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapping *mp,
+                          sched_stmt *ss, uint64_t *rng, bk_arena *arena) {
   ss->brgemm = true;
   random_roles(mp, s, ss, rng);
   random_loops(s, ss, rng);
@@ -299,6 +328,7 @@ static void random_brgemm(const ir_stmt *s, const sched_mapping *mp, sched_stmt 
     int w = i == 0 ? first : 1 - first;
     sched_stmt_add_pack(ss, s, w == 0 ? mp->a_read : mp->b_read, mp->pack[w], arena);
   }
+  random_flatten(k, s, ss, rng);
 }
 
 /* A plain loop nest in a random order; some reads padded (which changes nothing). */
@@ -323,7 +353,7 @@ void sched_space_sample(const ir_kernel *k, const ir_stmt *s, uint64_t *rng, sch
   sched_mapping maps[64];
   int n = sched_space_mappings(k, s, maps, 64);
   if (n > 0 && chance(rng, 85))
-    random_brgemm(s, &maps[sched_rng_below(rng, n)], out, rng, arena);
+    random_brgemm(k, s, &maps[sched_rng_below(rng, n)], out, rng, arena);
   else
     random_plain(s, out, rng, arena);
 }

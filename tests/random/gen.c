@@ -391,6 +391,73 @@ static void gen_pool(void *out, uint64_t *rng) {
   emit(out, &ins, &outs, &body);
 }
 
+/* The paper's blocked layout with random blocks, stride, padding and dilation:
+ * O[n, kb, p, q, k] += I[n, cb, ST*p + DL*r - PD, ST*q + DL*s - PD, c] * Wt[kb, cb, r, s, c, k] */
+static void gen_conv_blocked(void *out, uint64_t *rng) {
+  int64_t vc = rnd(rng, 1, 20), vk = rnd(rng, 1, 20);
+  conv c = random_conv(rng, false);
+  int64_t cb = (c.c + vc - 1) / vc, kb = (c.k + vk - 1) / vk;
+  while (2.0 * (double)(c.n * cb * vc * kb * vk * c.r * c.s) * (double)(c.p * c.q) > GEN_MAX_FLOPS)
+    cb > 1 ? cb-- : kb > 1 ? kb-- : vc > 1 ? vc-- : vk--;
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "I", 5, (int64_t[]){c.n, cb, c.h, c.w, vc});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "Wt", 6, (int64_t[]){kb, cb, c.r, c.s, vc, vk});
+  decl(&outs, "O", 5, (int64_t[]){c.n, kb, c.p, c.q, vk});
+  bk_strbuf_puts(&body, "  O[n, kb, p, q, k] += I[n, cb, ");
+  conv_index(&body, "p", "r", c.st, c.dl, c.pd);
+  bk_strbuf_puts(&body, ", ");
+  conv_index(&body, "q", "s", c.st, c.dl, c.pd);
+  bk_strbuf_puts(&body, ", c] * Wt[kb, cb, r, s, c, k]\n");
+  emit(out, &ins, &outs, &body);
+}
+
+/* Iterators outside the usual classes: l only in the output (a broadcast), r a reduction over
+ * one factor only: C[i, j, l] += A[i, k, r] * B[k, j], in random layouts of A and C. */
+static void gen_odd_contraction(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), n = extent(rng), k = extent(rng), l = rnd(rng, 1, 5), r = rnd(rng, 1, 5);
+  while (2.0 * (double)(m * n * k * l * r) > GEN_MAX_FLOPS)
+    m = (m + 1) / 2, n = (n + 1) / 2;
+  static const char *const ia[] = {"i", "k", "r"}, *const ic[] = {"i", "j", "l"};
+  int64_t ea[] = {m, k, r}, ec[] = {m, n, l};
+  int pa[3], pc[3];
+  perm(rng, pa, 3);
+  perm(rng, pc, 3);
+  sb_t ins, outs, body, xa, xc;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  bk_strbuf_init(&xa), bk_strbuf_init(&xc);
+  permuted(&ins, &xa, "A", 3, ia, ea, pa);
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "B", 2, (int64_t[]){k, n});
+  permuted(&outs, &xc, "C", 3, ic, ec, pc);
+  bk_strbuf_printf(&body, "  %s += %s * B[k, j]\n", bk_strbuf_cstr(&xc), bk_strbuf_cstr(&xa));
+  bk_strbuf_release(&xa), bk_strbuf_release(&xc);
+  emit(out, &ins, &outs, &body);
+}
+
+/* An LSTM cell: two contractions into one local (the second continues the first), then gate
+ * math that reads an output written by the statement before. */
+static void gen_lstm(void *out, uint64_t *rng) {
+  long long n = extent(rng), in = extent(rng), hid = extent(rng);
+  while (16.0 * (double)(n * hid) * (double)(in + hid) > GEN_MAX_FLOPS)
+    in = (in + 1) / 2, hid = (hid + 1) / 2;
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  bk_strbuf_printf(&ins, "X: f32[%lld, %lld], Hp: f32[%lld, %lld], Cp: f32[%lld, %lld], "
+                   "Wx: f32[%lld, 4, %lld], Wh: f32[%lld, 4, %lld], b: f32[4, %lld]",
+                   n, in, n, hid, n, hid, in, hid, hid, hid, hid);
+  bk_strbuf_printf(&outs, "Hn: f32[%lld, %lld], Cn: f32[%lld, %lld]", n, hid, n, hid);
+  bk_strbuf_printf(&body, "  local G: f32[%lld, 4, %lld]\n", n, hid);
+  bk_strbuf_puts(&body,
+                 "  G[n, g, j] += X[n, k] * Wx[k, g, j]\n"
+                 "  G[n, g, j] += Hp[n, k] * Wh[k, g, j]\n"
+                 "  Cn[n, j] = sigmoid(G[n, 1, j] + b[1, j]) * Cp[n, j] +\n"
+                 "             sigmoid(G[n, 0, j] + b[0, j]) * tanh(G[n, 2, j] + b[2, j])\n"
+                 "  Hn[n, j] = sigmoid(G[n, 3, j] + b[3, j]) * tanh(Cn[n, j])\n");
+  emit(out, &ins, &outs, &body);
+}
+
 const gen_class gen_classes[] = {
     {"matmul", gen_matmul},
     {"batched", gen_batched},
@@ -404,5 +471,8 @@ const gen_class gen_classes[] = {
     {"mlp", gen_mlp},
     {"elementwise", gen_elementwise},
     {"maxpool", gen_pool},
+    {"conv_blocked", gen_conv_blocked},
+    {"odd_contraction", gen_odd_contraction},
+    {"lstm", gen_lstm},
 };
 const int gen_nclasses = (int)(sizeof gen_classes / sizeof *gen_classes);
