@@ -204,6 +204,18 @@ static sched_access pack_pad(lower *L, const ir_stmt *s, int r) {
   return a;
 }
 
+/* The rank of the im2col copy of read "r" of "s": the iterators it uses besides "m", and m. */
+static int im2col_rank(const ir_stmt *s, int r, int m) {
+  int n = 1;
+  for (int i = 0; i < s->niters; i++) {
+    bool used = false;
+    for (int d = 0; d < s->reads[r]->nargs; d++)
+      used |= s->reads[r]->index[d].coef[i] != 0;
+    n += used && i != m;
+  }
+  return n;
+}
+
 /* Pack read "r" of "s" over the iterators it uses, in the order its dimensions use them and
  * "m" last; returns the new access. */
 static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
@@ -511,6 +523,9 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
       reads[r] = pack_pad(L, s, r);
     else if (ss->role[SCHED_M] < 0)
       lerror(L, ss->loc, "'pack=%s:im2col' needs a BRGEMM with an M iterator", s->reads[r]->name);
+    else if (im2col_rank(s, r, ss->role[SCHED_M]) > IR_MAX_RANK)
+      lerror(L, ss->loc, "'pack=%s:im2col' needs %d dimensions, more than the %d a tensor can have",
+             s->reads[r]->name, im2col_rank(s, r, ss->role[SCHED_M]), IR_MAX_RANK);
     else
       reads[r] = pack_im2col(L, s, r, ss->role[SCHED_M]);
   }

@@ -56,17 +56,6 @@ static bool read_may_oob(const ir_stmt *s, const ir_expr *e) {
   return false;
 }
 
-static int used_iters(const ir_stmt *s, const ir_expr *e) {
-  int n = 0;
-  for (int i = 0; i < s->niters; i++)
-    for (int d = 0; d < e->nargs; d++)
-      if (e->index[d].coef[i]) {
-        n++;
-        break;
-      }
-  return n;
-}
-
 static void discard(void *user, bk_severity sev, const char *text) {}
 
 /* The strides of reads "ra" and "rb" of "s" after packing them with "pa" and "pb" (M = "m"),
@@ -107,13 +96,9 @@ static int other_read_of_tensor(const ir_stmt *s, int r) {
   return -1;
 }
 
-/* Can read "r" be packed with "kind"? (im2col keeps at most IR_MAX_RANK dimensions.) */
+/* Can read "r" be packed with "kind"? (The lowering rejects what it cannot lay out.) */
 static bool pack_possible(const ir_stmt *s, int r, sched_pack kind) {
-  if (kind == SCHED_PACK_NONE)
-    return !read_may_oob(s, s->reads[r]);
-  if (kind == SCHED_PACK_IM2COL)
-    return used_iters(s, s->reads[r]) < IR_MAX_RANK;
-  return true;
+  return kind != SCHED_PACK_NONE || !read_may_oob(s, s->reads[r]);
 }
 
 /* Fill "mp" for M = "m" with packs "pa" (A) and "pb" (B); false if that is not legal. */

@@ -272,6 +272,10 @@ static const char strided_text[] =
     "kernel strided(I: f32[1, 3, 9, 9], Wt: f32[4, 3, 3, 3]) -> (O: f32[1, 4, 4, 4]) {\n"
     "  O[n, k, p, q] += I[n, c, 2*p + r, 2*q + s] * Wt[k, c, r, s]\n"
     "}\n";
+static const char rank8_text[] =
+    "kernel r8(A: f32[3, 2, 2, 2, 2, 2, 2, 2], B: f32[2]) -> (C: f32[2, 2, 2, 2, 2, 2, 2, 2]) {\n"
+    "  C[a, b, c, d, e, f, g, h] += A[a + i, b, c, d, e, f, g, h] * B[i]\n"
+    "}\n";
 static const char fc_text[] =
     "kernel fc(X: f32[8, 20], Wt: f32[12, 20], b: f32[12]) -> (Y: f32[8, 12]) {\n"
     "  Y[n, k] += X[n, c] * Wt[k, c]\n"
@@ -333,6 +337,8 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{" CONV_OK "}", 1, 2, "'I' can be read out of bounds; add 'pack=I:pad'"},
     {conv_text, "s0{loops;pack=I:im2col}", 1, 2,
      "'pack=I:im2col' needs a BRGEMM with an M iterator"},
+    {rank8_text, "s0{brgemm(m=h);pack=A:im2col}", 1, 2,
+     "'pack=A:im2col' needs 9 dimensions, more than the 8 a tensor can have"},
     /* loops */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
      "loop 'p' is listed twice"},
@@ -444,9 +450,9 @@ START_TEST(test_bad_schedules_cli) {
   ck_assert_msg(bin, "BRICK_BINARY is not set");
   char dir[] = "/tmp/brick_schedXXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  static const char *const files[] = {conv_text, strided_text, fc_text};
-  static const char *const names[] = {"conv.bk", "strided.bk", "fc.bk"};
-  for (int f = 0; f < 3; f++) {
+  static const char *const files[] = {conv_text, strided_text, fc_text, rank8_text};
+  static const char *const names[] = {"conv.bk", "strided.bk", "fc.bk", "rank8.bk"};
+  for (int f = 0; f < 4; f++) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, names[f]);
     FILE *fp = fopen(path, "w");
@@ -455,7 +461,7 @@ START_TEST(test_bad_schedules_cli) {
   }
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i += reduced() ? 7 : 3) {
     const bad_schedule *b = &bad[i];
-    int f = b->kernel == conv_text ? 0 : b->kernel == strided_text ? 1 : 2;
+    int f = b->kernel == conv_text ? 0 : b->kernel == strided_text ? 1 : b->kernel == fc_text ? 2 : 3;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' compile %s/%s -o %s/out.o --schedule '%s'", bin, dir,
              names[f], dir, b->schedule);
