@@ -164,8 +164,8 @@ static void k_loop(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef 
     k_steps(cg, blk, p, k, u, acc);
     LLVMValueRef next = LLVMBuildAdd(cg->bld, k, brg_i64(cg, u), "k0.next");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
-    LLVMBuildCondBr(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntSLT, next,
-                                           brg_i64(cg, (int64_t)iters * u), ""), head, exit);
+    LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, brg_i64(cg, (int64_t)iters * u), "");
+    brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, head, exit));
     LLVMAddIncoming(k, &next, &latch, 1);
     for (int i = 0; i < nacc; i++)
       LLVMAddIncoming(phis[i], &acc[i], &latch, 1);
@@ -251,7 +251,8 @@ static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
   k_loop(cg, blk, &p, acc);
   LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "b.next");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
-  LLVMBuildCondBr(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, ""), head, exit);
+  LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, "");
+  brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, head, exit));
   LLVMAddIncoming(b, &next, &latch, 1);
   for (int i = 0; i < nacc; i++)
     LLVMAddIncoming(phis[i], &acc[i], &latch, 1);

@@ -3,7 +3,7 @@
  * desc.c    descriptors: defaults, validation, mangled names, ISA facts,
  *           and the register-blocking plan (brg_plan) chosen from them.
  * emit.c    the function: signature, attributes, intrinsics, the loops over
- *           register blocks.
+ *           register blocks, loop metadata.
  * block.c   one register block: C in, batch loop, K loop, epilogue, C out.
  * jit.c     the standalone ORC LLJIT session.
  */
@@ -77,6 +77,11 @@ typedef struct brg_blk {
 
 /* Emit the code of register block "blk" at the builder's position. */
 void brg_block_emit(brg_cg *cg, const brg_blk *blk);
+
+/* Mark "br", the back edge of a loop, `llvm.loop.unroll.disable`: the loops
+ * are unrolled as the plan says, and a module pipeline such as default<O3>
+ * that unrolled them further would make LLVM spill accumulators. */
+void brg_loop_latch(brg_cg *cg, LLVMValueRef br);
 
 /* i64 constant "v" in "cg"'s context. */
 LLVMValueRef brg_i64(brg_cg *cg, int64_t v);

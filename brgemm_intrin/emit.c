@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "brg_private.h"
 
 LLVMTypeRef brg_fn_type(LLVMContextRef ctx)
@@ -110,6 +112,18 @@ static void cg_init(brg_cg *cg, LLVMModuleRef mod, LLVMValueRef fn, const brg_de
   cg->bld = LLVMCreateBuilderInContext(cg->ctx);
 }
 
+void brg_loop_latch(brg_cg *cg, LLVMValueRef br)
+{
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->ctx, NULL, 0);
+  const char *s = "llvm.loop.unroll.disable";
+  LLVMMetadataRef dis = LLVMMDStringInContext2(cg->ctx, s, strlen(s));
+  LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(cg->ctx, &dis, 1)};
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(cg->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, loop); /* the loop ID refers to itself; frees tmp */
+  unsigned kind = LLVMGetMDKindIDInContext(cg->ctx, "llvm.loop", 9);
+  LLVMSetMetadata(br, kind, LLVMMetadataAsValue(cg->ctx, loop));
+}
+
 /* A counted loop over register blocks; no loop at all when count == 1. */
 typedef struct blk_loop {
   int count;
@@ -143,7 +157,7 @@ static void loop_end(brg_cg *cg, blk_loop *l)
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "blk.end");
   LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, brg_i64(cg, l->count), "");
-  LLVMBuildCondBr(cg->bld, more, l->head, exit);
+  brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, l->head, exit));
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(cg->bld, exit);
 }
