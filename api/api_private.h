@@ -25,6 +25,7 @@ struct brick_options {
   char *target;   /* NULL: native */
   char *schedule; /* NULL: the default heuristic */
   int threads;    /* 0: OMP_NUM_THREADS at run time */
+  char *db;       /* tuning database to take schedules from (NULL: none) */
 };
 
 struct brick_program {
@@ -36,6 +37,11 @@ struct brick_program {
 
 /* A bk_diag sink forwarding to the context "user" (a brick_ctx *). */
 void brick_diag_sink(void *user, bk_severity sev, const char *text);
+/* The schedule text to compile kernel "k" with: the options' schedule, else the best record
+ * of the options' tuning database if it still applies (then also in *owned, to free), else
+ * NULL (the heuristic). BRICK_ERR_IO when the database cannot be used. (tune.c) */
+int brick_schedule_text(brick_ctx *ctx, const ir_kernel *k, isl_ctx *ictx,
+                        const brick_options *opts, const char **text, char **owned);
 /* Set the context's last error to the formatted message and return "status". */
 int brick_fail(brick_ctx *ctx, int status, const char *fmt, ...) BK_PRINTF(3, 4);
 

@@ -54,6 +54,7 @@ void brick_options_free(brick_options *opts) {
     return;
   free(opts->target);
   free(opts->schedule);
+  free(opts->db);
   for (int i = 0; i < opts->ndefines; i++)
     free(opts->defines[i].name);
   free(opts->defines);

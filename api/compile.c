@@ -96,14 +96,21 @@ static sched_target target_caches(const brick_options *opts) {
   return t;
 }
 
-/* The complete schedule of "k": the options' text (if any) completed by the heuristic. */
-static int schedule_of(brick_ctx *ctx, const ir_kernel *k, const brick_options *opts,
-                       bk_diag *diag, sched_schedule **out) {
+/* The complete schedule of "k": the options' text (or the tuning database's record, if any)
+ * completed by the heuristic. */
+static int schedule_of(brick_ctx *ctx, const brick_program *prog, const ir_kernel *k,
+                       const brick_options *opts, bk_diag *diag, sched_schedule **out) {
   sched_schedule *given = NULL;
-  if (opts && opts->schedule) {
-    bk_source *src = bk_source_new("<schedule>", opts->schedule, strlen(opts->schedule));
+  const char *text;
+  char *owned;
+  int st = brick_schedule_text(ctx, k, prog->ir->isl, opts, &text, &owned);
+  if (st != BRICK_OK)
+    return st;
+  if (text) {
+    bk_source *src = bk_source_new("<schedule>", text, strlen(text));
     given = sched_schedule_parse(k, src, diag);
     bk_source_free(src);
+    free(owned);
     if (!given)
       return BRICK_ERR_USAGE;
   }
@@ -119,9 +126,13 @@ static int lower_kernel(brick_ctx *ctx, const brick_program *prog, const ir_kern
   bk_diag diag;
   bk_diag_init(&diag, brick_diag_sink, ctx);
   *out = NULL;
-  bk_source *src = opts && opts->schedule
-                       ? bk_source_new("<schedule>", opts->schedule, strlen(opts->schedule))
-                       : NULL;
+  const char *text;
+  char *owned;
+  int st = brick_schedule_text(ctx, k, prog->ir->isl, opts, &text, &owned);
+  if (st != BRICK_OK)
+    return st;
+  bk_source *src = text ? bk_source_new("<schedule>", text, strlen(text)) : NULL;
+  free(owned);
   sched_schedule *given = src ? sched_schedule_parse(k, src, &diag) : NULL;
   if (src && !given) {
     bk_source_free(src);
@@ -288,7 +299,7 @@ int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
   bk_diag_init(&diag, brick_diag_sink, ctx);
   const ir_kernel *k = prog->ir->kernels.data[kernel];
   sched_schedule *s = NULL;
-  int st = schedule_of(ctx, k, opts, &diag, &s);
+  int st = schedule_of(ctx, prog, k, opts, &diag, &s);
   if (st != BRICK_OK)
     return st;
   *out = sched_schedule_to_str(k, s);

@@ -5,6 +5,7 @@
  * Exit status: 0 ok, 1 errors in the input, 2 bad usage, 3 a result that fails its check.
  */
 #include "brick/brick.h"
+#include "tune_cmd.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +32,7 @@ typedef struct cli {
   bool verbose;
   int threads;
   bool full_check;
+  const char *db;
 } cli;
 
 static const char *const usage_main =
@@ -42,7 +44,7 @@ static const char *const usage_main =
     "Commands:\n"
     "  compile   compile FILE.bk into an object file and a C header\n"
     "  run       JIT each kernel, check it against the reference interpreter, time it\n"
-    "  tune      search schedules and record the best                  (not yet available)\n"
+    "  tune      search schedules on this machine and record the best in a database\n"
     "  show      print the IR, the schedule, the loop nest or the LLVM IR\n"
     "\n"
     "Options:\n"
@@ -82,7 +84,9 @@ static const char *const usage_compile =
     "      --schedule S    use schedule S instead of the default heuristic\n"
     "      --threads N     0 (default): team size from OMP_NUM_THREADS at run time;\n"
     "                      1: serial code with no OpenMP dependency; N: N threads\n"
-    "  -v, --verbose       say what was written\n"
+    "      --db FILE       use the best schedule recorded by 'brick tune' in FILE for each\n"
+    "                      kernel without --schedule (same target and --threads)\n"
+    "  -v, --verbose       say what was written and which tuning record was used\n"
     "  -h, --help          show this help\n";
 
 static const char *const usage_show =
@@ -95,7 +99,7 @@ static const char *const usage_show =
     "  --llvm          the optimised LLVM IR\n"
     "  -D NAME=VALUE   override 'size NAME' (repeatable)\n"
     "  -k, --kernel K  show only kernel K\n"
-    "      --with-schedule S, --threads N, --target T: as for 'brick compile'\n"
+    "      --with-schedule S, --threads N, --target T, --db FILE: as for 'brick compile'\n"
     "  -h, --help      show this help\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -127,7 +131,7 @@ static bool parse_define(brick_options *opts, const char *arg) {
 
 enum {
   OPT_INTERP = 256, OPT_SEED, OPT_IR, OPT_SHOW_SCHEDULE, OPT_LOOPS, OPT_LLVM, OPT_SCHEDULE,
-  OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK
+  OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK, OPT_DB
 };
 
 static int parse_int_arg(const char *opt, const char *arg, long *out, long lo, long hi) {
@@ -167,6 +171,10 @@ static int handle_option(cli *c, int ch, const char *arg) {
   case OPT_EMIT: c->emit = arg; return -1;
   case OPT_FULL_CHECK: c->full_check = true; return -1;
   case OPT_TARGET: brick_options_set_target(c->opts, arg); return -1;
+  case OPT_DB:
+    brick_options_set_db(c->opts, arg);
+    c->db = arg;
+    return -1;
   case OPT_THREADS:
     if ((rc = parse_int_arg("--threads", arg, &v, 0, 1024)) >= 0)
       return rc;
@@ -195,6 +203,7 @@ static int parse_options(cli *c, int argc, char **argv) {
       {"threads", required_argument, 0, OPT_THREADS},
       {"verbose", no_argument, 0, 'v'},
       {"full-check", no_argument, 0, OPT_FULL_CHECK},
+      {"db", required_argument, 0, OPT_DB},
       {0, 0, 0, 0},
   };
   const char *help = strcmp(c->command, "run") == 0 ? usage_run : show ? usage_show : usage_compile;
@@ -421,6 +430,26 @@ static char *with_ext(const char *path, const char *ext) {
   return r;
 }
 
+/* With -v and --db: say which tuning record each kernel is compiled with. */
+static int say_records(const cli *c, brick_ctx *ctx, const brick_program *prog, int first,
+                       int last) {
+  for (int k = first; k <= last; k++) {
+    char *schedule = NULL, *record = NULL;
+    int st = brick_db_lookup(ctx, prog, k, c->opts, c->db, &schedule, &record);
+    if (st != BRICK_OK)
+      return st;
+    if (schedule)
+      fprintf(stderr, "brick: kernel %s: tuned schedule from %s\n  %s\n",
+              brick_kernel_name(prog, k), record, schedule);
+    else
+      fprintf(stderr, "brick: kernel %s: no record in %s for this target and --threads; "
+              "default schedule\n", brick_kernel_name(prog, k), c->db);
+    free(schedule);
+    free(record);
+  }
+  return BRICK_OK;
+}
+
 static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
   int first, last, rc = select_kernels(c, prog, &first, &last);
   if (rc)
@@ -443,7 +472,9 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
     base = with_ext(slash ? slash + 1 : c->file, "");
   }
   brick_module *mod = NULL;
-  int status = brick_compile(ctx, prog, c->kernel ? first : -1, c->opts, &mod);
+  int status = c->verbose && c->db ? say_records(c, ctx, prog, first, last) : BRICK_OK;
+  if (status == BRICK_OK)
+    status = brick_compile(ctx, prog, c->kernel ? first : -1, c->opts, &mod);
   static const char *const exts[3] = {".o", ".s", ".ll"};
   int nwant = want[0] + want[1] + want[2];
   for (int kind = 0; kind < 3 && status == BRICK_OK; kind++) {
@@ -538,7 +569,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "tune") == 0)
-    return usage_error("'%s' is not available yet in this version", cmd);
+    return brick_cmd_tune(argc - 1, argv + 1);
+  if (strcmp(cmd, "__measure") == 0)
+    return brick_cmd_measure(argc - 1, argv + 1);
   if (cmd[0] == '-')
     return usage_error("unknown option '%s'", cmd);
   if (strcmp(cmd, "run") != 0 && strcmp(cmd, "show") != 0 && strcmp(cmd, "compile") != 0)

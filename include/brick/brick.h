@@ -19,6 +19,7 @@
 #ifndef BRICK_BRICK_H
 #define BRICK_BRICK_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -144,6 +145,85 @@ BRICK_API int brick_kernel_loops(brick_ctx *ctx, const brick_program *prog, int 
 
 /* The FP32 FMA peak of one core in GFLOP/s, measured now in this process (about 0.2 s). */
 BRICK_API double brick_measure_peak_gflops(void);
+
+/* ---- tuning ------------------------------------------------------------------------------ */
+
+/* Take schedules from the tuning database "path" (NULL: none, the default): brick_compile,
+ * brick_kernel_schedule and brick_kernel_loops then compile each kernel that has no given
+ * schedule with its best record for the options' target and thread count, if there is one. */
+BRICK_API void brick_options_set_db(brick_options *opts, const char *path);
+/* The default tuning database, $XDG_CACHE_HOME/brick/tune.db, else ~/.cache/brick/tune.db
+ * (malloc'ed). */
+BRICK_API char *brick_tune_default_db(void);
+/* The best record of "kernel" in the database "path" for the target and threads of "opts":
+ * *schedule (malloc'ed), or NULL when there is none; *record (malloc'ed; "record" may be NULL)
+ * says which record it is. BRICK_ERR_IO when the file cannot be used as a tuning database. */
+BRICK_API int brick_db_lookup(brick_ctx *ctx, const brick_program *prog, int kernel,
+                              const brick_options *opts, const char *path, char **schedule,
+                              char **record);
+/* Print what the tuning database "path" holds, one entry per key, to "out". */
+BRICK_API int brick_db_list(brick_ctx *ctx, const char *path, int verbose, FILE *out);
+
+typedef struct brick_tune_options brick_tune_options;
+
+BRICK_API brick_tune_options *brick_tune_options_new(void);
+BRICK_API void brick_tune_options_free(brick_tune_options *t);
+/* The database to record into (NULL, the default: brick_tune_default_db()). */
+BRICK_API void brick_tune_options_set_db(brick_tune_options *t, const char *path);
+/* The brick executable that measures candidates ("brick __measure"); required. */
+BRICK_API void brick_tune_options_set_worker(brick_tune_options *t, const char *path);
+/* "auto" (default), "exhaustive", "random", "evolutionary" or "model-report" (random samples
+ * measured in random order, for the cost model's Spearman correlation); else BRICK_ERR_USAGE. */
+BRICK_API int brick_tune_options_set_strategy(brick_tune_options *t, const char *name);
+/* Budget: at most "trials" measurements, at most "seconds" of wall time (0: no limit). */
+BRICK_API void brick_tune_options_set_trials(brick_tune_options *t, int trials);
+BRICK_API void brick_tune_options_set_seconds(brick_tune_options *t, double seconds);
+/* Kill a candidate's worker after "seconds" (0, the default: from the default's time). */
+BRICK_API void brick_tune_options_set_timeout(brick_tune_options *t, double seconds);
+BRICK_API void brick_tune_options_set_seed(brick_tune_options *t, uint64_t seed);
+/* Stop when "*flag" becomes nonzero (set it from a SIGINT handler): the worker measuring then
+ * is killed and not recorded; every finished measurement stays in the database. */
+BRICK_API void brick_tune_options_set_stop_flag(brick_tune_options *t,
+                                                const volatile sig_atomic_t *flag);
+
+/* One finished measurement (schedule != NULL) or a note, for progress display. */
+typedef struct brick_tune_event {
+  int done, total;          /* measurements so far; the budget's count (0: none) */
+  double elapsed, eta;      /* seconds; eta < 0 when unknown */
+  const char *schedule;     /* the candidate */
+  const char *status;       /* "ok", "wrong", "invalid", "crash", "timeout", "error" */
+  double gflops, ms, model; /* model: the cost model's estimate in cycles */
+  double best_gflops, default_gflops;
+  const char *message;      /* why a candidate failed */
+  const char *note;         /* news from the search, else NULL */
+} brick_tune_event;
+
+typedef void brick_tune_progress_fn(void *user, const brick_tune_event *ev);
+BRICK_API void brick_tune_options_set_progress(brick_tune_options *t, brick_tune_progress_fn *fn,
+                                               void *user);
+
+typedef struct brick_tune_result {
+  int measured, failed, interrupted;
+  double seconds;
+  char *default_schedule, *best_schedule;  /* this run's */
+  double default_gflops, best_gflops;      /* as measured during the search */
+  double confirm_default, confirm_best;    /* both measured again at the end (0: not done) */
+  int64_t space;                           /* candidates the strategy ranked */
+  double spearman, spearman_near;          /* model-report: all, and those within 4x of the best */
+  int spearman_n, spearman_near_n;
+  char *db;                                /* the database written */
+  char *db_best_schedule;                  /* its best record for the key after the run */
+  double db_best_gflops;
+  int64_t db_best_record;
+} brick_tune_result;
+
+/* Search schedules for "kernel" on this machine, each measured in a worker process (the
+ * executable set with brick_tune_options_set_worker), checked against the reference
+ * interpreter and recorded in the tuning database. */
+BRICK_API int brick_tune(brick_ctx *ctx, const brick_program *prog, int kernel,
+                         const brick_options *opts, const brick_tune_options *t,
+                         brick_tune_result *result);
+BRICK_API void brick_tune_result_release(brick_tune_result *r);
 
 #ifdef __cplusplus
 }

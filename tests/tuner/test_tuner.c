@@ -1,0 +1,665 @@
+/*
+ * Check suite of tuner/, the parts that need no worker process:
+ *
+ * - the database: schema creation, migration from version 1, record and lookup, the best per
+ *   key (never a failed candidate), a newer schema, a text file and a foreign SQLite database
+ *   (exact messages), a damaged file (an error, never a crash);
+ * - the cost model: a tile whose working set overflows L2 ranks worse than one that fits, full
+ *   vectors along M beat M = 1, longer K and batch raise the microkernel's efficiency, a
+ *   parallel loop beats none on two threads, Spearman's correlation on known data;
+ * - the space: every generated candidate (default, random, enumerated, mutated, crossed) of
+ *   every example kernel lowers, passes the legality check and prints back to its text;
+ * - measurement: a worker that hangs is killed at the limit, one that crashes or prints
+ *   garbage is a failure (fake workers written as shell scripts).
+ */
+#include "frontend.h"
+#include "tuner.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool reduced(void) {
+  const char *r = getenv("BRICK_TEST_REDUCED");
+  return r && *r && strcmp(r, "0") != 0;
+}
+
+static char *temp_path(const char *name) {
+  const char *base = getenv("TMPDIR");
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/brick-tuner-XXXXXX", base && *base ? base : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char *p = malloc(strlen(dir) + strlen(name) + 2);
+  sprintf(p, "%s/%s", dir, name);
+  return p;
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* ---- programs ------------------------------------------------------------------------------ */
+
+typedef struct loaded {
+  bk_diag diag;
+  bk_source *src;
+  ir_program *prog;
+} loaded;
+
+static loaded *load_text(const char *text, const char *const *defines) {
+  loaded *l = calloc(1, sizeof(*l));
+  bk_diag_init(&l->diag, NULL, NULL);
+  l->src = bk_source_new("test.bk", text, strlen(text));
+  l->prog = ir_program_new(&l->diag, NULL);
+  for (int i = 0; defines && defines[i]; i += 2)
+    ir_program_override_size(l->prog, defines[i], atoll(defines[i + 1]));
+  ck_assert(fe_parse(l->prog, l->src));
+  return l;
+}
+
+static loaded *load_example(const char *name, const char *const *defines) {
+  const char *root = getenv("BRICK_SOURCE_DIR");
+  ck_assert_ptr_nonnull(root);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/examples/%s", root, name);
+  bk_source *s = bk_source_read_file(path);
+  ck_assert_msg(s, "cannot read %s", path);
+  loaded *l = load_text(s->text, defines);
+  bk_source_free(s);
+  return l;
+}
+
+static void loaded_free(loaded *l) {
+  ir_program_free(l->prog);
+  bk_source_free(l->src);
+  free(l);
+}
+
+static const char *const matmul_text =
+    "size M = 64\nsize N = 64\nsize K = 64\n"
+    "kernel mm(A: f32[M, K], B: f32[K, N]) -> (C: f32[M, N]) {\n"
+    "  C[i, j] += A[i, k] * B[k, j]\n}\n";
+
+#define matmul_text_for_space                                                                \
+  "kernel mm(A: f32[48, 80], B: f32[80, 96]) -> (C: f32[48, 96]) {\n"                        \
+  "  C[i, j] += A[i, k] * B[k, j]\n}\n"
+
+static tune_key test_key(const ir_kernel *k, int threads) {
+  cg_target t = {.triple = "x86_64-test", .cpu = "testcpu", .features = "+avx2,+fma"};
+  tune_key key;
+  tune_key_init(&key, k, &t, threads);
+  return key;
+}
+
+/* ---- database ------------------------------------------------------------------------------ */
+
+static int64_t sql_int(const char *path, const char *sql) {
+  sqlite3 *h;
+  ck_assert_int_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return v;
+}
+
+START_TEST(db_schema_created) {
+  char *path = temp_path("new.db"), *err = NULL;
+  tune_db *db = tune_db_open(path, true, &err);
+  ck_assert_msg(db, "%s", err);
+  ck_assert_int_eq(tune_db_version(db), TUNE_DB_VERSION);
+  tune_db_close(db);
+  ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), TUNE_DB_VERSION);
+  ck_assert_int_eq(sql_int(path, "PRAGMA application_id"), 0x42524b54);
+  ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                 "('tuning_key', 'candidate', 'best', 'meta')"), 4);
+  char mode[16] = "";
+  sqlite3 *h;
+  sqlite3_open(path, &h);
+  sqlite3_stmt *st;
+  sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    snprintf(mode, sizeof mode, "%s", sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  ck_assert_str_eq(mode, "wal");
+  /* Opening it again changes nothing. */
+  db = tune_db_open(path, true, &err);
+  ck_assert_ptr_nonnull(db);
+  tune_db_close(db);
+  ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM meta"), 1);
+  free(path);
+}
+END_TEST
+
+static void exec_sql(sqlite3 *h, const char *sql) {
+  char *msg = NULL;
+  ck_assert_msg(sqlite3_exec(h, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql, msg);
+}
+
+START_TEST(db_migrates_from_version_1) {
+  char *path = temp_path("v1.db"), *err = NULL;
+  sqlite3 *h;
+  ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+  exec_sql(h, tune_db_migration(1));
+  exec_sql(h, "PRAGMA application_id = 1112689492; PRAGMA user_version = 1;"
+              "INSERT INTO tuning_key VALUES(1, 'mm', 'text', 't', 'c', 'f', 1, 1);"
+              "INSERT INTO candidate(key_id, schedule, status, gflops, ms) VALUES"
+              " (1, 'slow', 'ok', 10, 2.0), (1, 'wrong', 'wrong', NULL, NULL),"
+              " (1, 'fast', 'ok', 20, 1.0), (1, 'crash', 'crash', NULL, NULL)");
+  sqlite3_close(h);
+  tune_db *db = tune_db_open(path, true, &err);
+  ck_assert_msg(db, "%s", err);
+  ck_assert_int_eq(tune_db_version(db), TUNE_DB_VERSION);
+  tune_db_close(db);
+  ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), TUNE_DB_VERSION);
+  ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM candidate"), 4);
+  ck_assert_int_eq(sql_int(path, "SELECT candidate_id FROM best WHERE key_id = 1"), 3);
+  ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM pragma_table_info('candidate') "
+                                 "WHERE name IN ('model', 'brick_version')"), 2);
+  free(path);
+}
+END_TEST
+
+static tune_record rec(const char *schedule, tune_status st, double gflops, double ms) {
+  return (tune_record){.schedule = (char *)schedule, .status = st, .gflops = gflops, .ms = ms,
+                       .model = 1e6, .strategy = "test", .version = "0.1.0"};
+}
+
+static bool count_each(void *user, const tune_record *r) {
+  (*(int *)user)++;
+  return true;
+}
+
+START_TEST(db_record_and_lookup) {
+  loaded *l = load_text(matmul_text, NULL);
+  const ir_kernel *k = l->prog->kernels.data[0];
+  tune_key key = test_key(k, 1), other = test_key(k, 2);
+  char *path = temp_path("rec.db"), *err = NULL;
+  tune_db *db = tune_db_open(path, true, &err);
+  ck_assert_ptr_nonnull(db);
+  tune_record r;
+  bool found = true;
+  ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
+  ck_assert(!found);
+  int64_t id;
+  ck_assert_int_eq(tune_db_record(db, &key, &(tune_record){.schedule = "a", .status = TUNE_OK,
+                                  .gflops = 10, .ms = 2}, &id, &err), 0);
+  ck_assert_int_eq(tune_db_record(db, &key, &(tune_record){.schedule = "w", .status = TUNE_WRONG,
+                                  .gflops = 1000, .ms = 0.001}, NULL, &err), 0);
+  ck_assert_int_eq(tune_db_record(db, &key, &(tune_record){.schedule = "t", .status = TUNE_TIMEOUT,
+                                  .message = "killed"}, NULL, &err), 0);
+  tune_record b = rec("b", TUNE_OK, 20, 1);
+  ck_assert_int_eq(tune_db_record(db, &key, &b, &id, &err), 0);
+  tune_record c = rec("c", TUNE_OK, 15, 1.5);
+  ck_assert_int_eq(tune_db_record(db, &key, &c, NULL, &err), 0);
+  ck_assert_int_eq(tune_db_record(db, &other, &(tune_record){.schedule = "o", .status = TUNE_OK,
+                                  .gflops = 99, .ms = 0.1}, NULL, &err), 0);
+  ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
+  ck_assert(found);
+  ck_assert_str_eq(r.schedule, "b");
+  ck_assert_int_eq(r.id, id);
+  ck_assert_int_eq(r.status, TUNE_OK);
+  ck_assert(r.gflops == 20 && r.ms == 1);
+  ck_assert_str_eq(r.version, "0.1.0");
+  tune_record_release(&r);
+  int n = 0;
+  ck_assert_int_eq(tune_db_each(db, &key, count_each, &n, &err), 0);
+  ck_assert_int_eq(n, 5);
+  ck_assert_int_eq(tune_db_best(db, &other, &r, &found, &err), 0);
+  ck_assert_str_eq(r.schedule, "o");
+  tune_record_release(&r);
+  tune_db_close(db);
+  /* A reader without create sees the same. */
+  db = tune_db_open(path, false, &err);
+  ck_assert_ptr_nonnull(db);
+  ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
+  ck_assert_str_eq(r.schedule, "b");
+  tune_record_release(&r);
+  tune_db_close(db);
+  ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM tuning_key"), 2);
+  tune_key_release(&key);
+  tune_key_release(&other);
+  loaded_free(l);
+  free(path);
+}
+END_TEST
+
+START_TEST(db_key_ignores_spelling) {
+  const char *b = "# the same matmul, spelled differently\nsize X = 64\n"
+                  "kernel other(A: f32[X, X], B: f32[X, X]) -> (C: f32[X, X]) { C[i,j] += A[i,k]*B[k,j] }\n";
+  loaded *l1 = load_text(matmul_text, NULL), *l2 = load_text(b, NULL);
+  const char *const d[] = {"M", "32", NULL};
+  loaded *l3 = load_text(matmul_text, d);
+  char *t1 = tune_kernel_text(l1->prog->kernels.data[0]), *t2 = tune_kernel_text(l2->prog->kernels.data[0]),
+       *t3 = tune_kernel_text(l3->prog->kernels.data[0]);
+  ck_assert_str_eq(t1, t2);
+  ck_assert_str_ne(t1, t3);
+  ck_assert_ptr_nonnull(strstr(t1, "in A f32[64,64]"));
+  free(t1);
+  free(t2);
+  free(t3);
+  loaded_free(l1);
+  loaded_free(l2);
+  loaded_free(l3);
+}
+END_TEST
+
+static void expect_open_error(const char *path, bool create, const char *want) {
+  char *err = NULL;
+  tune_db *db = tune_db_open(path, create, &err);
+  ck_assert_ptr_null(db);
+  ck_assert_ptr_nonnull(err);
+  ck_assert_str_eq(err, want);
+  free(err);
+}
+
+START_TEST(db_refuses_other_files) {
+  char *text = temp_path("notes.db"), want[8192];
+  write_text(text, "this is not a database, just some notes\n");
+  snprintf(want, sizeof want, "'%s' is not a brick tuning database (file is not a database)", text);
+  expect_open_error(text, false, want);
+  expect_open_error(text, true, want);
+  char *foreign = temp_path("foreign.db");
+  sqlite3 *h;
+  sqlite3_open(foreign, &h);
+  exec_sql(h, "CREATE TABLE photos(id INTEGER PRIMARY KEY, name TEXT)");
+  sqlite3_close(h);
+  snprintf(want, sizeof want, "'%s' is not a brick tuning database (another application's "
+           "SQLite database)", foreign);
+  expect_open_error(foreign, true, want);
+  ck_assert_int_eq(sql_int(foreign, "SELECT count(*) FROM sqlite_master"), 1); /* untouched */
+  char *newer = temp_path("newer.db");
+  sqlite3_open(newer, &h);
+  exec_sql(h, "PRAGMA application_id = 1112689492; PRAGMA user_version = 99; CREATE TABLE x(y)");
+  sqlite3_close(h);
+  snprintf(want, sizeof want, "tuning database '%s' has schema version 99; this brick knows "
+           "versions up to %d", newer, TUNE_DB_VERSION);
+  expect_open_error(newer, true, want);
+  char *missing = temp_path("missing.db");
+  snprintf(want, sizeof want, "cannot open tuning database '%s': No such file or directory", missing);
+  expect_open_error(missing, false, want);
+  free(text);
+  free(foreign);
+  free(newer);
+  free(missing);
+}
+END_TEST
+
+/* Overwrite "n" bytes at "offset" of "path" with a pattern. */
+static void damage(const char *path, long offset, int n) {
+  FILE *f = fopen(path, "r+b");
+  ck_assert_ptr_nonnull(f);
+  fseek(f, offset, SEEK_SET);
+  for (int i = 0; i < n; i++)
+    fputc((i * 37 + 11) & 0xff, f);
+  fclose(f);
+}
+
+START_TEST(db_damaged_file_is_an_error) {
+  loaded *l = load_text(matmul_text, NULL);
+  tune_key key = test_key(l->prog->kernels.data[0], 1);
+  char *path = temp_path("damaged.db"), *err = NULL;
+  tune_db *db = tune_db_open(path, true, &err);
+  char sched[200];
+  for (int i = 0; i < 300; i++) {
+    snprintf(sched, sizeof sched, "s0{brgemm(m=j/%d);order=i} padding padding padding %d", i, i);
+    tune_record r = rec(sched, TUNE_OK, i, 1000.0 / (i + 1));
+    ck_assert_int_eq(tune_db_record(db, &key, &r, NULL, &err), 0);
+  }
+  tune_db_close(db); /* checkpoints the WAL into the file */
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_int_gt(st.st_size, 8192);
+  for (long page = 1; page < st.st_size / 4096; page++) /* every b-tree page header */
+    damage(path, page * 4096, 16);
+  db = tune_db_open(path, true, &err);
+  bool failed = db == NULL;
+  if (db) {
+    tune_record r;
+    bool found;
+    int n = 0;
+    FILE *null = fopen("/dev/null", "w");
+    failed = tune_db_best(db, &key, &r, &found, &err) != 0 ||
+             tune_db_each(db, &key, count_each, &n, &err) != 0 ||
+             tune_db_list(db, null, false, &err) != 0;
+    fclose(null);
+    if (found && !err)
+      tune_record_release(&r);
+    tune_db_close(db);
+  }
+  ck_assert_msg(failed, "the damaged file went unnoticed");
+  ck_assert_ptr_nonnull(err);
+  ck_assert_msg(strstr(err, "tuning database") != NULL, "%s", err);
+  free(err);
+  tune_key_release(&key);
+  loaded_free(l);
+  free(path);
+}
+END_TEST
+
+START_TEST(db_default_path_follows_xdg) {
+  char *old_xdg = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+  setenv("XDG_CACHE_HOME", "/x/cache", 1);
+  char *p = tune_db_default_path();
+  ck_assert_str_eq(p, "/x/cache/brick/tune.db");
+  free(p);
+  unsetenv("XDG_CACHE_HOME");
+  setenv("HOME", "/home/u", 1);
+  p = tune_db_default_path();
+  ck_assert_str_eq(p, "/home/u/.cache/brick/tune.db");
+  free(p);
+  if (old_xdg)
+    setenv("XDG_CACHE_HOME", old_xdg, 1);
+  free(old_xdg);
+}
+END_TEST
+
+/* ---- cost model ------------------------------------------------------------------------------ */
+
+static const tune_machine test_machine = {{32 << 10, 1 << 20, 32 << 20}, 16, 32, 2};
+
+/* Modelled cycles of schedule "text" for "l"'s kernel with "threads". */
+static double cost_of(loaded *l, const char *text, int threads) {
+  tune_space sp;
+  tune_space_init(&sp, l->prog->kernels.data[0], l->prog->isl, &test_machine, threads, 1);
+  tune_cand *c = tune_space_parse(&sp, text, TUNE_ORIGIN_DB);
+  ck_assert_msg(c, "schedule does not lower: %s", text);
+  double v = c->cost.total;
+  tune_cand_free(c);
+  tune_space_release(&sp);
+  return v;
+}
+
+START_TEST(cost_working_set_over_l2_ranks_worse) {
+  const char *const d[] = {"M", "1024", "N", "1024", "K", "1024", NULL};
+  loaded *l = load_example("matmul.bk", d);
+  /* A 64x256 and B 256x64 blocks (128 KB) fit L2; 512x1024 ones (4 MB) do not. */
+  double fits = cost_of(l, "s0{brgemm(m=j/64,n=i/64,k=k/256);order=i/64,j/64,k/256}", 1);
+  double spills = cost_of(l, "s0{brgemm(m=j/512,n=i/512,k=k);order=i/512,j/512}", 1);
+  ck_assert_msg(fits < spills, "fits %g, spills %g", fits, spills);
+  loaded_free(l);
+}
+END_TEST
+
+START_TEST(cost_full_vectors_beat_m1) {
+  const char *const d[] = {"M", "256", "N", "256", "K", "256", NULL};
+  loaded *l = load_example("matmul.bk", d);
+  double full = cost_of(l, "s0{brgemm(m=j/64,n=i/16,k=k);order=i/16,j/64}", 1);
+  double m16 = cost_of(l, "s0{brgemm(m=j/16,n=i/16,k=k);order=i/16,j/16}", 1);
+  double m1 = cost_of(l, "s0{brgemm(m=j/1,n=i/16,k=k);order=i/16,j/1}", 1);
+  ck_assert_msg(4 * full < m1 && 4 * m16 < m1, "m64 %g, m16 %g, m1 %g", full, m16, m1);
+  ck_assert(tune_ukernel_efficiency(&test_machine, 64, 6, 64, 1) >
+            tune_ukernel_efficiency(&test_machine, 1, 6, 64, 1));
+  ck_assert(tune_ukernel_efficiency(&test_machine, 64, 6, 64, 1) >
+            tune_ukernel_efficiency(&test_machine, 64, 6, 1, 1));
+  ck_assert(tune_ukernel_efficiency(&test_machine, 64, 6, 16, 9) >
+            tune_ukernel_efficiency(&test_machine, 64, 6, 16, 1));
+  ck_assert(tune_ukernel_efficiency(&test_machine, 64, 6, 256, 4) > 0.8);
+  ck_assert(tune_ukernel_efficiency(&test_machine, 64, 6, 256, 4) <= 1.0);
+  loaded_free(l);
+}
+END_TEST
+
+START_TEST(cost_parallel_balance) {
+  const char *const d[] = {"M", "256", "N", "256", "K", "256", NULL};
+  loaded *l = load_example("matmul.bk", d);
+  double serial = cost_of(l, "s0{brgemm(m=j/64,n=i/16,k=k);order=i/16,j/64}", 2);
+  double par = cost_of(l, "s0{brgemm(m=j/64,n=i/16,k=k);order=i/16,j/64;parallel=i/16}", 2);
+  /* 3 tiles of 96 over 2 threads leave one idle half of the time; 2 of 128 do not. */
+  double even = cost_of(l, "s0{brgemm(m=j/64,n=i/128,k=k);order=i/128,j/64;parallel=i/128}", 2);
+  double odd = cost_of(l, "s0{brgemm(m=j/64,n=i/96,k=k);order=i/96,j/64;parallel=i/96}", 2);
+  ck_assert_msg(par < 0.6 * serial, "parallel %g, serial %g", par, serial);
+  ck_assert_msg(even < odd, "even %g, odd %g", even, odd);
+  loaded_free(l);
+}
+END_TEST
+
+START_TEST(spearman_known_values) {
+  double x[] = {1, 2, 3, 4, 5}, up[] = {10, 20, 30, 40, 50}, down[] = {5, 4, 3, 2, 1};
+  double ties[] = {1, 1, 2, 2, 3};
+  ck_assert(fabs(tune_spearman(x, up, 5) - 1) < 1e-12);
+  ck_assert(fabs(tune_spearman(x, down, 5) + 1) < 1e-12);
+  ck_assert(fabs(tune_spearman(x, ties, 5) - 0.9486832980505138) < 1e-9);
+  ck_assert(isnan(tune_spearman(x, up, 2)));
+}
+END_TEST
+
+/* ---- the space --------------------------------------------------------------------------------- */
+
+static void expect_legal(tune_space *sp, tune_cand *c, const char *what, int *n) {
+  if (!c)
+    return;
+  ck_assert_msg(tune_space_check(sp, c), "%s candidate of %s fails the legality check: '%s'",
+                what, sp->k->name, c->text);
+  ck_assert_msg(c->cost.total > 0 && isfinite(c->cost.total), "%s: cost %g", c->text, c->cost.total);
+  tune_cand *again = tune_space_parse(sp, c->text, TUNE_ORIGIN_DB);
+  ck_assert_msg(again && strcmp(again->text, c->text) == 0, "%s does not parse back", c->text);
+  tune_cand_free(again);
+  (*n)++;
+}
+
+typedef struct enum_check {
+  tune_space *sp;
+  int n, max;
+} enum_check;
+
+static bool check_enum(void *user, tune_cand *c) {
+  enum_check *e = user;
+  expect_legal(e->sp, c, "enumerated", &e->n);
+  tune_cand_free(c);
+  return e->n < e->max;
+}
+
+/* Every kind of candidate of the first kernel of "l", "per" of each kind. */
+static void check_space(loaded *l, const char *name, int threads, int per) {
+  const ir_kernel *k = l->prog->kernels.data[0];
+  tune_space sp;
+  tune_space_init(&sp, k, l->prog->isl, &test_machine, threads, 7);
+  int n = 0;
+  tune_cand *def = tune_space_default(&sp);
+  ck_assert_msg(def, "%s: no default", name);
+  expect_legal(&sp, def, "default", &n);
+  tune_cand *pop[4] = {def};
+  int npop = 1;
+  for (int i = 0; i < per; i++) {
+    tune_cand *c = tune_space_random(&sp, 20);
+    expect_legal(&sp, c, "random", &n);
+    if (c && npop < 4)
+      pop[npop++] = c;
+    else
+      tune_cand_free(c);
+  }
+  for (int i = 0; i < per; i++) {
+    tune_cand *c = tune_space_mutate(&sp, pop[i % npop], 20);
+    expect_legal(&sp, c, "mutated", &n);
+    tune_cand_free(c);
+    c = tune_space_crossover(&sp, pop[i % npop], pop[(i + 1) % npop], 20);
+    expect_legal(&sp, c, "crossed", &n);
+    tune_cand_free(c);
+  }
+  enum_check e = {&sp, 0, per};
+  tune_space_enumerate(&sp, 10000, check_enum, &e);
+  ck_assert_msg(n > per, "%s: only %d candidates (%d enumerated)", name, n, e.n);
+  for (int i = 0; i < npop; i++)
+    tune_cand_free(pop[i]);
+  tune_space_release(&sp);
+}
+
+static const char *const space_kernels[] = {
+    matmul_text_for_space,
+    "kernel conv(I: f32[1, 16, 14, 14], W: f32[32, 16, 3, 3]) -> (O: f32[1, 32, 14, 14]) {\n"
+    "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
+    "kernel conv_s2(I: f32[1, 16, 15, 15], W: f32[16, 16, 3, 3]) -> (O: f32[1, 16, 7, 7]) {\n"
+    "  O[n, k, p, q] += I[n, c, 2*p + r, 2*q + s] * W[k, c, r, s]\n}\n",
+    "kernel fc(X: f32[8, 64], W: f32[64, 32], b: f32[32]) -> (Y: f32[8, 32]) {\n"
+    "  Y[n, j] += X[n, k] * W[k, j]\n  Y[n, j] = relu(Y[n, j] + b[j])\n}\n",
+};
+
+START_TEST(space_candidates_are_legal) {
+  int per = reduced() ? 4 : 12;
+  for (int i = 0; i < (int)(sizeof space_kernels / sizeof space_kernels[0]); i++) {
+    loaded *l = load_text(space_kernels[i], NULL);
+    check_space(l, l->prog->kernels.data[0]->name, 1, per);
+    check_space(l, l->prog->kernels.data[0]->name, 2, per / 2);
+    loaded_free(l);
+  }
+  /* And the examples that are there. */
+  const char *root = getenv("BRICK_SOURCE_DIR");
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/examples", root ? root : ".");
+  DIR *d = opendir(dir);
+  ck_assert_ptr_nonnull(d);
+  struct dirent *e;
+  int files = 0;
+  while ((e = readdir(d)) && (!reduced() || files < 2)) {
+    size_t len = strlen(e->d_name);
+    if (len < 4 || strcmp(e->d_name + len - 3, ".bk") != 0)
+      continue;
+    loaded *l = load_example(e->d_name, NULL);
+    check_space(l, e->d_name, 1, per / 2);
+    loaded_free(l);
+    files++;
+  }
+  closedir(d);
+  ck_assert_int_gt(files, 0);
+}
+END_TEST
+
+START_TEST(space_never_repeats) {
+  loaded *l = load_text(matmul_text, NULL);
+  tune_space sp;
+  tune_space_init(&sp, l->prog->kernels.data[0], l->prog->isl, &test_machine, 1, 3);
+  char *texts[200];
+  int n = 0;
+  for (int i = 0; i < 200; i++) {
+    tune_cand *c = tune_space_random(&sp, 20);
+    if (!c)
+      continue;
+    for (int j = 0; j < n; j++)
+      ck_assert_str_ne(texts[j], c->text);
+    texts[n++] = strdup(c->text);
+    tune_cand_free(c);
+  }
+  ck_assert_int_gt(n, 50);
+  tune_space_mark_seen(&sp, "s0{loops;order=i,j,k}");
+  ck_assert(tune_space_is_seen(&sp, "s0{loops;order=i,j,k}"));
+  ck_assert(tune_space_is_seen(&sp, texts[0]));
+  for (int i = 0; i < n; i++)
+    free(texts[i]);
+  tune_space_release(&sp);
+  loaded_free(l);
+}
+END_TEST
+
+/* ---- measurement ----------------------------------------------------------------------------------- */
+
+/* A fake worker: a shell script with body "body". */
+static char *fake_worker(const char *body) {
+  char *path = temp_path("worker.sh");
+  char text[1024];
+  snprintf(text, sizeof text, "#!/bin/sh\n%s\n", body);
+  write_text(path, text);
+  chmod(path, 0755);
+  return path;
+}
+
+static tune_measurement run_fake(const char *body, double timeout) {
+  char *w = fake_worker(body);
+  FILE *src = tmpfile();
+  fputs(matmul_text, src);
+  fflush(src);
+  tune_worker wk = {.binary = w, .source_fd = fileno(src), .kernel = "mm", .threads = 1,
+                    .timeout = timeout};
+  tune_measurement m;
+  tune_measure(&wk, "s0{loops}", &m);
+  fclose(src);
+  free(w);
+  return m;
+}
+
+START_TEST(measure_kills_a_hang) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  tune_measurement m = run_fake("exec sleep 100", 0.5);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  ck_assert_int_eq(m.status, TUNE_TIMEOUT);
+  ck_assert_msg(dt < 5, "took %.1f s", dt);
+}
+END_TEST
+
+START_TEST(measure_failures) {
+  tune_measurement m = run_fake("kill -SEGV $$", 10);
+  ck_assert_int_eq(m.status, TUNE_CRASH);
+  ck_assert_ptr_nonnull(strstr(m.message, "signal 11"));
+  m = run_fake("echo hello; exit 0", 10);
+  ck_assert_int_eq(m.status, TUNE_ERROR);
+  m = run_fake("echo 'brick: error: something' >&2; exit 2", 10);
+  ck_assert_int_eq(m.status, TUNE_INVALID);
+  ck_assert_str_eq(m.message, "brick: error: something");
+  m = run_fake("echo 'brick-measure wrong err=0.5'; exit 3", 10);
+  ck_assert_int_eq(m.status, TUNE_WRONG);
+  ck_assert(m.err == 0.5);
+  m = run_fake("test -r /dev/fd/3 && grep -q 'kernel mm' /dev/fd/3 && "
+               "echo 'brick-measure ok ms=2.5 gflops=100 err=1e-07 reps=3'", 10);
+  ck_assert_int_eq(m.status, TUNE_OK);
+  ck_assert(m.ms == 2.5 && m.gflops == 100);
+}
+END_TEST
+
+START_TEST(measure_stop_flag) {
+  char *w = fake_worker("exec sleep 100");
+  volatile sig_atomic_t stop = 1;
+  tune_worker wk = {.binary = w, .source_fd = 0, .kernel = "mm", .timeout = 30, .stop = &stop};
+  tune_measurement m;
+  tune_measure(&wk, "s0{loops}", &m);
+  ck_assert_int_eq(m.status, TUNE_STOPPED);
+  free(w);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("tuner");
+  TCase *db = tcase_create("db");
+  tcase_add_test(db, db_schema_created);
+  tcase_add_test(db, db_migrates_from_version_1);
+  tcase_add_test(db, db_record_and_lookup);
+  tcase_add_test(db, db_key_ignores_spelling);
+  tcase_add_test(db, db_refuses_other_files);
+  tcase_add_test(db, db_damaged_file_is_an_error);
+  tcase_add_test(db, db_default_path_follows_xdg);
+  suite_add_tcase(s, db);
+  TCase *cost = tcase_create("cost");
+  tcase_add_test(cost, cost_working_set_over_l2_ranks_worse);
+  tcase_add_test(cost, cost_full_vectors_beat_m1);
+  tcase_add_test(cost, cost_parallel_balance);
+  tcase_add_test(cost, spearman_known_values);
+  suite_add_tcase(s, cost);
+  TCase *space = tcase_create("space");
+  tcase_set_timeout(space, 120);
+  tcase_add_test(space, space_candidates_are_legal);
+  tcase_add_test(space, space_never_repeats);
+  suite_add_tcase(s, space);
+  TCase *meas = tcase_create("measure");
+  tcase_add_test(meas, measure_kills_a_hang);
+  tcase_add_test(meas, measure_failures);
+  tcase_add_test(meas, measure_stop_flag);
+  suite_add_tcase(s, meas);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,2 +1,0 @@
-#include "tuner.h"
-int tune_format_version(void) { return 0; }
