@@ -147,7 +147,7 @@ START_TEST(test_round_trip_defaults) {
   for (int p = 0; paths[p]; p++) {
     loaded *l = load_file(paths[p]);
     for (int i = 0; i < l->prog->kernels.len; i++)
-      for (int threads = 0; threads <= 1; threads++) {
+      for (int threads = 0; threads <= (reduced() ? 0 : 1); threads++) {
         const ir_kernel *k = l->prog->kernels.data[i];
         sched_schedule *s = sched_complete(k, NULL, threads);
         check_round_trip(k, s, paths[p]);
@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(test_random_samples) {
   char **paths = example_paths();
-  int samples = reduced() ? 5 : 25;
+  int samples = reduced() ? 3 : 25;
   uint64_t rng = 12345;
   for (int p = 0; paths[p]; p++) {
     loaded *l = load_file(paths[p]);
@@ -198,7 +198,7 @@ static const char *const odd_kernels[] = {
 };
 
 START_TEST(test_random_samples_odd_kernels) {
-  int samples = reduced() ? 10 : 60;
+  int samples = reduced() ? 5 : 60;
   uint64_t rng = 777;
   for (size_t t = 0; t < sizeof odd_kernels / sizeof *odd_kernels; t++) {
     loaded *l = load_text("odd.bk", odd_kernels[t]);
@@ -251,7 +251,7 @@ START_TEST(test_enumerate) {
   for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
     loaded *l = load_text("enum.bk", texts[t]);
     const ir_kernel *k = l->prog->kernels.data[0];
-    visit_state v = {.k = k, .ctx = l->prog->isl, .limit = reduced() ? 30 : 400};
+    visit_state v = {.k = k, .ctx = l->prog->isl, .limit = reduced() ? 15 : 400};
     int64_t n = sched_space_enumerate(k, k->stmts.data[0], 0, visit_lower, &v);
     ck_assert_int_eq(n, v.seen);
     ck_assert_int_gt(v.brgemm, 0);
@@ -459,7 +459,7 @@ START_TEST(test_bad_schedules_cli) {
     fputs(files[f], fp);
     fclose(fp);
   }
-  for (size_t i = 0; i < sizeof bad / sizeof *bad; i += reduced() ? 7 : 3) {
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i += reduced() ? 11 : 3) {
     const bad_schedule *b = &bad[i];
     int f = b->kernel == conv_text ? 0 : b->kernel == strided_text ? 1 : b->kernel == fc_text ? 2 : 3;
     char cmd[1024];
