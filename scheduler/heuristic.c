@@ -20,7 +20,7 @@
 #define K_WHOLE_MAX 512
 #define K_TILE 256
 #define PARALLEL_MIN_FLOPS 200000.0
-#define N_BLOCK 16
+#define N_BLOCK 64
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
 
@@ -87,33 +87,6 @@ static void order_contraction(const ir_stmt *s, const sched_contraction *c, sche
       add_loop(ss->batch, &ss->nbatch, i, false);
 }
 
-/* Tiles of N and K so that a block of B (N x K x batch floats) takes about half of L1: each
- * broadcast then comes from L1 whatever B's strides (NCHW weights are read at stride R*S). */
-static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target *t) {
-  int n = ss->role[SCHED_N], k = ss->role[SCHED_K];
-  int64_t batch = 1;
-  for (int i = 0; i < s->niters; i++)
-    if (s->iters[i].reduction && i != k)
-      batch *= extent(s, i);
-  int64_t nt = n >= 0 ? extent(s, n) : 1;
-  if (n >= 0 && nt > N_BLOCK) {
-    nt = N_BLOCK;
-    ss->tile[SCHED_N] = N_BLOCK;
-  } else if (n >= 0) {
-    ss->tile[SCHED_N] = 0;
-  }
-  if (k < 0)
-    return;
-  int64_t budget = t->l1 / 2 / 4, kt = budget / (nt * batch) / 8 * 8, ek = extent(s, k);
-  kt = kt < 8 ? 8 : kt;
-  for (int64_t d = kt; d >= kt / 2 && d >= 8; d -= 8)
-    if (ek % d == 0) { /* prefer a tile that divides the range: no border calls */
-      kt = d;
-      break;
-    }
-  ss->tile[SCHED_K] = kt >= ek ? 0 : kt;
-}
-
 /* The range of "it" as the call sees it: with "flatten", M spans several rows. */
 static int64_t call_extent(const ir_stmt *s, const sched_stmt *ss, int it) {
   if (!ss->flatten || it != ss->role[SCHED_M])
@@ -145,6 +118,45 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
     return;
   }
   ss->tile[SCHED_M] = tile_for(call_extent(s, ss, m), M_TILE, M_TILE);
+}
+
+/* Tiles of N and K. With a batch (3x3 convolutions), one call's blocks of A (M x K x batch)
+ * and B (N x K x batch) fit in three quarters of L1: the microkernel streams A once per
+ * register block of N and broadcasts B from anywhere in it, so both come from L1 whatever
+ * their strides (NCHW weights are read at stride R*S); N up to 64, halved while K would fall
+ * below 8. Without a batch, the B block alone takes half of L1 (N 16, K long). */
+static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target *t) {
+  int m = ss->role[SCHED_M], n = ss->role[SCHED_N], k = ss->role[SCHED_K];
+  int64_t batch = 1;
+  for (int i = 0; i < s->niters; i++)
+    if (s->iters[i].reduction && i != k)
+      batch *= extent(s, i);
+  int64_t mt = ss->tile[SCHED_M] ? ss->tile[SCHED_M] : call_extent(s, ss, m);
+  int64_t en = n >= 0 ? extent(s, n) : 1, ek = k >= 0 ? extent(s, k) : 1;
+  int64_t budget = t->l1 * 3 / 4 / 4, nt = en < N_BLOCK ? en : N_BLOCK, kt = 0;
+  if (batch == 1) {
+    /* GEMM-like: a narrow N and a long K; B alone in half of L1, A streamed from L2
+     * (measured better than the A + B rule for 1024^2 and 2048^2 GEMMs). */
+    nt = en < 16 ? en : 16;
+    kt = t->l1 / 2 / 4 / nt;
+  } else {
+    for (;;) {
+      kt = budget / ((mt + nt) * batch);
+      if (kt >= 8 || nt <= 16 || kt >= ek)
+        break;
+      nt /= 2;
+    }
+  }
+  kt = kt >= 8 ? kt / 8 * 8 : kt < 1 ? 1 : kt;
+  for (int64_t d = kt; d >= kt / 2 && d >= 8; d -= 8)
+    if (ek % d == 0) { /* prefer a tile that divides the range: no border calls */
+      kt = d;
+      break;
+    }
+  if (n >= 0)
+    ss->tile[SCHED_N] = nt >= en ? 0 : nt;
+  if (k >= 0)
+    ss->tile[SCHED_K] = kt >= ek ? 0 : kt;
 }
 
 /* Fill "ss" for contraction "s"; false if no BRGEMM mapping exists. */
