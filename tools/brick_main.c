@@ -66,6 +66,7 @@ static const char *const usage_run =
     "      --seed N      seed of the random inputs (default 1)\n"
     "      --schedule S  use schedule S (see scheduler/README.md) instead of the default\n"
     "      --threads N   0 (default): OMP_NUM_THREADS; 1: serial; N: N threads\n"
+    "      --db FILE     use the best schedules 'brick tune' recorded in FILE\n"
     "      --full-check  interpret big kernels in full (default: above 5e7 flops, check 2000\n"
     "                    random elements per output, each computed exactly)\n"
     "  -h, --help        show this help\n";

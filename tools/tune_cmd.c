@@ -155,8 +155,8 @@ static void print_result(const tune_cli *c, const char *kernel, const brick_tune
     printf("  default %.2f GFLOP/s, best of this run %.2f GFLOP/s (x%.2f)\n", r->default_gflops,
            r->best_gflops, r->default_gflops > 0 ? r->best_gflops / r->default_gflops : 0.0);
   if (r->confirm_default > 0 && r->confirm_best > 0)
-    printf("  measured again side by side: default %.2f, best %.2f GFLOP/s (x%.2f)\n",
-           r->confirm_default, r->confirm_best, r->confirm_best / r->confirm_default);
+    printf("  fastest of 3 interleaved measurements each: default %.2f, best %.2f GFLOP/s "
+           "(x%.2f)\n", r->confirm_default, r->confirm_best, r->confirm_best / r->confirm_default);
   if (r->default_schedule)
     printf("  default: %s\n", r->default_schedule);
   if (r->best_schedule)
@@ -397,14 +397,15 @@ static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn
     printf("brick-measure wrong err=%.3g\n", err);
     rc = EXIT_CHECK;
   } else {
-    double times[64], start = now_seconds();
+    static double times[1000];
+    double start = now_seconds();
     int reps = 0;
     call16(fn, np, args); /* warm-up */
     do {
       double s = now_seconds();
       call16(fn, np, args);
       times[reps++] = now_seconds() - s;
-    } while (reps < 64 && (reps < 3 || now_seconds() - start < seconds));
+    } while (reps < 1000 && (reps < 3 || now_seconds() - start < seconds));
     qsort(times, (size_t)reps, sizeof(double), cmp_double);
     double med = times[reps / 2];
     printf("brick-measure ok ms=%.6f gflops=%.4f err=%.3g reps=%d\n", med * 1e3,

@@ -10,11 +10,16 @@
  *    max(FMA pairs, FMA latency, loads); the call adds fixed costs (C in and out, the batch loop,
  *    the call itself). Tiles that do not divide their range leave tail calls, costed as such.
  *  - Memory: the working set of the nest below each loop level is the footprint of A, B and C
- *    over the iterator ranges that level covers (cache lines, padded reads included). For each
- *    cache level, the outermost level whose working set fits decides the traffic: a tensor is
- *    loaded once per iteration of the loops outside it, except across the loop just outside when
- *    it does not depend on that loop (it stays in cache). A call whose own working set does not
- *    fit streams A once per N block and B once per M chunk. Traffic / bandwidth per level.
+ *    over the iterator ranges that level covers (cache lines, padded reads included). The call
+ *    itself adds two levels, as the microkernel walks it: its M chunks, and the register blocks
+ *    of a chunk (each running the whole batch and K). For each cache level, the outermost level
+ *    whose working set fits decides the traffic: a tensor is loaded once per iteration of the
+ *    loops outside it, except across the loop just outside when it does not depend on that loop
+ *    (it stays in cache). Rows a multiple of a large power of two apart share cache sets (a
+ *    1024-float row pitch puts every row of a tile into the same sets of L1), so they take a
+ *    set's way each; and runs shorter than a few cache lines in rows on different pages
+ *    defeat the hardware prefetchers, which the traffic from beyond L2 pays for. Traffic /
+ *    bandwidth per cache level.
  *  - Parallel balance: the parallel loop's trips over the team, in static blocks, plus a fork
  *    and join per iteration of the loops outside it.
  *
@@ -28,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_USE 0.75         /* fraction of a cache a working set may fill */
+#define CACHE_USE 1.0          /* fraction of a cache a working set may fill */
+#define PREFETCH_RUN 256.0     /* runs shorter than this, in rows on different pages, miss */
+#define PAGE 4096
 #define CALL_CYCLES 20.0       /* call, prologue, epilogue of one BRGEMM */
 #define BATCH_STEP_CYCLES 3.0  /* per batch element and register block: pointers, loop */
 #define FORK_CYCLES 8000.0     /* one GOMP_parallel fork and join */
@@ -66,6 +73,7 @@ typedef struct block_plan {
   double step;      /* cycles of one K step over the whole M x N tile */
   int64_t blocks;   /* register blocks in the tile */
   int64_t mchunks, nblocks; /* chunks along M, column blocks per chunk */
+  int64_t mwidth, ncols;    /* floats per chunk, columns per block (the largest) */
 } block_plan;
 
 /* The register blocking of an "M" x "N" tile: the chunk width (in vectors) of least cost. */
@@ -75,12 +83,13 @@ static block_plan plan_tile(const tune_machine *m, int64_t M, int64_t N) {
   block_plan best = {0};
   for (int mb = 1; mb <= mb_cap && mb <= nv; mb++) {
     int64_t width, chunks = runs_of(nv, mb, &width), ncol, ncb = runs_of(N, n_max((int)width, m->nregs), &ncol);
-    block_plan p = {chunks * ncb * step_cost((int)width, (int)ncol), chunks * ncb, chunks, ncb};
+    block_plan p = {chunks * ncb * step_cost((int)width, (int)ncol), chunks * ncb, chunks, ncb,
+                    width * m->vlen, ncol};
     if (best.blocks == 0 || p.step < best.step)
       best = p;
   }
   if (best.blocks == 0)
-    best = (block_plan){step_cost(1, 1), 1, 1, 1};
+    best = (block_plan){step_cost(1, 1), 1, 1, 1, m->vlen, 1};
   return best;
 }
 
@@ -101,7 +110,8 @@ double tune_ukernel_efficiency(const tune_machine *m, int64_t M, int64_t N, int6
 
 /* ---- BRGEMM ops ------------------------------------------------------------------------ */
 
-/* One loop of a BRGEMM op's nest. */
+/* One loop of a BRGEMM op's nest: a loop of the order, or one of the two loops inside a call
+ * (over its M chunks, then over the register blocks of a chunk). */
 typedef struct level {
   int iter;
   bool tile;
@@ -112,8 +122,9 @@ typedef struct bnest {
   const sched_kernel *sk;
   const sched_op *op;
   const tune_machine *m;
-  level lv[SCHED_MAX_LOOPS];
-  int n;
+  level lv[SCHED_MAX_LOOPS + 2];
+  int nreal, n;           /* loops of the order; and with the two inside the call */
+  block_plan plan;        /* register blocking of a full tile */
   int64_t size[3];        /* tile of each role as the call sees it (1 if absent) */
   int64_t batch;          /* batch count of a full call */
   const sched_access *acc[3]; /* A, B, C */
@@ -151,15 +162,27 @@ static void nest_init(bnest *b, const sched_kernel *sk, const sched_op *op, cons
     int64_t e = extent(op, l.iter);
     b->batch *= l.tile ? ceil_div(e, b->size[SCHED_K]) : e;
   }
+  b->nreal = b->n;
+  b->plan = plan_tile(m, b->size[SCHED_M], b->size[SCHED_N]);
+  b->lv[b->n++] = (level){ss->role[SCHED_M], false, b->plan.mchunks};
+  b->lv[b->n++] = (level){ss->role[SCHED_N], false, b->plan.nblocks};
 }
 
 /* Distinct values of iterator "it" that one execution of the nest from level "j" covers. */
 static int64_t span(const bnest *b, int it, int j) {
-  for (int i = j; i < b->n; i++)
+  for (int i = j; i < b->nreal; i++)
     if (b->lv[i].iter == it)
       return extent(b->op, it);
   const sched_stmt *ss = &b->op->sched;
   int r = role_of(ss, it);
+  if (r == SCHED_K)
+    for (int i = 0; i < ss->nbatch; i++)
+      if (ss->batch[i].iter == it)
+        return extent(b->op, it); /* the K tile loop in the batch: all of K per call */
+  if (r == SCHED_M && j > b->nreal)
+    return b->size[r] < b->plan.mwidth ? b->size[r] : b->plan.mwidth;
+  if (r == SCHED_N && j > b->nreal + 1)
+    return b->size[r] < b->plan.ncols ? b->size[r] : b->plan.ncols;
   if (r >= 0)
     return b->size[r];
   for (int i = 0; i < ss->nbatch; i++)
@@ -168,10 +191,23 @@ static int64_t span(const bnest *b, int it, int j) {
   return 1;
 }
 
+/* The largest power of two dividing both "bytes" and "way" (0: no way, 1). */
+static int64_t gcd_way(int64_t bytes, int64_t way) {
+  int64_t g = 1;
+  while (way > 0 && g < way && bytes % (2 * g) == 0)
+    g *= 2;
+  return g;
+}
+
 /* Bytes of the cache lines that an access with linear strides "lin" touches when each
  * iterator i covers "spans[i]" values: terms of equal stride merge, then from the smallest
- * stride up, a term within the contiguous run so far extends it, a larger one repeats it. */
-static double footprint(const bnest *b, const int64_t *lin, const int64_t *spans, int64_t nelems) {
+ * stride up, a term within the contiguous run so far extends it, a larger one repeats it.
+ * With "way" (the bytes of one way of a set-associative cache) > 0, the bytes the access
+ * takes of that cache: blocks repeated at a stride that is a multiple of a large power of two
+ * land in the same sets (a 4 KB row pitch maps every row of a 48 KB 12-way L1 to the same
+ * sets), so each block takes at least gcd(stride, way) bytes of it. */
+static double footprint(const bnest *b, const int64_t *lin, const int64_t *spans, int64_t nelems,
+                        int64_t way, double *penalty) {
   int64_t stride[64], reach[64];
   int n = 0;
   for (int i = 0; i < b->op->niters; i++) {
@@ -196,46 +232,81 @@ static double footprint(const bnest *b, const int64_t *lin, const int64_t *spans
       reach[j - 1] = r;
     }
   int64_t run = 1;
-  double blocks = 1;
+  double blocks = 1, bytes = 0;
+  *penalty = 1;
   for (int i = 0; i < n; i++) {
-    if (stride[i] <= run)
+    if (stride[i] <= run) {
       run += stride[i] * reach[i];
-    else
-      blocks *= (double)(reach[i] + 1);
+      continue;
+    }
+    if (bytes == 0) {
+      bytes = (double)(ceil_div(run * 4, 64) * 64);
+      if (stride[i] * 4 >= PAGE && bytes < PREFETCH_RUN)
+        *penalty = PREFETCH_RUN / bytes;
+    }
+    blocks *= (double)(reach[i] + 1);
+    bytes = (double)(reach[i] + 1) * fmax(bytes, (double)gcd_way(stride[i] * 4, way));
   }
   double elems = blocks * (double)run;
   if (elems > (double)nelems)
     return (double)nelems * 4;
-  return blocks * (double)(ceil_div(run * 4, 64) * 64);
+  return bytes > 0 ? bytes : (double)(ceil_div(run * 4, 64) * 64);
 }
 
-static double footprint_at(const bnest *b, int x, int j) {
-  int64_t spans[64];
-  for (int i = 0; i < b->op->niters; i++)
+/* Bytes of operand "x" (A, B, C) that one execution of the nest from level "j" touches. A call
+ * reads B at one value of the M iterator and A at one value of N (the base of the call), even
+ * where a packed layout gives them a stride there: across tiles they move by tile * stride. */
+static double footprint_at(const bnest *b, int x, int j, int64_t way, double *penalty) {
+  int64_t spans[64], strides[64];
+  for (int i = 0; i < b->op->niters; i++) {
     spans[i] = span(b, i, j);
-  return footprint(b, b->lin[x], spans, b->sk->bufs.data[b->acc[x]->buf].nelems);
+    strides[i] = b->lin[x][i];
+  }
+  int r = x == 0 ? SCHED_N : x == 1 ? SCHED_M : -1, it = r >= 0 ? b->op->sched.role[r] : -1;
+  if (it >= 0 && strides[it]) {
+    bool looped = false;
+    for (int i = j; i < b->nreal; i++)
+      looped |= b->lv[i].iter == it;
+    spans[it] = looped ? ceil_div(extent(b->op, it), b->size[r]) : 1;
+    strides[it] *= b->size[r];
+  }
+  return footprint(b, strides, spans, b->sk->bufs.data[b->acc[x]->buf].nelems, way, penalty);
 }
 
-static bool depends_on(const bnest *b, int x, int it) { return b->lin[x][it] != 0; }
+/* Does operand "x" change along level "i"? (In a call, A does not move with N nor B with M.) */
+static bool depends_on(const bnest *b, int x, int i) {
+  int it = b->lv[i].iter;
+  if (i >= b->nreal)
+    return it >= 0 && x != (i == b->nreal ? 1 : 0);
+  return b->lin[x][it] != 0;
+}
 
-/* Bytes loaded into a cache of "capacity" bytes over one execution of the op. */
-static double traffic(const bnest *b, double capacity, const block_plan *p, double calls) {
-  double fit = capacity * CACHE_USE, w[SCHED_MAX_LOOPS + 1][3];
+/* Bytes loaded into a cache of "capacity" bytes over one execution of the op: the outermost
+ * level whose working set fits runs from the cache, loaded once per iteration of the levels
+ * outside it (but once for all iterations of the level just outside that the operand does
+ * not depend on); when not even a register block's data fits, everything streams. */
+static double traffic(const bnest *b, int lvl) {
+  double fit = (double)b->m->cache[lvl] * CACHE_USE, w[SCHED_MAX_LOOPS + 3][3];
+  int64_t way = b->m->cache[lvl] / (b->m->ways[lvl] > 0 ? b->m->ways[lvl] : 1);
+  int jstar = -1;
+  double pen[SCHED_MAX_LOOPS + 3][3];
+  for (int j = 0; j <= b->n && jstar < 0; j++) {
+    double taken = 0;
+    for (int x = 0; x < 3; x++)
+      taken += footprint_at(b, x, j, way, &pen[j][x]);
+    if (taken <= fit)
+      jstar = j;
+  }
   for (int j = 0; j <= b->n; j++)
     for (int x = 0; x < 3; x++)
-      w[j][x] = footprint_at(b, x, j);
-  int jstar = -1;
-  for (int j = 0; j <= b->n && jstar < 0; j++)
-    if (w[j][0] + w[j][1] + w[j][2] <= fit)
-      jstar = j;
-  if (jstar < 0) /* the call streams: A once per column block, B once per M chunk */
-    return calls * (w[b->n][0] * (double)p->nblocks + w[b->n][1] * (double)p->mchunks +
-                    2.0 * w[b->n][2]);
+      w[j][x] = footprint_at(b, x, j, 0, &pen[j][x]);
+  bool fits = jstar >= 0;
+  jstar = fits ? jstar : b->n;
   double total = 0;
   for (int x = 0; x < 3; x++) {
-    double t = w[jstar][x] * (x == 2 ? 2.0 : 1.0);
+    double t = w[jstar][x] * (x == 2 ? 2.0 : 1.0) * (lvl > 0 && !fits ? pen[jstar][x] : 1.0);
     for (int i = 0; i < jstar; i++)
-      if (i < jstar - 1 || depends_on(b, x, b->lv[i].iter))
+      if (!fits || i < jstar - 1 || depends_on(b, x, i))
         t *= (double)b->lv[i].trips;
     total += t;
   }
@@ -247,7 +318,7 @@ static int role_sizes(const bnest *b, int r, int64_t *size, double *count) {
   const sched_stmt *ss = &b->op->sched;
   int it = ss->role[r];
   bool looped = false;
-  for (int i = 0; i < b->n; i++)
+  for (int i = 0; i < b->nreal; i++)
     looped |= b->lv[i].iter == it && b->lv[i].tile;
   if (it < 0 || !looped) {
     size[0] = b->size[r];
@@ -265,9 +336,9 @@ static int role_sizes(const bnest *b, int r, int64_t *size, double *count) {
 }
 
 /* Compute cycles of the op (serial) and its useful share; "plan" gets the full tile's plan. */
-static double brgemm_compute(const bnest *b, block_plan *plan, double *useful) {
+static double brgemm_compute(const bnest *b, double *useful) {
   double other = 1;
-  for (int i = 0; i < b->n; i++)
+  for (int i = 0; i < b->nreal; i++)
     if (!b->lv[i].tile || role_of(&b->op->sched, b->lv[i].iter) < 0)
       other *= (double)b->lv[i].trips;
   int64_t sm[2], sn[2], skk[2];
@@ -278,8 +349,6 @@ static double brgemm_compute(const bnest *b, block_plan *plan, double *useful) {
   for (int i = 0; i < nm; i++)
     for (int j = 0; j < nn; j++) {
       block_plan p = plan_tile(b->m, sm[i], sn[j]);
-      if (i == 0 && j == 0)
-        *plan = p;
       for (int l = 0; l < nk; l++) {
         double n = other * cm[i] * cn[j] * ck[l];
         cycles += n * call_cycles(b->m, sm[i], sn[j], skk[l], b->batch, &p);
@@ -313,12 +382,9 @@ static void cost_brgemm(const sched_kernel *sk, const sched_op *op, const tune_m
                         int team, tune_cost *c, double *eff_w, double *bal_w, double *w) {
   bnest b;
   nest_init(&b, sk, op, m);
-  block_plan plan = {0};
-  double useful, compute = brgemm_compute(&b, &plan, &useful), calls = 1, mem = 0;
-  for (int i = 0; i < b.n; i++)
-    calls *= (double)b.lv[i].trips;
+  double useful, compute = brgemm_compute(&b, &useful), mem = 0;
   for (int lvl = 0; lvl < 3; lvl++)
-    mem += traffic(&b, (double)m->cache[lvl], &plan, calls) / bandwidth[lvl];
+    mem += traffic(&b, lvl) / bandwidth[lvl];
   double serial = (compute > mem ? compute : mem) + OVERLAP * (compute < mem ? compute : mem);
   double balance, fork, t = parallel_time(serial, b.lv, op->sched.parallel, team, &balance, &fork);
   c->compute += compute;

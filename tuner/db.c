@@ -6,13 +6,14 @@
  *   tuning_key(id, kernel, kernel_text, target, cpu, features, threads, format)  one per key
  *   candidate(id, key_id, schedule, status, gflops, ms, strategy, message, created,
  *             model, brick_version)                                             one per measurement
- *   best(key_id, candidate_id)                                                   the fastest 'ok' one
+ *   best(key_id, candidate_id)       the fastest 'ok' record
  *   meta(name, value)
  *
  * A fresh file runs every migration in order; an older file runs the missing ones, in one
  * transaction, so that two processes opening it at once cannot both migrate. Each measurement
  * is recorded in its own transaction (BEGIN IMMEDIATE ... COMMIT) together with the update of
  * "best", so a tuner killed at any moment leaves every finished record and a consistent best.
+ * The best is the fastest measurement, and never of a schedule that was once found wrong.
  * WAL lets readers run beside a writer; a busy timeout lets two writers take turns.
  *
  * Files that are not tuning databases (another SQLite database, a text file, a damaged file,
@@ -343,18 +344,28 @@ static int insert_candidate(tune_db *db, int64_t key, const tune_record *r, int6
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Make candidate "id" the best of "key" if it is faster than the current best. */
-static int update_best(tune_db *db, int64_t key, int64_t id) {
+/* Recompute the best of "key": its fastest 'ok' record, among the schedules never recorded as
+ * wrong. (On a shared machine interference only slows a run down, so the fastest of several
+ * measurements of a schedule is the best estimate of its speed.) */
+static int update_best(tune_db *db, int64_t key) {
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db->h,
-      "INSERT INTO best(key_id, candidate_id) VALUES(?1, ?2) ON CONFLICT(key_id) DO UPDATE "
-      "SET candidate_id = excluded.candidate_id WHERE (SELECT ms FROM candidate WHERE id = "
-      "best.candidate_id) > (SELECT ms FROM candidate WHERE id = excluded.candidate_id)",
-      -1, &st, NULL);
+  int rc = sqlite3_prepare_v2(db->h, "DELETE FROM best WHERE key_id = ?1", -1, &st, NULL);
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_int64(st, 1, key);
-  sqlite3_bind_int64(st, 2, id);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return rc;
+  rc = sqlite3_prepare_v2(db->h,
+      "INSERT INTO best(key_id, candidate_id) "
+      "SELECT ?1, id FROM candidate WHERE key_id = ?1 AND status = 'ok' "
+      "  AND schedule NOT IN (SELECT schedule FROM candidate WHERE key_id = ?1 "
+      "                       AND status = 'wrong') "
+      "ORDER BY ms, id LIMIT 1", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_int64(st, 1, key);
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -368,8 +379,8 @@ static int record_once(tune_db *db, const tune_key *key, const tune_record *r, i
   rc = key_id(db, key, &kid);
   if (rc == SQLITE_OK)
     rc = insert_candidate(db, kid, r, id);
-  if (rc == SQLITE_OK && r->status == TUNE_OK)
-    rc = update_best(db, kid, *id);
+  if (rc == SQLITE_OK && (r->status == TUNE_OK || r->status == TUNE_WRONG))
+    rc = update_best(db, kid);
   if (rc == SQLITE_OK)
     rc = exec(db->h, "COMMIT");
   if (rc != SQLITE_OK)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static const int64_t default_cache[3] = {48 << 10, 1 << 20, 32 << 20};
+static const int default_ways[3] = {12, 16, 16};
 /* Plausible sizes per level: virtual machines report odd ones (a 508 MB L3 was seen). */
 static const int64_t min_cache[3] = {8 << 10, 128 << 10, 1 << 20};
 static const int64_t max_cache[3] = {256 << 10, 8 << 20, 128 << 20};
@@ -49,8 +50,8 @@ static bool read_word(const char *path, char *buf, size_t n) {
   return ok;
 }
 
-/* Fill "cache" from sysfs where it says; entries it does not give stay as they were. */
-static void caches_from_sysfs(int64_t *cache) {
+/* Fill "cache" and "ways" from sysfs where it says; entries it does not give stay as they were. */
+static void caches_from_sysfs(int64_t *cache, int *ways) {
   for (int i = 0; i < 8; i++) {
     char path[128], type[32];
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
@@ -63,6 +64,10 @@ static void caches_from_sysfs(int64_t *cache) {
     int64_t size = read_size(path);
     if (size > 0)
       cache[level - 1] = size;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/ways_of_associativity", i);
+    int64_t w = read_size(path);
+    if (w > 0 && w <= 64)
+      ways[level - 1] = (int)w;
   }
 }
 
@@ -79,8 +84,18 @@ static void caches_from_sysconf(int64_t *cache) {
 
 void tune_machine_host(tune_machine *m, const cg_target *t) {
   int64_t sysfs[3] = {-1, -1, -1}, conf[3] = {-1, -1, -1};
-  caches_from_sysfs(sysfs);
+  int ways[3] = {0, 0, 0};
+  caches_from_sysfs(sysfs, ways);
   caches_from_sysconf(conf);
+#ifdef _SC_LEVEL1_DCACHE_ASSOC
+  const int assoc[3] = {_SC_LEVEL1_DCACHE_ASSOC, _SC_LEVEL2_CACHE_ASSOC, _SC_LEVEL3_CACHE_ASSOC};
+  for (int i = 0; i < 3; i++) {
+    long v = ways[i] ? 0 : sysconf(assoc[i]);
+    ways[i] = ways[i] ? ways[i] : v > 0 && v <= 64 ? (int)v : default_ways[i];
+  }
+#endif
+  for (int i = 0; i < 3; i++)
+    m->ways[i] = ways[i] ? ways[i] : default_ways[i];
   for (int i = 0; i < 3; i++)
     m->cache[i] = sysfs[i] > 0 ? sysfs[i] : conf[i] > 0 ? conf[i] : default_cache[i];
   for (int i = 0; i < 3; i++)

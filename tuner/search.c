@@ -1,7 +1,8 @@
 /*
  * The tuning loop: the default schedule first (the baseline every run reports), then the
  * strategy's candidates, best modelled first, each measured in a worker and recorded in the
- * database at once; at the end the default and the best are measured again side by side.
+ * database at once; at the end the default and the best few are measured again in interleaved
+ * rounds (a loaded machine makes single measurements noisy) and the best mean wins.
  *
  * Strategies draw from pools of candidates ranked by the cost model:
  *
@@ -31,6 +32,8 @@
 #define POPULATION 8
 #define FRONTIER_MAX 6000
 #define SEED_POOL 2500
+#define CONFIRM_TOP 3      /* schedules measured again beside the default */
+#define CONFIRM_ROUNDS 2
 
 typedef struct entry {
   tune_cand *c;
@@ -54,6 +57,7 @@ typedef struct tuner {
   entry *hist; /* measured this run, and the database's best (origin TUNE_ORIGIN_DB) */
   int nhist, caphist;
   int best, def; /* indices into hist, -1 for none */
+  int confirmed;  /* this run's best after the confirmation, -1 before */
   bool stop;
   char *err;
 } tuner;
@@ -515,31 +519,62 @@ static int run_best(const tuner *T) {
   return b;
 }
 
-/* Measure the default and this run's best again, side by side. */
-static void confirm(tuner *T) {
-  int b = run_best(T);
-  if (b < 0 || T->def < 0 || b == T->def || T->hist[T->def].st != TUNE_OK || stop_requested(T))
-    return;
-  const tune_cand *def = T->hist[T->def].c, *best = T->hist[b].c;
-  const char *texts[2] = {def->text, best->text};
-  double *out[2] = {&T->res->confirm_default, &T->res->confirm_best};
-  for (int i = 0; i < 2 && !stop_requested(T); i++) {
-    tune_measurement m;
-    tune_measure(&T->w, texts[i], &m);
-    if (m.status == TUNE_STOPPED)
-      break;
-    tune_cand tmp = {.text = (char *)texts[i], .cost = i ? best->cost : def->cost};
-    if (!record(T, &tmp, &m, "confirm"))
-      break;
-    *out[i] = m.status == TUNE_OK ? m.gflops : 0;
+/* The "max" fastest distinct schedules of this run other than the default, into "top". */
+static int run_top(const tuner *T, int *top, int max) {
+  int n = 0;
+  for (int i = 0; i < T->nhist; i++) {
+    const entry *e = &T->hist[i];
+    if (e->st != TUNE_OK || e->c->origin == TUNE_ORIGIN_DB || i == T->def)
+      continue;
+    int at = n < max ? n++ : max;
+    if (at == max && e->gflops <= T->hist[top[max - 1]].gflops)
+      continue;
+    at = at == max ? max - 1 : at;
+    top[at] = i;
+    for (int j = at; j > 0 && T->hist[top[j]].gflops > T->hist[top[j - 1]].gflops; j--) {
+      int x = top[j];
+      top[j] = top[j - 1];
+      top[j - 1] = x;
+    }
   }
+  return n;
+}
+
+/* Measure the default and this run's best few again, in interleaved rounds, so that one
+ * unlucky measurement on a loaded machine (interference only slows runs down) does not decide:
+ * each is judged by its fastest measurement of this run. */
+static void confirm(tuner *T) {
+  int ids[CONFIRM_TOP + 1], n = 1 + run_top(T, ids + 1, CONFIRM_TOP);
+  ids[0] = T->def;
+  if (n < 2 || T->def < 0 || T->hist[T->def].st != TUNE_OK || stop_requested(T))
+    return;
+  double fast[CONFIRM_TOP + 1];
+  for (int i = 0; i < n; i++)
+    fast[i] = T->hist[ids[i]].gflops;
+  for (int round = 0; round < CONFIRM_ROUNDS && !stop_requested(T); round++)
+    for (int i = 0; i < n && !stop_requested(T); i++) {
+      const tune_cand *c = T->hist[ids[i]].c;
+      tune_measurement m;
+      tune_measure(&T->w, c->text, &m);
+      if (m.status == TUNE_STOPPED || !record(T, c, &m, "confirm"))
+        return;
+      if (m.status == TUNE_OK && m.gflops > fast[i])
+        fast[i] = m.gflops;
+    }
+  int best = 1;
+  for (int i = 2; i < n; i++)
+    if (fast[i] > fast[best])
+      best = i;
+  T->res->confirm_default = fast[0];
+  T->res->confirm_best = fast[best];
+  T->confirmed = ids[best];
 }
 
 /* ---- the run ---------------------------------------------------------------------------------------------- */
 
 static void finish(tuner *T) {
   tune_result *res = T->res;
-  int b = run_best(T);
+  int b = T->confirmed >= 0 ? T->confirmed : run_best(T);
   if (b >= 0) {
     res->best_schedule = strdup(T->hist[b].c->text);
     res->best_gflops = T->hist[b].gflops;
@@ -563,7 +598,7 @@ static void run(tuner *T) {
   if (T->stop || !measure_default(T))
     return;
   if (T->cfg->seconds > 0 && T->cfg->strategy != TUNE_MODEL_REPORT)
-    T->reserve = 2 * T->measure_seconds;
+    T->reserve = CONFIRM_ROUNDS * (CONFIRM_TOP + 1) * T->measure_seconds;
   switch (T->cfg->strategy) {
   case TUNE_EXHAUSTIVE: run_exhaustive(T); break;
   case TUNE_RANDOM: run_random(T); break;
@@ -589,7 +624,8 @@ int tune_run(const tune_config *cfg, const ir_kernel *k, isl_ctx *ctx, tune_resu
     *err = terr;
     return -1;
   }
-  tuner T = {.cfg = cfg, .res = res, .w = cfg->worker, .t0 = now(), .best = -1, .def = -1};
+  tuner T = {.cfg = cfg, .res = res, .w = cfg->worker, .t0 = now(), .best = -1, .def = -1,
+             .confirmed = -1};
   T.w.stop = cfg->stop;
   T.w.timeout = cfg->timeout > 0 ? cfg->timeout : 60;
   T.db = tune_db_open(cfg->db_path, true, err);

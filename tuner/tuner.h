@@ -29,6 +29,7 @@
 
 typedef struct tune_machine {
   int64_t cache[3]; /* L1 data, L2, L3 bytes (per core for L1/L2, the shared L3) */
+  int ways[3];      /* their associativity */
   int vlen;         /* floats per vector register of the BRGEMM ISA */
   int nregs;        /* vector registers */
   int cores;        /* online CPUs */

@@ -220,12 +220,25 @@ START_TEST(db_record_and_lookup) {
   ck_assert_int_eq(tune_db_best(db, &other, &r, &found, &err), 0);
   ck_assert_str_eq(r.schedule, "o");
   tune_record_release(&r);
+  /* A slower measurement of b changes nothing (interference only slows runs down). */
+  tune_record b2 = rec("b", TUNE_OK, 7.7, 2.6);
+  ck_assert_int_eq(tune_db_record(db, &key, &b2, NULL, &err), 0);
+  ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
+  ck_assert_str_eq(r.schedule, "b");
+  ck_assert_int_eq(r.id, id);
+  tune_record_release(&r);
+  /* A schedule found wrong once is never the best again: then c (1.5 ms) is. */
+  ck_assert_int_eq(tune_db_record(db, &key, &(tune_record){.schedule = "b", .status = TUNE_WRONG},
+                                  NULL, &err), 0);
+  ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
+  ck_assert_str_eq(r.schedule, "c");
+  tune_record_release(&r);
   tune_db_close(db);
   /* A reader without create sees the same. */
   db = tune_db_open(path, false, &err);
   ck_assert_ptr_nonnull(db);
   ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
-  ck_assert_str_eq(r.schedule, "b");
+  ck_assert_str_eq(r.schedule, "c");
   tune_record_release(&r);
   tune_db_close(db);
   ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM tuning_key"), 2);
@@ -368,7 +381,7 @@ END_TEST
 
 /* ---- cost model ------------------------------------------------------------------------------ */
 
-static const tune_machine test_machine = {{32 << 10, 1 << 20, 32 << 20}, 16, 32, 2};
+static const tune_machine test_machine = {{32 << 10, 1 << 20, 32 << 20}, {8, 16, 16}, 16, 32, 2};
 
 /* Modelled cycles of schedule "text" for "l"'s kernel with "threads". */
 static double cost_of(loaded *l, const char *text, int threads) {
