@@ -134,6 +134,36 @@ static void gen_matmul_like(sb_t *out, uint64_t *rng, bool batched) {
 }
 
 static void gen_matmul(void *out, uint64_t *rng) { gen_matmul_like(out, rng, false); }
+
+/* One long dimension (100..3000: several vector blocks, long K loops, many tiles), the others
+ * short, in random layouts. */
+static void gen_wide(void *out, uint64_t *rng) {
+  int64_t len = rnd(rng, 100, 3000), a = rnd(rng, 1, 12), b = rnd(rng, 1, 12);
+  int which = (int)sched_rng_below(rng, 3);
+  G_b = 1;
+  G_m = which == 0 ? len : a;
+  G_n = which == 1 ? len : which == 0 ? a : b;
+  G_k = which == 2 ? len : b;
+  int64_t *v[] = {&G_m, &G_n, &G_k};
+  shrink(v, 3, mm_flops);
+  static const char *const ia[] = {"i", "k"}, *const ib[] = {"k", "j"}, *const ic[] = {"i", "j"};
+  int64_t ea[] = {G_m, G_k}, eb[] = {G_k, G_n}, ec[] = {G_m, G_n};
+  int pa[2], pb[2], pc[2];
+  perm(rng, pa, 2);
+  perm(rng, pb, 2);
+  perm(rng, pc, 2);
+  sb_t ins, outs, body, xa, xb, xc;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  bk_strbuf_init(&xa), bk_strbuf_init(&xb), bk_strbuf_init(&xc);
+  permuted(&ins, &xa, "A", 2, ia, ea, pa);
+  bk_strbuf_puts(&ins, ", ");
+  permuted(&ins, &xb, "B", 2, ib, eb, pb);
+  permuted(&outs, &xc, "C", 2, ic, ec, pc);
+  bk_strbuf_printf(&body, "  %s += %s * %s\n", bk_strbuf_cstr(&xc), bk_strbuf_cstr(&xa),
+                   bk_strbuf_cstr(&xb));
+  bk_strbuf_release(&xa), bk_strbuf_release(&xb), bk_strbuf_release(&xc);
+  emit(out, &ins, &outs, &body);
+}
 static void gen_batched(void *out, uint64_t *rng) { gen_matmul_like(out, rng, true); }
 
 /* Convolution parameters: sizes, stride, padding, dilation, output sizes. */
@@ -458,6 +488,27 @@ static void gen_lstm(void *out, uint64_t *rng) {
   emit(out, &ins, &outs, &body);
 }
 
+/* Accumulation into values an earlier statement wrote (beta = 1 from the first call on):
+ * C[i, j] = D[i, j] * 0.5; C[i, j] += A[i, k] * B[k, j]; then sometimes C[i, j] max= ... */
+static void gen_accumulate(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), n = extent(rng), k = extent(rng);
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "A", 2, (int64_t[]){m, k});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "B", 2, (int64_t[]){k, n});
+  bk_strbuf_puts(&ins, ", ");
+  decl(&ins, "D", 2, (int64_t[]){m, n});
+  decl(&outs, "C", 2, (int64_t[]){m, n});
+  bk_strbuf_puts(&body, sched_rng_below(rng, 2) ? "  C[i, j] = D[i, j] * 0.5\n" : "  C[i, j] = D[0, j]\n");
+  bk_strbuf_puts(&body, "  C[i, j] += A[i, k] * B[k, j]\n");
+  if (sched_rng_below(rng, 2))
+    bk_strbuf_puts(&body, "  C[i, j] max= A[i, k] * 3.0\n");
+  if (sched_rng_below(rng, 2))
+    bk_strbuf_puts(&body, "  C[i, j] += D[i, k - 1] * B[k, j] where k in 0..4\n");
+  emit(out, &ins, &outs, &body);
+}
+
 const gen_class gen_classes[] = {
     {"matmul", gen_matmul},
     {"batched", gen_batched},
@@ -474,5 +525,7 @@ const gen_class gen_classes[] = {
     {"conv_blocked", gen_conv_blocked},
     {"odd_contraction", gen_odd_contraction},
     {"lstm", gen_lstm},
+    {"wide", gen_wide},
+    {"accumulate", gen_accumulate},
 };
 const int gen_nclasses = (int)(sizeof gen_classes / sizeof *gen_classes);
