@@ -23,6 +23,9 @@ typedef struct call {
   int nvariant[3];
   LLVMValueRef first;             /* i1: first visit of this output tile (beta = 0 allowed) */
   bool can_beta0;
+  LLVMValueRef last;              /* i1: last visit of this output tile (the epilogue runs) */
+  bool always_last;               /* no reduction loop outside the call */
+  LLVMValueRef bias;
   LLVMValueRef a, b, c, offs_a, offs_b;
   int64_t batch;
   brg_desc d;
@@ -61,12 +64,16 @@ static void sizes(call *C, LLVMValueRef *lo, LLVMValueRef *hi) {
   cg_fn *f = C->f;
   const sched_op *op = C->op;
   const sched_stmt *ss = &op->sched;
-  C->first = LLVMConstInt(f->i1, 1, 0);
+  C->first = C->last = LLVMConstInt(f->i1, 1, 0);
+  C->always_last = true;
   for (int p = 0; p < ss->norder; p++) {
-    const ir_iter *it = &op->iters[ss->order[p].iter];
-    if (it->reduction)
-      C->first = LLVMBuildAnd(f->b, C->first,
-                              LLVMBuildICmp(f->b, LLVMIntEQ, lo[ss->order[p].iter], cg_i64(f, it->lo), ""), "");
+    int i = ss->order[p].iter;
+    const ir_iter *it = &op->iters[i];
+    if (!it->reduction)
+      continue;
+    C->first = LLVMBuildAnd(f->b, C->first, LLVMBuildICmp(f->b, LLVMIntEQ, lo[i], cg_i64(f, it->lo), ""), "");
+    C->last = LLVMBuildAnd(f->b, C->last, LLVMBuildICmp(f->b, LLVMIntEQ, hi[i], cg_i64(f, it->hi - 1), ""), "");
+    C->always_last = false;
   }
   for (int r = 0; r < 3; r++) {
     int i = ss->role[r];
@@ -177,29 +184,53 @@ static void emit_call(call *C) {
     return;
   }
   LLVMValueRef fn = brg_emit(f->m->mod, &C->d);
-  LLVMValueRef args[7] = {C->a, C->b, C->c, cg_i64(f, C->batch), LLVMConstPointerNull(f->ptr),
+  LLVMValueRef args[7] = {C->a, C->b, C->c, cg_i64(f, C->batch),
+                          C->d.epilogue & (BRG_EPI_BIAS_M | BRG_EPI_BIAS_N) ? C->bias : LLVMConstPointerNull(f->ptr),
                           C->offs_a, C->offs_b};
   LLVMBuildCall2(f->b, brg_fn_type(f->ctx), fn, args, 7, "");
 }
 
-/* Choose the specialization of dimension "dim" (0..2: M, N, K; 3: beta) at run time. */
+/* The choices of dimension "dim" (0..2: M, N, K sizes; 3: beta; 4: epilogue) and their
+ * run-time conditions: beta 0 on the first visit of an output tile, the epilogue on the last. */
+static int choices(const call *C, int dim, int64_t *val) {
+  if (dim < 3) {
+    for (int v = 0; v < C->nvariant[dim]; v++)
+      val[v] = C->variant[dim][v];
+    return C->nvariant[dim];
+  }
+  if (dim == 3) {
+    val[0] = C->can_beta0 ? 0 : 1;
+    val[1] = 1;
+    return C->can_beta0 ? 2 : 1;
+  }
+  unsigned epi = C->op->epi;
+  val[0] = epi;
+  val[1] = 0;
+  return epi && !C->always_last ? 2 : 1;
+}
+
+/* Choose the specialization of dimension "dim" at run time (see choices). */
 static void dispatch(call *C, int dim) {
   cg_fn *f = C->f;
-  if (dim == 4) {
+  if (dim == 5) {
     emit_call(C);
     return;
   }
-  int n = dim < 3 ? C->nvariant[dim] : (C->can_beta0 ? 2 : 1);
+  int64_t vals[MAX_VARIANTS];
+  int n = choices(C, dim, vals);
   LLVMBasicBlockRef done = n > 1 ? LLVMAppendBasicBlockInContext(f->ctx, f->fn, "brg.done") : NULL;
   for (int v = 0; v < n; v++) {
-    int64_t val = dim < 3 ? C->variant[dim][v] : (C->can_beta0 ? v == 0 ? 0 : 1 : 1);
+    int64_t val = vals[v];
     if (dim < 3)
       (&C->d.M)[dim] = (int)val;
-    else
+    else if (dim == 3)
       C->d.beta = (int)val;
+    else
+      C->d.epilogue = (unsigned)val;
     if (v + 1 < n) {
-      LLVMValueRef cond = dim < 3 ? LLVMBuildICmp(f->b, LLVMIntEQ, C->size[dim], cg_i64(f, val), "")
-                                  : C->first;
+      LLVMValueRef cond = dim < 3    ? LLVMBuildICmp(f->b, LLVMIntEQ, C->size[dim], cg_i64(f, val), "")
+                          : dim == 3 ? C->first
+                                     : C->last;
       LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "brg.case");
       LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "brg.next");
       LLVMBuildCondBr(f->b, cond, then, next);
@@ -240,5 +271,10 @@ void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *start, LLVMValueR
     C.d.lda = ext(op, m);
   batch(&C);
   C.d.batch_hint = C.batch;
+  if (op->epi & (BRG_EPI_BIAS_M | BRG_EPI_BIAS_N)) {
+    int64_t lbias[64], c0bias;
+    sched_access_linearize(f->sk, op, &op->bias, lbias, &c0bias);
+    C.bias = tile_ptr(&C, op->bias.buf, lbias, c0bias, start);
+  }
   dispatch(&C, 0);
 }

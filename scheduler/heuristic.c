@@ -213,6 +213,31 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
   }
 }
 
+static bool is_given(const sched_schedule *given, int stmt) {
+  for (int j = 0; given && j < given->stmts.len; j++)
+    if (given->stmts.data[j].stmt == stmt)
+      return true;
+  return false;
+}
+
+/* Run each statement that finishes a BRGEMM statement's output (bias, ReLU) as that BRGEMM's
+ * epilogue: by default when neither statement was scheduled explicitly, and always when a
+ * given schedule says "epilogue=". */
+static void fuse_epilogues(const ir_kernel *k, const sched_schedule *given, sched_schedule *out) {
+  for (int i = 0; i + 1 < out->stmts.len; i++) {
+    sched_stmt *c = &out->stmts.data[i], *e = &out->stmts.data[i + 1];
+    int bias;
+    bool wanted = c->epilogue && c->epilogue_stmt == i + 1;
+    if (!wanted && (is_given(given, i) || is_given(given, i + 1)))
+      continue;
+    if (!wanted && (c->fused || !sched_epilogue_match(k->stmts.data[i], c, k->stmts.data[i + 1], &bias)))
+      continue;
+    c->epilogue = true;
+    c->epilogue_stmt = i + 1;
+    *e = (sched_stmt){.stmt = i + 1, .role = {-1, -1, -1}, .parallel = -1, .fused = true};
+  }
+}
+
 sched_target sched_target_default(void) {
   return (sched_target){.l1 = 32 << 10, .l2 = 1 << 20, .l3 = 32 << 20};
 }
@@ -256,5 +281,6 @@ sched_schedule *sched_complete_for(const ir_kernel *k, const sched_schedule *giv
     for (int p = 0; p < g->packs.len; p++)
       bk_vec_push(out->arena, &ss->packs, g->packs.data[p]);
   }
+  fuse_epilogues(k, given, out);
   return out;
 }

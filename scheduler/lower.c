@@ -22,6 +22,7 @@ typedef struct lower {
   bk_diag *diag;
   isl_ctx *ctx;
   bool ok;
+  int epilogue_of; /* the statement the last BRGEMM op took as its epilogue, or -1 */
 } lower;
 
 static int add_buf(sched_kernel *sk, const char *name, int param, int rank, const int64_t *dims) {
@@ -512,8 +513,31 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
   return true;
 }
 
+/* Give BRGEMM op "op" the epilogue its schedule names. */
+static void add_epilogue(lower *L, sched_op *op, const ir_stmt *e) {
+  const sched_stmt *ss = &op->sched;
+  int br;
+  op->epi = sched_epilogue_match(op->stmt, ss, e, &br);
+  if (!op->epi) {
+    lerror(L, ss->loc, "statement s%d cannot run as the epilogue of s%d (it must be "
+           "'T = relu(T + b[x])', 'T = T + b[x]' or 'T = relu(T)' on s%d's target, right after "
+           "it, with x its M or N iterator)", e->index, op->stmt->index, op->stmt->index);
+    return;
+  }
+  if (br >= 0)
+    op->bias = (sched_access){.buf = tensor_buf(L->sk, e->reads[br]->tensor),
+                              .index = sched_epilogue_bias_index(op->stmt, e, br, L->sk->arena)};
+  L->epilogue_of = e->index;
+}
+
 /* Lower statement "s" with its schedule "ss". */
 static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
+  if (ss->fused) {
+    if (L->epilogue_of != s->index)
+      lerror(L, ss->loc, "statement s%d is 'fused' but no BRGEMM statement takes it as its "
+             "'epilogue='", s->index);
+    return;
+  }
   sched_access *reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access) * (size_t)(s->nreads + 1));
   for (int r = 0; r < s->nreads; r++)
     reads[r] = access_of(L, s, s->reads[r]);
@@ -556,6 +580,12 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   op->sched = *ss;
   if (ss->brgemm)
     check_brgemm(L, op, &c);
+  if (ss->brgemm && ss->epilogue && L->ok) {
+    if (ss->epilogue_stmt == s->index + 1)
+      add_epilogue(L, op, L->sk->k->stmts.data[s->index + 1]);
+    else
+      lerror(L, ss->loc, "the epilogue of s%d must be the next statement, s%d", s->index, s->index + 1);
+  }
   if (scratch >= 0)
     add_copy_back(L, target, scratch, wa);
 }
@@ -566,7 +596,7 @@ sched_kernel *sched_lower(const ir_kernel *k, const sched_schedule *s, isl_ctx *
   sched_kernel *sk = bk_arena_alloc(a, sizeof(*sk));
   sk->arena = a;
   sk->k = k;
-  lower L = {.sk = sk, .diag = diag, .ctx = ctx, .ok = true};
+  lower L = {.sk = sk, .diag = diag, .ctx = ctx, .ok = true, .epilogue_of = -1};
   for (int i = 0; i < k->params.len; i++)
     add_buf(sk, k->params.data[i]->name, i, k->params.data[i]->rank, k->params.data[i]->dims);
   for (int i = 0; i < k->locals.len; i++)

@@ -256,10 +256,35 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     ss->brgemm = false;
     return true;
   }
+  if (word_is(s, n, "fused")) {
+    ss->fused = true;
+    return true;
+  }
+  if (word_is(s, n, "epilogue")) {
+    if (!expect_char(P, '='))
+      return false;
+    size_t b2 = P->pos;
+    const char *w;
+    size_t wn = ident(P, &w);
+    ss->epilogue_stmt = -1;
+    for (int i = 0; i < P->k->stmts.len; i++) {
+      char sid[32];
+      snprintf(sid, sizeof sid, "s%d", i);
+      if (word_is(w, wn, sid) || (P->k->stmts.data[i]->label && word_is(w, wn, P->k->stmts.data[i]->label)))
+        ss->epilogue_stmt = i;
+    }
+    if (ss->epilogue_stmt < 0) {
+      serror(P, (bk_loc){P->src, (uint32_t)b2, (uint32_t)(wn ? wn : 1)},
+             "kernel '%s' has no statement '%.*s'", P->k->name, (int)wn, w);
+      return false;
+    }
+    ss->epilogue = true;
+    return true;
+  }
   if (!word_is(s, n, "order") && !word_is(s, n, "parallel") && !word_is(s, n, "pack") &&
       !word_is(s, n, "flatten")) {
-    serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, flatten, order, parallel, "
-           "pack or loops)", (int)n, s);
+    serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, flatten, epilogue, order, "
+           "parallel, pack, loops or fused)", (int)n, s);
     return false;
   }
   if (!expect_char(P, '='))
@@ -341,6 +366,12 @@ static bool loop_listed(const sched_stmt *ss, sched_loop l) {
 /* Check the loops of a section and complete "order" with the loops it does not list. */
 static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
   const ir_stmt *st = P->st;
+  if (ss->fused)
+    return true; /* computed by another statement's epilogue: no loops of its own */
+  if (ss->epilogue && !ss->brgemm) {
+    serror(P, ss->loc, "'epilogue' needs a BRGEMM statement");
+    return false;
+  }
   for (int r = 0; r < 3 && ss->brgemm; r++)
     for (int q = 0; q < r; q++)
       if (ss->role[r] >= 0 && ss->role[r] == ss->role[q]) {
@@ -458,6 +489,13 @@ sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, b
     parse_section(&P);
     skip_space(&P);
   }
+  for (int i = 0; i < P.out->stmts.len && !P.failed; i++) {
+    const sched_stmt *c = &P.out->stmts.data[i];
+    const sched_stmt *e = c->epilogue ? sched_schedule_find(P.out, c->epilogue_stmt) : NULL;
+    if (e && !e->fused)
+      serror(&P, e->loc, "statement s%d runs as the epilogue of s%d: schedule it as 's%d{fused}' "
+             "or leave it out", c->epilogue_stmt, c->stmt, c->epilogue_stmt);
+  }
   if (P.failed) {
     sched_schedule_free(P.out);
     return NULL;
@@ -484,6 +522,10 @@ static void print_loops(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss,
 
 static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss) {
   bk_strbuf_printf(sb, "s%d{", st->index);
+  if (ss->fused) {
+    bk_strbuf_puts(sb, "fused}");
+    return;
+  }
   if (ss->brgemm) {
     bk_strbuf_puts(sb, "brgemm(");
     for (int r = 0; r < 3; r++) {
@@ -500,6 +542,8 @@ static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss
     bk_strbuf_puts(sb, ")");
     if (ss->flatten)
       bk_strbuf_printf(sb, ";flatten=%s", st->iters[ss->flatten_iter].name);
+    if (ss->epilogue)
+      bk_strbuf_printf(sb, ";epilogue=s%d", ss->epilogue_stmt);
   } else {
     bk_strbuf_puts(sb, "loops");
   }

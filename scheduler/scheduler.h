@@ -54,6 +54,9 @@ typedef struct sched_stmt {
   int parallel;             /* index in "order" of the parallel loop, -1 for none */
   bool flatten;             /* fuse iterator "flatten_iter" (p) into M (q): see lower.c */
   int flatten_iter;
+  bool epilogue;            /* statement "epilogue_stmt" runs as this BRGEMM's epilogue */
+  int epilogue_stmt;
+  bool fused;               /* this statement runs as another statement's epilogue */
   BK_VEC(struct sched_pack_rec { int read; sched_pack kind; }) packs;
   bk_loc loc;               /* the section in the schedule text, for messages */
 } sched_stmt;
@@ -162,6 +165,8 @@ typedef struct sched_op {
   int nreads;
   sched_stmt sched;          /* order, parallel; roles, tiles, batch for BRGEMM */
   int a_read, b_read;        /* BRGEMM: read ids of the vector (A) and broadcast (B) factors */
+  unsigned epi;              /* BRGEMM: brg_epilogue flags of the fused statement (0: none) */
+  sched_access bias;         /* BRGEMM with a bias epilogue: the bias, over the op's iterators */
   isl_set *domain;           /* { O<index>[iters] : ranges } */
 } sched_op;
 
@@ -184,6 +189,16 @@ int64_t sched_access_dim(const sched_kernel *sk, const sched_access *a, int d);
 /* The row pitch with which "flatten=p" would fuse p into the M iterator of "ss" (see
  * lower.c), or 0 when it cannot. */
 int64_t sched_flatten_pitch(const ir_stmt *s, const sched_stmt *ss, int p);
+/* Can statement "e" run as the epilogue of the BRGEMM statement "c" scheduled by "ss"
+ * (e is "T[..] = T[..] + b[x]", "b[x] + T[..]", "relu(...)" of those, or "relu(T[..])" on the
+ * target of c, with x the M or N iterator, b unit-stride along it)? Returns the brg_epilogue
+ * flags (bias along M = 1, along N = 2, ReLU = 4), 0 when it cannot; "*bias_read" gets the
+ * read id of b in e (-1 without a bias). */
+unsigned sched_epilogue_match(const ir_stmt *c, const sched_stmt *ss, const ir_stmt *e,
+                              int *bias_read);
+/* The index of the bias of epilogue "e" over the iterators of its BRGEMM statement "c". */
+ir_affine *sched_epilogue_bias_index(const ir_stmt *c, const ir_stmt *e, int bias_read,
+                                     bk_arena *arena);
 /* Linear strides of read "r" of "s" once the packs of "ss" are applied. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin);
 /* Zero padding of read "r" of "s" in dimension "d", as a PAD pack makes it. */

@@ -299,7 +299,7 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{" CONV_OK ";pack=I:foo}", 41, 3,
      "unknown packing 'foo' (expected 'pad' or 'im2col')"},
     {conv_text, "s0{tile=4}", 4, 4,
-     "unknown schedule item 'tile' (expected brgemm, flatten, order, parallel, pack or loops)"},
+     "unknown schedule item 'tile' (expected brgemm, flatten, epilogue, order, parallel, pack, loops or fused)"},
     {conv_text, "s0{loops} s0{loops}", 11, 2, "statement s0 is scheduled twice"},
     {fc_text, "s1{loops} act{loops}", 11, 3, "statement s1 is scheduled twice"},
     /* tile sizes */
