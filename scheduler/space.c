@@ -15,7 +15,8 @@
  *
  * Every loop left outside the call (the other iterators, the tile loops) may come in any order;
  * the parallel loop is any of them that is not a reduction. Samples also fuse the output rows
- * into M ("flatten") now and then, where lower.c accepts it. A statement that is not a
+ * into M ("flatten") now and then, where lower.c accepts it, and run a matching bias/ReLU
+ * statement as a BRGEMM's epilogue (sched_space_random). A statement that is not a
  * contraction (or has no mapping) is a plain loop nest in any order. Packs name tensors, so a
  * tensor read twice gets one packing for both reads.
  */
@@ -343,12 +344,28 @@ void sched_space_sample(const ir_kernel *k, const ir_stmt *s, uint64_t *rng, sch
     random_plain(s, out, rng, arena);
 }
 
+/* Now and then run statement i + 1 as the epilogue of BRGEMM statement i, where it matches
+ * (bias and/or ReLU on i's output: see sched_epilogue_match). */
+static void random_epilogues(const ir_kernel *k, sched_schedule *sch, uint64_t *rng) {
+  for (int i = 0; i + 1 < sch->stmts.len; i++) {
+    sched_stmt *c = &sch->stmts.data[i], *e = &sch->stmts.data[i + 1];
+    int bias;
+    if (!c->brgemm || c->fused || !chance(rng, 50) ||
+        !sched_epilogue_match(k->stmts.data[i], c, k->stmts.data[i + 1], &bias))
+      continue;
+    c->epilogue = true;
+    c->epilogue_stmt = i + 1;
+    *e = (sched_stmt){.stmt = i + 1, .role = {-1, -1, -1}, .parallel = -1, .fused = true};
+  }
+}
+
 sched_schedule *sched_space_random(const ir_kernel *k, uint64_t *rng) {
   sched_schedule *sch = sched_schedule_new();
   for (int i = 0; i < k->stmts.len; i++) {
     sched_stmt *ss = sched_schedule_add(sch, i);
     sched_space_sample(k, k->stmts.data[i], rng, ss, sch->arena);
   }
+  random_epilogues(k, sch, rng);
   return sch;
 }
 
@@ -530,7 +547,9 @@ static bool loops_equal(const sched_loop *a, const sched_loop *b, int n) {
 bool sched_stmt_is_equal(const sched_stmt *a, const sched_stmt *b) {
   if (a->stmt != b->stmt || a->brgemm != b->brgemm || a->norder != b->norder ||
       a->nbatch != b->nbatch || a->parallel != b->parallel || a->packs.len != b->packs.len ||
-      a->flatten != b->flatten || (a->flatten && a->flatten_iter != b->flatten_iter))
+      a->flatten != b->flatten || (a->flatten && a->flatten_iter != b->flatten_iter) ||
+      a->fused != b->fused || a->epilogue != b->epilogue ||
+      (a->epilogue && a->epilogue_stmt != b->epilogue_stmt))
     return false;
   for (int r = 0; r < 3 && a->brgemm; r++)
     if (a->role[r] != b->role[r] || (a->role[r] >= 0 && a->tile[r] != b->tile[r]))

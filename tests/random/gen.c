@@ -218,6 +218,11 @@ static void gen_conv(void *out, uint64_t *rng) {
   bk_strbuf_puts(&body, ", ");
   conv_index(&body, "q", "s", c.st, c.dl, c.pd);
   bk_strbuf_puts(&body, "] * Wt[k, c, r, s]\n");
+  if (sched_rng_below(rng, 2)) { /* bias and ReLU: a candidate for the BRGEMM epilogue */
+    bk_strbuf_puts(&ins, ", ");
+    decl(&ins, "bias", 1, (int64_t[]){c.k});
+    bk_strbuf_puts(&body, "  O[n, k, p, q] = relu(O[n, k, p, q] + bias[k])\n");
+  }
   emit(out, &ins, &outs, &body);
 }
 
@@ -316,8 +321,11 @@ static void gen_fc(void *out, uint64_t *rng) {
   bk_strbuf_puts(&ins, ", ");
   decl(&ins, "b", 1, (int64_t[]){k});
   decl(&outs, "Y", 2, (int64_t[]){n, k});
+  static const char *const epilogues[] = {
+      "relu(Y[n, k] + b[k])", "Y[n, k] + b[k]", "b[k] + Y[n, k]", "relu(b[k] + Y[n, k])",
+      "relu(Y[n, k])", "relu(Y[n, k] + b[k]) * 2.0"};
   bk_strbuf_printf(&body, "  Y[n, k] += X[n, c] * %s\n", t ? "Wt[c, k]" : "Wt[k, c]");
-  bk_strbuf_puts(&body, "  Y[n, k] = relu(Y[n, k] + b[k])\n");
+  bk_strbuf_printf(&body, "  Y[n, k] = %s\n", epilogues[sched_rng_below(rng, 6)]);
   emit(out, &ins, &outs, &body);
 }
 
