@@ -41,7 +41,7 @@
 #define FORK_CYCLES 8000.0     /* one GOMP_parallel fork and join */
 #define OVERLAP 0.25           /* part of the smaller of compute and memory that does not overlap */
 
-static const double bandwidth[3] = {32.0, 16.0, 4.0}; /* bytes per cycle into L1, L2, L3 */
+static const double bandwidth[3] = {64.0, 16.0, 4.0}; /* bytes per cycle into L1, L2, L3 */
 
 static int64_t extent(const sched_op *op, int i) { return op->iters[i].hi - op->iters[i].lo; }
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -396,12 +396,21 @@ static double cost_of(loaded *l, const char *text, int threads) {
 }
 
 START_TEST(cost_working_set_over_l2_ranks_worse) {
-  const char *const d[] = {"M", "1024", "N", "1024", "K", "1024", NULL};
+  /* 1000, not 1024: a 4 KB row pitch would make both tiles miss L1 and L2 alike (set
+   * conflicts), which the model also knows. */
+  const char *const d[] = {"M", "1000", "N", "1000", "K", "1000", NULL};
   loaded *l = load_example("matmul.bk", d);
-  /* A 64x256 and B 256x64 blocks (128 KB) fit L2; 512x1024 ones (4 MB) do not. */
+  /* A 64x256 and B 256x64 blocks (128 KB) fit L2; 512x1000 ones (4 MB) do not. */
   double fits = cost_of(l, "s0{brgemm(m=j/64,n=i/64,k=k/256);order=i/64,j/64,k/256}", 1);
   double spills = cost_of(l, "s0{brgemm(m=j/512,n=i/512,k=k);order=i/512,j/512}", 1);
   ck_assert_msg(fits < spills, "fits %g, spills %g", fits, spills);
+  /* And a 1024 pitch costs more than a 1000 one for the same tiles (per flop). */
+  const char *const d2[] = {"M", "1024", "N", "1024", "K", "1024", NULL};
+  loaded *l2 = load_example("matmul.bk", d2);
+  double aliased = cost_of(l2, "s0{brgemm(m=j/64,n=i/64,k=k/256);order=i/64,j/64,k/256}", 1);
+  ck_assert_msg(aliased / (1024.0 * 1024 * 1024) > fits / (1000.0 * 1000 * 1000),
+                "1024: %g, 1000: %g", aliased, fits);
+  loaded_free(l2);
   loaded_free(l);
 }
 END_TEST
