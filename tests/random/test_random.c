@@ -1,7 +1,8 @@
 /*
  * Randomized differential tests: random kernels (gen.c) compiled through the public API with
  * random legal schedules from the schedule space (scheduler/space.c) and with the default
- * schedule, run through the JIT, and compared with the reference interpreter to 1e-4
+ * schedule, for the host, AVX2 or baseline x86-64 (generic BRGEMM bodies), with 0, 1 or 2
+ * threads, run through the JIT, and compared with the reference interpreter to 1e-4
  * relative (per output: max|x - ref| / max|ref|).
  *
  * Every tensor lives in its own mmap region with PROT_NONE guard pages right before and
@@ -197,18 +198,32 @@ static void collect(void *user, brick_severity sev, const char *text) {
 
 /* Describe the case and the schedule in "current" (for failures and the fault handler). */
 static void describe(const rcase *c, uint64_t base, const char *schedule, int threads,
-                     bool use_ws) {
+                     bool use_ws, const char *target) {
   snprintf(current, sizeof current,
            "case %d (class %s): reproduce with BRICK_RANDOM_SEED=%llu BRICK_RANDOM_ONLY=%d\n"
-           "--- kernel\n%s--- schedule (--threads %d, %s)\n%s\n",
-           c->index, c->cls->name, (unsigned long long)base, c->index, c->text, threads,
+           "--- kernel\n%s--- schedule (--threads %d --target %s, %s)\n%s\n",
+           c->index, c->cls->name, (unsigned long long)base, c->index, c->text, threads, target,
            use_ws ? "NAME_ws" : "NAME", schedule ? schedule : "(default)");
 }
 
-/* Compile the case with "schedule" (NULL: the default) and "threads", run it on guarded
- * buffers, compare. Returns true when it matches; prints the case when not. */
-static bool run_one(rcase *c, uint64_t base, const char *schedule, int threads, bool use_ws) {
-  describe(c, base, schedule, threads, use_ws);
+/* A target for the case: mostly the host, sometimes AVX2 or baseline x86-64 (the generic
+ * BRGEMM bodies) when the host can run them. */
+static const char *random_target(uint64_t *rng) {
+#if defined(__x86_64__)
+  int r = (int)sched_rng_below(rng, 10);
+  if (r < 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return "x86-64-v3";
+  if (r < 4)
+    return "x86_64-pc-linux-gnu:x86-64";
+#endif
+  return "native";
+}
+
+/* Compile the case with "schedule" (NULL: the default), "threads" and "target", run it on
+ * guarded buffers, compare. Returns true when it matches; prints the case when not. */
+static bool run_one(rcase *c, uint64_t base, const char *schedule, int threads, bool use_ws,
+                    const char *target) {
+  describe(c, base, schedule, threads, use_ws, target);
   brick_ctx *ctx = brick_ctx_new();
   bk_strbuf msgs;
   bk_strbuf_init(&msgs);
@@ -217,6 +232,7 @@ static bool run_one(rcase *c, uint64_t base, const char *schedule, int threads, 
   brick_module *mod = NULL;
   brick_options *opts = brick_options_new();
   brick_options_set_threads(opts, threads);
+  brick_options_set_target(opts, target);
   if (schedule)
     brick_options_set_schedule(opts, schedule);
   bool ok = false;
@@ -302,9 +318,10 @@ START_TEST(test_random_cases) {
     char *text = sched_schedule_to_str(c.k, s);
     sched_schedule_free(s);
     int threads = (int)sched_rng_below(&rng, 3); /* 0: OMP_NUM_THREADS, 1: serial, 2 */
-    bool ok = run_one(&c, base, text, threads, sched_rng_below(&rng, 2));
+    bool ok = run_one(&c, base, text, threads, sched_rng_below(&rng, 2), random_target(&rng));
     if ((i >> 1) % 2 == 0) /* every other pair of cases: both shards get their share */
-      ok &= run_one(&c, base, NULL, (threads + 1) % 3, sched_rng_below(&rng, 2));
+      ok &= run_one(&c, base, NULL, (threads + 1) % 3, sched_rng_below(&rng, 2),
+                    random_target(&rng));
     free(text);
     const char *why;
     if (!ok && known_failing(&c, &why)) {
