@@ -77,7 +77,7 @@ static int db_best(brick_ctx *ctx, const ir_kernel *k, const brick_options *opts
 static char *describe(const tune_record *r, const char *path) {
   bk_strbuf sb;
   bk_strbuf_init(&sb);
-  bk_strbuf_printf(&sb, "record %lld of %s: %.2f GFLOP/s (%.3f ms), measured %s UTC by %s",
+  bk_strbuf_printf(&sb, "record %lld of %s: %.2f GFLOP/s (%.4g ms), measured %s UTC by %s",
                    (long long)r->id, path, r->gflops, r->ms, r->created ? r->created : "?",
                    r->strategy ? r->strategy : "?");
   return bk_strbuf_take(&sb);

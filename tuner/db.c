@@ -479,15 +479,21 @@ static void print_key_row(sqlite3_stmt *st, FILE *out, bool verbose) {
           sqlite3_column_int(st, 4), sqlite3_column_int(st, 5),
           (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7));
   if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-    fprintf(out, ", best %.2f GFLOP/s (%.3f ms, record %lld, %s)\n  %s\n",
+    fprintf(out, ", best %.2f GFLOP/s (%.4g ms, record %lld, %s)\n  %s\n",
             sqlite3_column_double(st, 8), sqlite3_column_double(st, 9),
             (long long)sqlite3_column_int64(st, 10), (const char *)sqlite3_column_text(st, 12),
             (const char *)sqlite3_column_text(st, 11));
   else
     fputs(", no successful measurement\n", out);
-  if (verbose)
-    fprintf(out, "  features %s\n  kernel text:\n    %s\n", (const char *)sqlite3_column_text(st, 13),
-            (const char *)sqlite3_column_text(st, 14));
+  if (verbose) {
+    fprintf(out, "  features %s\n  kernel text:\n", (const char *)sqlite3_column_text(st, 13));
+    const char *t = (const char *)sqlite3_column_text(st, 14);
+    while (t && *t) {
+      size_t n = strcspn(t, "\n");
+      fprintf(out, "    %.*s\n", (int)n, t);
+      t += n + (t[n] == '\n');
+    }
+  }
 }
 
 int tune_db_list(tune_db *db, FILE *out, bool verbose, char **err) {

@@ -222,6 +222,8 @@ static int measure(tuner *T, tune_cand *c, const char *strategy) {
     return -1;
   }
   int e = hist_push(T, (entry){c, m.status, m.gflops, m.ms});
+  if (c->origin == TUNE_ORIGIN_DEFAULT)
+    T->def = e;
   tune_event ev = {.done = T->res->measured, .total = T->cfg->trials, .elapsed = elapsed(T),
                    .eta = eta(T), .schedule = c->text, .status = m.status, .gflops = m.gflops,
                    .ms = m.ms, .model = c->cost.total, .message = m.message,
@@ -565,6 +567,8 @@ static void confirm(tuner *T) {
   for (int i = 2; i < n; i++)
     if (fast[i] > fast[best])
       best = i;
+  if (fast[0] >= fast[best])
+    best = 0; /* the default stays the best */
   T->res->confirm_default = fast[0];
   T->res->confirm_best = fast[best];
   T->confirmed = ids[best];
