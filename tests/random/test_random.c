@@ -338,6 +338,7 @@ START_TEST(test_random_cases) {
   for (int i = 0; i < gen_nclasses; i++)
     printf(" %s %d", gen_classes[i].name, per_class[i]);
   printf("\n");
+  fflush(stdout); /* a failing check ends the test process without flushing */
   ck_assert_msg(failed == 0, "%d of %d random cases failed (BRICK_RANDOM_SEED=%llu)", failed, run,
                 (unsigned long long)base);
 }
