@@ -377,7 +377,8 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Check one call of "fn" against the interpreter, then time it for about "seconds". */
-static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn, double seconds) {
+static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn, double seconds,
+                      double slow_ms) {
   int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
   float *args[16] = {0};
   uint64_t seed = 1;
@@ -401,7 +402,10 @@ static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn
     double start = now_seconds();
     int reps = 0;
     call16(fn, np, args); /* warm-up */
-    do {
+    double warm = now_seconds() - start;
+    if (slow_ms > 0 && warm * 1e3 > slow_ms) /* far off the pace: one timing is enough */
+      times[reps++] = warm;
+    else do {
       double s = now_seconds();
       call16(fn, np, args);
       times[reps++] = now_seconds() - s;
@@ -420,10 +424,10 @@ int brick_cmd_measure(int argc, char **argv) {
   static const struct option longs[] = {
       {"kernel", required_argument, 0, 'k'}, {"schedule", required_argument, 0, 's'},
       {"threads", required_argument, 0, 't'}, {"seconds", required_argument, 0, 'S'},
-      {0, 0, 0, 0}};
+      {"slow-ms", required_argument, 0, 'W'}, {0, 0, 0, 0}};
   brick_options *opts = brick_options_new();
   const char *kernel = NULL;
-  double seconds = 0.3, v;
+  double seconds = 0.3, slow_ms = 0, v;
   int ch, rc = -1;
   opterr = 0;
   optind = 1;
@@ -438,6 +442,8 @@ int brick_cmd_measure(int argc, char **argv) {
       brick_options_set_threads(opts, (int)v);
     else if (ch == 'S' && parse_number(optarg, 0, 1e6, &v))
       seconds = v;
+    else if (ch == 'W' && parse_number(optarg, 0, 1e12, &v))
+      slow_ms = v;
     else
       rc = usage_error("__measure: bad option '%s'", argv[optind - 1]);
   }
@@ -455,7 +461,7 @@ int brick_cmd_measure(int argc, char **argv) {
       st = BRICK_ERR_USAGE;
     void *fn = st == BRICK_OK ? brick_module_lookup(ctx, mod, kernel) : NULL;
     if (fn)
-      rc = measure_fn(ctx, prog, k, fn, seconds);
+      rc = measure_fn(ctx, prog, k, fn, seconds, slow_ms);
     else {
       const char *msg = brick_ctx_last_error(ctx);
       if (*msg && !strstr(msg, "error: "))

@@ -3,10 +3,12 @@
  * schedule that crashes or hangs the generated code must not take the tuner (and its database
  * connection) with it. The worker is the brick binary itself:
  *
- *   brick __measure /dev/fd/3 --kernel K --schedule S --threads N --seconds T [-D NAME=VALUE]...
+ *   brick __measure /dev/fd/3 --kernel K --schedule S --threads=N --seconds=T [--slow-ms=X]
+ *                   [-DNAME=VALUE]...
  *
  * which JIT-compiles the kernel with the schedule, checks one call against the reference
- * interpreter, warms up, times repeated calls for about T seconds and prints one line,
+ * interpreter, warms up, times repeated calls for about T seconds (a warm call slower than X
+ * ms is the only one timed: the search needs no precision there) and prints one line,
  *
  *   brick-measure ok ms=1.234567 gflops=187.3 err=5.7e-07     (exit 0)
  *   brick-measure wrong err=0.25                                 (exit 3)
@@ -64,6 +66,11 @@ static char **worker_argv(const tune_worker *w, const char *schedule, char **sto
   offs[n++] = sb.len;
   bk_strbuf_printf(&sb, "--seconds=%g", w->repeat_seconds > 0 ? w->repeat_seconds : 0.3);
   bk_strbuf_append(&sb, "", 1);
+  if (w->slow_ms > 0) {
+    offs[n++] = sb.len;
+    bk_strbuf_printf(&sb, "--slow-ms=%g", w->slow_ms);
+    bk_strbuf_append(&sb, "", 1);
+  }
   for (int i = 0; i < w->ndefines && n < 62; i++) {
     offs[n++] = sb.len;
     bk_strbuf_printf(&sb, "-D%s", w->defines[i]);

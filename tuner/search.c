@@ -11,8 +11,8 @@
  *  - evolutionary: a frontier of unmeasured candidates, seeded with random samples (and the
  *    pruned space when it is small) and refilled each generation with mutations and crossovers
  *    of the best measured schedules (this run's and the database's); each generation measures
- *    the frontier's three best by the model and one of the rest at random, so that the search
- *    does not trust the model blindly;
+ *    the frontier's three best by the model and one of its next best at random, so that the
+ *    search does not trust the model blindly;
  *  - auto: exhaustive when the pruned space fits the budget, else evolutionary;
  *  - model report: random samples measured in random order, to see how well the model ranks
  *    them (Spearman's rank correlation of modelled cycles and measured time).
@@ -34,6 +34,8 @@
 #define SEED_POOL 2500
 #define CONFIRM_TOP 3      /* schedules measured again beside the default */
 #define CONFIRM_ROUNDS 2
+#define SLOW_FACTOR 5.0    /* candidates this much slower than the best are timed once */
+#define EXPLORE_TOP 20     /* the exploration pick comes from this many best modelled (or 5%) */
 
 typedef struct entry {
   tune_cand *c;
@@ -224,6 +226,8 @@ static int measure(tuner *T, tune_cand *c, const char *strategy) {
   int e = hist_push(T, (entry){c, m.status, m.gflops, m.ms});
   if (c->origin == TUNE_ORIGIN_DEFAULT)
     T->def = e;
+  if (m.status == TUNE_OK && (T->w.slow_ms <= 0 || SLOW_FACTOR * m.ms < T->w.slow_ms))
+    T->w.slow_ms = SLOW_FACTOR * m.ms;
   tune_event ev = {.done = T->res->measured, .total = T->cfg->trials, .elapsed = elapsed(T),
                    .eta = eta(T), .schedule = c->text, .status = m.status, .gflops = m.gflops,
                    .ms = m.ms, .model = c->cost.total, .message = m.message,
@@ -449,9 +453,10 @@ static void run_evolutionary(tuner *T, pool *seed) {
     pool_trim(&frontier, FRONTIER_MAX);
     for (int i = 0; i < 3 && frontier.n > 0 && budget_left(T); i++)
       measure(T, pool_take(&frontier, 0), "evolutionary");
-    if (frontier.n > 1 && budget_left(T))
-      measure(T, pool_take(&frontier, 1 + (int)sched_rng_below(&T->sp.rng, frontier.n - 1)),
-              "evolutionary");
+    int top = frontier.n / 20 > EXPLORE_TOP ? frontier.n / 20 : EXPLORE_TOP;
+    top = top < frontier.n - 1 ? top : frontier.n - 1;
+    if (top > 0 && budget_left(T))
+      measure(T, pool_take(&frontier, 1 + (int)sched_rng_below(&T->sp.rng, top)), "evolutionary");
     if (frontier.n == 0 && parents(T, (const entry *[POPULATION]){0}) == 0)
       break;
   }

@@ -165,6 +165,7 @@ typedef struct tune_worker {
   int threads;
   double timeout;           /* seconds before SIGKILL */
   double repeat_seconds;    /* timing budget inside the worker */
+  double slow_ms;           /* a warm call slower than this is timed once, not repeated (0: off) */
   const volatile sig_atomic_t *stop;
 } tune_worker;
 
