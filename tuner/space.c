@@ -16,6 +16,8 @@
 #include <string.h>
 
 static void discard(void *user, bk_severity sev, const char *text) {}
+static int64_t extent(const ir_stmt *s, int it);
+static void fix_loops(tune_space *sp, const ir_stmt *s, sched_stmt *ss);
 
 static uint64_t hash_text(const char *s) {
   uint64_t h = 1469598103934665603ull;
@@ -135,10 +137,28 @@ static sched_schedule *schedule_of_text(const tune_space *sp, const char *text) 
   return full;
 }
 
+/* Spell "ss" one way: a tile covering its whole range is no tile (so "k/128" of a range of 64
+ * and "k" are one candidate, not two). M is left alone under flatten (its range grows). */
+static void normalize(tune_space *sp, const ir_stmt *st, sched_stmt *ss) {
+  bool changed = false;
+  for (int r = 0; r < 3 && ss->brgemm; r++) {
+    int it = ss->role[r];
+    if (it >= 0 && ss->tile[r] >= extent(st, it) && !(r == SCHED_M && ss->flatten)) {
+      ss->tile[r] = 0;
+      changed = true;
+    }
+  }
+  if (changed)
+    fix_loops(sp, st, ss);
+}
+
 tune_cand *tune_space_make(tune_space *sp, sched_schedule *s, int origin, bool fresh) {
-  if (sp->threads == 1)
-    for (int i = 0; i < s->stmts.len; i++)
+  for (int i = 0; i < s->stmts.len; i++) {
+    if (sp->threads == 1)
       s->stmts.data[i].parallel = -1;
+    if (origin != TUNE_ORIGIN_DEFAULT && origin != TUNE_ORIGIN_DB)
+      normalize(sp, sp->k->stmts.data[s->stmts.data[i].stmt], &s->stmts.data[i]);
+  }
   char *text = sched_schedule_to_str(sp->k, s);
   if (fresh && tune_space_is_seen(sp, text)) {
     free(text);
