@@ -155,7 +155,7 @@ static void print_result(const tune_cli *c, const char *kernel, const brick_tune
     printf("  default %.2f GFLOP/s, best of this run %.2f GFLOP/s (x%.2f)\n", r->default_gflops,
            r->best_gflops, r->default_gflops > 0 ? r->best_gflops / r->default_gflops : 0.0);
   if (r->confirm_default > 0 && r->confirm_best > 0)
-    printf("  fastest of 3 interleaved measurements each: default %.2f, best %.2f GFLOP/s "
+    printf("  median of 3 interleaved measurements each: default %.2f, best %.2f GFLOP/s "
            "(x%.2f)\n", r->confirm_default, r->confirm_best, r->confirm_best / r->confirm_default);
   if (r->default_schedule)
     printf("  default: %s\n", r->default_schedule);

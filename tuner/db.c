@@ -6,14 +6,15 @@
  *   tuning_key(id, kernel, kernel_text, target, cpu, features, threads, format)  one per key
  *   candidate(id, key_id, schedule, status, gflops, ms, strategy, message, created,
  *             model, brick_version)                                             one per measurement
- *   best(key_id, candidate_id)       the fastest 'ok' record
+ *   best(key_id, candidate_id)       the median record of the schedule of least median time
  *   meta(name, value)
  *
  * A fresh file runs every migration in order; an older file runs the missing ones, in one
  * transaction, so that two processes opening it at once cannot both migrate. Each measurement
  * is recorded in its own transaction (BEGIN IMMEDIATE ... COMMIT) together with the update of
  * "best", so a tuner killed at any moment leaves every finished record and a consistent best.
- * The best is the fastest measurement, and never of a schedule that was once found wrong.
+ * The best is the schedule with the least median time over its measurements, never one that
+ * was once found wrong.
  * WAL lets readers run beside a writer; a busy timeout lets two writers take turns.
  *
  * Files that are not tuning databases (another SQLite database, a text file, a damaged file,
@@ -22,6 +23,7 @@
 #include "tuner.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,28 +346,85 @@ static int insert_candidate(tune_db *db, int64_t key, const tune_record *r, int6
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Recompute the best of "key": its fastest 'ok' record, among the schedules never recorded as
- * wrong. (On a shared machine interference only slows a run down, so the fastest of several
- * measurements of a schedule is the best estimate of its speed.) */
-static int update_best(tune_db *db, int64_t key) {
+/* One schedule's 'ok' records while scanning them in schedule order. */
+typedef struct group {
+  int64_t ids[64];
+  double ms[64];
+  int n;
+} group;
+
+/* The median record of "g" (times in ascending order) into *id, *ms. */
+static void group_median(const group *g, int64_t *id, double *ms) {
+  *id = g->ids[(g->n - 1) / 2];
+  *ms = g->n % 2 ? g->ms[g->n / 2] : 0.5 * (g->ms[g->n / 2 - 1] + g->ms[g->n / 2]);
+}
+
+/* The record standing for the schedule of least median time among the 'ok' records of "key"
+ * (schedules ever recorded wrong excluded), or 0. */
+static int best_record(tune_db *db, int64_t key, int64_t *best) {
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db->h, "DELETE FROM best WHERE key_id = ?1", -1, &st, NULL);
+  int rc = sqlite3_prepare_v2(db->h,
+      "SELECT schedule, ms, id FROM candidate WHERE key_id = ?1 AND status = 'ok' "
+      "AND schedule NOT IN (SELECT schedule FROM candidate WHERE key_id = ?1 AND status = 'wrong') "
+      "ORDER BY schedule, ms, id", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_int64(st, 1, key);
+  char *cur = NULL;
+  group g = {.n = 0};
+  double best_ms = INFINITY, m;
+  int64_t id;
+  *best = 0;
+  for (;;) {
+    rc = sqlite3_step(st);
+    const char *sch = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (g.n > 0 && (!sch || strcmp(sch, cur) != 0)) {
+      group_median(&g, &id, &m);
+      if (m < best_ms) {
+        best_ms = m;
+        *best = id;
+      }
+      g.n = 0;
+    }
+    if (rc != SQLITE_ROW)
+      break;
+    if (g.n == 0) {
+      free(cur);
+      cur = strdup(sch ? sch : "");
+    }
+    if (g.n < 64) {
+      g.ms[g.n] = sqlite3_column_double(st, 1);
+      g.ids[g.n++] = sqlite3_column_int64(st, 2);
+    }
+  }
+  free(cur);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Recompute the best of "key": the schedule of least median time over its 'ok' records,
+ * never one that was once recorded wrong; its median record stands for it. (Measurements on
+ * a shared machine scatter by several percent both ways: a median of a few interleaved ones,
+ * which the tuner takes of its finalists, beats any single one.) */
+static int update_best(tune_db *db, int64_t key) {
+  int64_t id;
+  int rc = best_record(db, key, &id);
+  sqlite3_stmt *st;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db->h, "DELETE FROM best WHERE key_id = ?1", -1, &st, NULL);
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_int64(st, 1, key);
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
-  if (rc != SQLITE_DONE)
-    return rc;
-  rc = sqlite3_prepare_v2(db->h,
-      "INSERT INTO best(key_id, candidate_id) "
-      "SELECT ?1, id FROM candidate WHERE key_id = ?1 AND status = 'ok' "
-      "  AND schedule NOT IN (SELECT schedule FROM candidate WHERE key_id = ?1 "
-      "                       AND status = 'wrong') "
-      "ORDER BY ms, id LIMIT 1", -1, &st, NULL);
+  if (rc != SQLITE_DONE || id == 0)
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  rc = sqlite3_prepare_v2(db->h, "INSERT INTO best(key_id, candidate_id) VALUES(?1, ?2)", -1,
+                          &st, NULL);
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_int64(st, 1, key);
+  sqlite3_bind_int64(st, 2, id);
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;

@@ -547,17 +547,30 @@ static int run_top(const tuner *T, int *top, int max) {
   return n;
 }
 
-/* Measure the default and this run's best few again, in interleaved rounds, so that one
- * unlucky measurement on a loaded machine (interference only slows runs down) does not decide:
- * each is judged by its fastest measurement of this run. */
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Measure the default and this run's best few again, in interleaved rounds: single
+ * measurements on a shared machine scatter by several percent both ways, so each finalist is
+ * judged by the median of its measurements in this run. */
 static void confirm(tuner *T) {
   int ids[CONFIRM_TOP + 1], n = 1 + run_top(T, ids + 1, CONFIRM_TOP);
   ids[0] = T->def;
   if (n < 2 || T->def < 0 || T->hist[T->def].st != TUNE_OK || stop_requested(T))
     return;
-  double fast[CONFIRM_TOP + 1];
-  for (int i = 0; i < n; i++)
-    fast[i] = T->hist[ids[i]].gflops;
+  double g[CONFIRM_TOP + 1][CONFIRM_ROUNDS + 1], med[CONFIRM_TOP + 1];
+  int cnt[CONFIRM_TOP + 1];
+  for (int i = 0; i < n; i++) {
+    g[i][0] = T->hist[ids[i]].gflops;
+    cnt[i] = 1;
+  }
   for (int round = 0; round < CONFIRM_ROUNDS && !stop_requested(T); round++)
     for (int i = 0; i < n && !stop_requested(T); i++) {
       const tune_cand *c = T->hist[ids[i]].c;
@@ -565,17 +578,16 @@ static void confirm(tuner *T) {
       tune_measure(&T->w, c->text, &m);
       if (m.status == TUNE_STOPPED || !record(T, c, &m, "confirm"))
         return;
-      if (m.status == TUNE_OK && m.gflops > fast[i])
-        fast[i] = m.gflops;
+      g[i][cnt[i]++] = m.status == TUNE_OK ? m.gflops : 0;
     }
-  int best = 1;
-  for (int i = 2; i < n; i++)
-    if (fast[i] > fast[best])
+  for (int i = 0; i < n; i++)
+    med[i] = median(g[i], cnt[i]);
+  int best = 0; /* the default stays the best unless a finalist beats it */
+  for (int i = 1; i < n; i++)
+    if (med[i] > med[best])
       best = i;
-  if (fast[0] >= fast[best])
-    best = 0; /* the default stays the best */
-  T->res->confirm_default = fast[0];
-  T->res->confirm_best = fast[best];
+  T->res->confirm_default = med[0];
+  T->res->confirm_best = med[best];
   T->confirmed = ids[best];
 }
 
