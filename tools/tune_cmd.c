@@ -399,17 +399,17 @@ static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn
     rc = EXIT_CHECK;
   } else {
     static double times[1000];
+    call16(fn, np, args); /* warm-up: caches, pages of the workspace, the thread team */
     double start = now_seconds();
     int reps = 0;
-    call16(fn, np, args); /* warm-up */
-    double warm = now_seconds() - start;
-    if (slow_ms > 0 && warm * 1e3 > slow_ms) /* far off the pace: one timing is enough */
-      times[reps++] = warm;
-    else do {
+    call16(fn, np, args);
+    times[reps++] = now_seconds() - start;
+    bool slow = slow_ms > 0 && times[0] * 1e3 > slow_ms; /* far off the pace: once is enough */
+    while (!slow && reps < 1000 && (reps < 3 || now_seconds() - start < seconds)) {
       double s = now_seconds();
       call16(fn, np, args);
       times[reps++] = now_seconds() - s;
-    } while (reps < 1000 && (reps < 3 || now_seconds() - start < seconds));
+    }
     qsort(times, (size_t)reps, sizeof(double), cmp_double);
     double med = times[reps / 2];
     printf("brick-measure ok ms=%.6f gflops=%.4f err=%.3g reps=%d\n", med * 1e3,
