@@ -82,7 +82,7 @@ static char *fmt(const char *f, ...) {
 
 /* The message for SQLite failure "rc" on "path" (with the connection's message). */
 static char *sql_error(sqlite3 *h, const char *path, int rc) {
-  const char *msg = h ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
+  const char *msg = h && sqlite3_errcode(h) == rc ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
   case SQLITE_NOTADB: return fmt("'%s' is not a brick tuning database (%s)", path, msg);
   case SQLITE_CORRUPT: return fmt("tuning database '%s' is corrupt (%s)", path, msg);
@@ -220,10 +220,16 @@ tune_db *tune_db_open(const char *path, bool create, char **err) {
     return NULL;
   }
   int64_t version = 0;
+  /* One read transaction, so the three reads of identify() see one state of the file even when
+   * another tuner creates the schema at the same moment. */
+  exec(db->h, "BEGIN");
   int what = identify(db, &version, err);
+  if (what > 1)
+    *err = sql_error(db->h, path, what);
+  exec(db->h, "ROLLBACK");
   bool readonly = sqlite3_db_readonly(db->h, "main") == 1;
   if (what > 1) {
-    *err = sql_error(db->h, path, what);
+    /* reported above, with SQLite's message for the read that failed */
   } else if (what == 1 && version > TUNE_DB_VERSION) {
     *err = fmt("tuning database '%s' has schema version %lld; this brick knows versions up to %d",
                path, (long long)version, TUNE_DB_VERSION);
