@@ -99,24 +99,34 @@ static sched_target target_caches(const brick_options *opts) {
 /* The complete schedule of "k": the options' text (or the tuning database's record, if any)
  * completed by the heuristic. */
 static int schedule_of(brick_ctx *ctx, const brick_program *prog, const ir_kernel *k,
-                       const brick_options *opts, bk_diag *diag, sched_schedule **out) {
+                       const brick_options *opts, bk_diag *diag, sched_schedule **out,
+                       bk_source **src_out) {
   sched_schedule *given = NULL;
   const char *text;
   char *owned;
+  *out = NULL;
+  if (src_out)
+    *src_out = NULL;
   int st = brick_schedule_text(ctx, k, prog->ir->isl, opts, &text, &owned);
   if (st != BRICK_OK)
     return st;
-  if (text) {
-    bk_source *src = bk_source_new("<schedule>", text, strlen(text));
+  bk_source *src = text ? bk_source_new("<schedule>", text, strlen(text)) : NULL;
+  free(owned);
+  if (src) {
     given = sched_schedule_parse(k, src, diag);
-    bk_source_free(src);
-    free(owned);
-    if (!given)
+    if (!given) {
+      bk_source_free(src);
       return BRICK_ERR_USAGE;
+    }
   }
   sched_target caches = target_caches(opts);
   *out = sched_complete_for(k, given, opts ? opts->threads : 0, &caches);
   sched_schedule_free(given);
+  /* The schedule's locations point into "src": the caller keeps it while it reports on them. */
+  if (src_out)
+    *src_out = src;
+  else
+    bk_source_free(src);
   return BRICK_OK;
 }
 
@@ -126,27 +136,18 @@ static int lower_kernel(brick_ctx *ctx, const brick_program *prog, const ir_kern
   bk_diag diag;
   bk_diag_init(&diag, brick_diag_sink, ctx);
   *out = NULL;
-  const char *text;
-  char *owned;
-  int st = brick_schedule_text(ctx, k, prog->ir->isl, opts, &text, &owned);
+  sched_schedule *s;
+  bk_source *src;
+  int st = schedule_of(ctx, prog, k, opts, &diag, &s, &src);
   if (st != BRICK_OK)
     return st;
-  bk_source *src = text ? bk_source_new("<schedule>", text, strlen(text)) : NULL;
-  free(owned);
-  sched_schedule *given = src ? sched_schedule_parse(k, src, &diag) : NULL;
-  if (src && !given) {
-    bk_source_free(src);
-    return BRICK_ERR_USAGE;
-  }
-  sched_target caches = target_caches(opts);
-  sched_schedule *s = sched_complete_for(k, given, opts ? opts->threads : 0, &caches);
   sched_kernel *sk = sched_lower(k, s, prog->ir->isl, &diag);
   if (sk && !sched_check_legality(sk, prog->ir->isl, &diag)) {
     sched_kernel_free(sk);
     sk = NULL;
   }
   sched_schedule_free(s);
-  sched_schedule_free(given);
+  bool given = src != NULL;
   bk_source_free(src);
   if (!sk)
     return given ? BRICK_ERR_USAGE : BRICK_ERR_INTERNAL;
@@ -299,7 +300,7 @@ int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
   bk_diag_init(&diag, brick_diag_sink, ctx);
   const ir_kernel *k = prog->ir->kernels.data[kernel];
   sched_schedule *s = NULL;
-  int st = schedule_of(ctx, prog, k, opts, &diag, &s);
+  int st = schedule_of(ctx, prog, k, opts, &diag, &s, NULL);
   if (st != BRICK_OK)
     return st;
   *out = sched_schedule_to_str(k, s);
