@@ -26,6 +26,7 @@ struct brick_options {
   char *schedule; /* NULL: the default heuristic */
   int threads;    /* 0: OMP_NUM_THREADS at run time */
   char *db;       /* tuning database to take schedules from (NULL: none) */
+  int64_t caches[3]; /* L1, L2, L3 data cache bytes the heuristic blocks for (0: detect) */
 };
 
 struct brick_program {

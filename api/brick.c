@@ -49,6 +49,12 @@ void brick_options_set_target(brick_options *opts, const char *target) { set_str
 void brick_options_set_schedule(brick_options *opts, const char *s) { set_str(&opts->schedule, s); }
 void brick_options_set_threads(brick_options *opts, int threads) { opts->threads = threads; }
 
+void brick_options_set_caches(brick_options *opts, int64_t l1, int64_t l2, int64_t l3) {
+  opts->caches[0] = l1 > 0 ? l1 : 0;
+  opts->caches[1] = l2 > 0 ? l2 : 0;
+  opts->caches[2] = l3 > 0 ? l3 : 0;
+}
+
 void brick_options_free(brick_options *opts) {
   if (!opts)
     return;

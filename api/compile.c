@@ -81,18 +81,24 @@ static int64_t cpuid_cache(int level) {
   return 0;
 }
 
-/* The caches the heuristic blocks for: the host's when compiling for it, else the defaults. */
+/* The caches the heuristic blocks for: the options' sizes (--caches), else the host's when
+ * compiling for it, else the defaults. */
 static sched_target target_caches(const brick_options *opts) {
   sched_target t = sched_target_default();
-  if (opts && opts->target && strcmp(opts->target, "native") != 0)
-    return t;
-  int64_t l1 = sysfs_cache(1), l2 = sysfs_cache(2), l3 = sysfs_cache(3);
-  l1 = l1 ? l1 : cpuid_cache(1);
-  l2 = l2 ? l2 : cpuid_cache(2);
-  l3 = l3 ? l3 : cpuid_cache(3);
-  t.l1 = l1 >= 8192 ? l1 : t.l1;
-  t.l2 = l2 >= 65536 ? l2 : t.l2;
-  t.l3 = l3 >= 65536 ? l3 : t.l3;
+  if (!opts || !opts->target || strcmp(opts->target, "native") == 0) {
+    int64_t l1 = sysfs_cache(1), l2 = sysfs_cache(2), l3 = sysfs_cache(3);
+    l1 = l1 ? l1 : cpuid_cache(1);
+    l2 = l2 ? l2 : cpuid_cache(2);
+    l3 = l3 ? l3 : cpuid_cache(3);
+    t.l1 = l1 >= 8192 ? l1 : t.l1;
+    t.l2 = l2 >= 65536 ? l2 : t.l2;
+    t.l3 = l3 >= 65536 ? l3 : t.l3;
+  }
+  if (opts) {
+    t.l1 = opts->caches[0] ? opts->caches[0] : t.l1;
+    t.l2 = opts->caches[1] ? opts->caches[1] : t.l2;
+    t.l3 = opts->caches[2] ? opts->caches[2] : t.l3;
+  }
   return t;
 }
 

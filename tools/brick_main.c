@@ -67,6 +67,8 @@ static const char *const usage_run =
     "      --schedule S  use schedule S (see scheduler/README.md) instead of the default\n"
     "      --threads N   0 (default): OMP_NUM_THREADS; 1: serial; N: N threads\n"
     "      --db FILE     use the best schedules 'brick tune' recorded in FILE\n"
+    "      --caches L1[,L2[,L3]]  cache sizes the default schedule blocks for, e.g.\n"
+    "                    32K,1M,32M (default: this machine's, from sysfs or CPUID)\n"
     "      --full-check  interpret big kernels in full (default: above 5e7 flops, check 2000\n"
     "                    random elements per output, each computed exactly)\n"
     "  -h, --help        show this help\n";
@@ -87,6 +89,11 @@ static const char *const usage_compile =
     "                      1: serial code with no OpenMP dependency; N: N threads\n"
     "      --db FILE       use the best schedule recorded by 'brick tune' in FILE for each\n"
     "                      kernel without --schedule (same target and --threads)\n"
+    "      --caches L1[,L2[,L3]]\n"
+    "                      data cache sizes the default schedule blocks for, in bytes or\n"
+    "                      with K, M or G, e.g. 32K,1M,32M; an empty size keeps the\n"
+    "                      detected one (default: this machine's caches from sysfs or\n"
+    "                      CPUID with --target native, else 32K,1M,32M)\n"
     "  -v, --verbose       say what was written and which tuning record was used\n"
     "  -h, --help          show this help\n";
 
@@ -100,7 +107,8 @@ static const char *const usage_show =
     "  --llvm          the optimised LLVM IR\n"
     "  -D NAME=VALUE   override 'size NAME' (repeatable)\n"
     "  -k, --kernel K  show only kernel K\n"
-    "      --with-schedule S, --threads N, --target T, --db FILE: as for 'brick compile'\n"
+    "      --with-schedule S, --threads N, --target T, --db FILE, --caches L1[,L2[,L3]]:\n"
+    "                  as for 'brick compile'\n"
     "  -h, --help      show this help\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -132,7 +140,7 @@ static bool parse_define(brick_options *opts, const char *arg) {
 
 enum {
   OPT_INTERP = 256, OPT_SEED, OPT_IR, OPT_SHOW_SCHEDULE, OPT_LOOPS, OPT_LLVM, OPT_SCHEDULE,
-  OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK, OPT_DB
+  OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK, OPT_DB, OPT_CACHES
 };
 
 static int parse_int_arg(const char *opt, const char *arg, long *out, long lo, long hi) {
@@ -144,6 +152,50 @@ static int parse_int_arg(const char *opt, const char *arg, long *out, long lo, l
     return EXIT_USAGE;
   }
   return -1;
+}
+
+/* One size of --caches: bytes, or KiB / MiB / GiB with a K, M or G suffix; "" is 0 (detect). */
+static bool parse_cache_size(const char *s, size_t n, int64_t *out) {
+  *out = 0;
+  if (n == 0)
+    return true;
+  int64_t v = 0;
+  size_t i = 0;
+  for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+    v = v * 10 + (s[i] - '0');
+    if (v > (1LL << 40))
+      return false;
+  }
+  if (i == 0)
+    return false;
+  if (i + 1 == n) {
+    char u = s[i];
+    v <<= u == 'K' || u == 'k' ? 10 : u == 'M' || u == 'm' ? 20 : u == 'G' || u == 'g' ? 30 : 63;
+    if (u != 'K' && u != 'k' && u != 'M' && u != 'm' && u != 'G' && u != 'g')
+      return false;
+  } else if (i != n) {
+    return false;
+  }
+  *out = v;
+  return v >= 1024 && v <= (1LL << 40);
+}
+
+/* --caches L1[,L2[,L3]] */
+static bool parse_caches(brick_options *opts, const char *arg) {
+  int64_t size[3] = {0, 0, 0};
+  const char *p = arg;
+  for (int level = 0; level < 3; level++) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (!parse_cache_size(p, n, &size[level]))
+      return false;
+    if (!comma) {
+      brick_options_set_caches(opts, size[0], size[1], size[2]);
+      return *arg != '\0';
+    }
+    p = comma + 1;
+  }
+  return false; /* a fourth size */
 }
 
 /* One option "ch" with argument "arg"; returns -1 to go on, else an exit status. */
@@ -172,6 +224,12 @@ static int handle_option(cli *c, int ch, const char *arg) {
   case OPT_EMIT: c->emit = arg; return -1;
   case OPT_FULL_CHECK: c->full_check = true; return -1;
   case OPT_TARGET: brick_options_set_target(c->opts, arg); return -1;
+  case OPT_CACHES:
+    if (!parse_caches(c->opts, arg))
+      return usage_error("--caches expects L1[,L2[,L3]] sizes in bytes or with a K, M or G "
+                         "suffix (at least 1K; an empty size keeps the detected one), got '%s'",
+                         arg);
+    return -1;
   case OPT_DB:
     brick_options_set_db(c->opts, arg);
     c->db = arg;
@@ -205,6 +263,7 @@ static int parse_options(cli *c, int argc, char **argv) {
       {"verbose", no_argument, 0, 'v'},
       {"full-check", no_argument, 0, OPT_FULL_CHECK},
       {"db", required_argument, 0, OPT_DB},
+      {"caches", required_argument, 0, OPT_CACHES},
       {0, 0, 0, 0},
   };
   const char *help = strcmp(c->command, "run") == 0 ? usage_run : show ? usage_show : usage_compile;

@@ -77,6 +77,9 @@ BRICK_API void brick_options_set_schedule(brick_options *opts, const char *sched
 /* 0 (default): the team size comes from OMP_NUM_THREADS at run time; 1: serial code with no
  * OpenMP runtime dependency; N >= 2: a team of N threads. */
 BRICK_API void brick_options_set_threads(brick_options *opts, int threads);
+/* The L1, L2 and L3 data cache sizes in bytes the default schedule blocks for; 0 keeps a level
+ * as detected (sysfs, else CPUID, for the native target; 32 KiB / 1 MiB / 32 MiB otherwise). */
+BRICK_API void brick_options_set_caches(brick_options *opts, int64_t l1, int64_t l2, int64_t l3);
 
 /* ---- programs: parse, inspect, interpret ---------------------------------------------- */
 

@@ -310,6 +310,42 @@ START_TEST(run_default_seed_is_1) {
 }
 END_TEST
 
+/* --caches: the default schedule's blocks follow the cache sizes given (a GEMM's N x K block
+ * takes three quarters of L1, its M x K block a quarter of L2); bad sizes are usage errors. */
+START_TEST(caches_option) {
+  static const char *const gemm = "kernel g(A: f32[1024, 1024], B: f32[1024, 1024]) -> "
+                                  "(C: f32[1024, 1024]) {\n"
+                                  "  C[i, j] += A[i, k] * B[k, j]\n"
+                                  "}\n";
+  static const struct {
+    const char *caches, *schedule;
+  } cases[] = {
+      {"32K,1M", "g: s0{brgemm(m=j/512,n=i/48,k=k/128);order=j/512,i/48,k/128}\n"},
+      {"48K,1M,32M", "g: s0{brgemm(m=j/512,n=i/72,k=k/128);order=j/512,i/72,k/128}\n"},
+      {"32768,262144", "g: s0{brgemm(m=j/128,n=i/48,k=k/128);order=j/128,i/48,k/128}\n"},
+  };
+  char *dir = temp_dir_new();
+  write_file(dir, "g.bk", gemm);
+  for (int i = 0; i < 3; i++) {
+    cmd_result r = run_brick(dir, (const char *[]){"show", "--schedule", "--threads", "1",
+                                                   "--caches", cases[i].caches, "g.bk", NULL});
+    ck_assert_msg(r.status == 0, "--caches %s: exit %d: %s", cases[i].caches, r.status, r.err);
+    ck_assert_str_eq(r.out, cases[i].schedule);
+    cmd_result_release(&r);
+  }
+  temp_dir_remove(dir);
+  static const char *const bad[] = {"3x", "", "1", "1K,2M,3M,4M", "-32K", "32KB"};
+  for (int i = 0; i < sample(6); i++) {
+    char err[512];
+    snprintf(err, sizeof err,
+             "brick: error: --caches expects L1[,L2[,L3]] sizes in bytes or with a K, M or G "
+             "suffix (at least 1K; an empty size keeps the detected one), got '%s'\n" TRY,
+             bad[i]);
+    expect((const char *[]){"show", "--schedule", "--caches", bad[i], "t.bk", NULL}, 2, "", err);
+  }
+}
+END_TEST
+
 START_TEST(run_with_define) {
   cmd_result r = run_args((const char *[]){"run", "--interp", "-D", "N=4", "-k", "mm", "t.bk",
                                            NULL});
@@ -343,6 +379,7 @@ int main(void) {
   tcase_add_test(tc, run_seed_determinism);
   tcase_add_test(tc, run_default_seed_is_1);
   tcase_add_test(tc, run_with_define);
+  tcase_add_test(tc, caches_option);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   /* No fork per test: forking a process that maps LLVM costs more than most tests, and under
