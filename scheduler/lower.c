@@ -138,7 +138,10 @@ static ir_iter *buffer_iters(lower *L, const sched_buf *b, sched_access *ident, 
   return it;
 }
 
-/* Default plain schedule of an op over its own iterators: natural order, outer loop parallel. */
+/* Default plain schedule of an op that writes each element of its own iteration space once
+ * (fills, packs, copy-backs): natural order; when it is big enough, the outermost loop with at
+ * least 4 iterations runs in parallel (else the outermost with 2): a pack of an NCHW tensor
+ * with N = 1 splits over its channels, not over the single image. */
 static void plain_schedule(sched_op *op, int threads_hint) {
   op->sched.brgemm = false;
   op->sched.norder = op->niters;
@@ -147,8 +150,13 @@ static void plain_schedule(sched_op *op, int threads_hint) {
   int64_t points = 1;
   for (int i = 0; i < op->niters; i++)
     points *= op->iters[i].hi - op->iters[i].lo;
-  op->sched.parallel = (threads_hint != 1 && op->niters > 0 && points >= 65536 &&
-                        op->iters[0].hi - op->iters[0].lo >= 2) ? 0 : -1;
+  op->sched.parallel = -1;
+  if (threads_hint == 1 || points < 65536)
+    return;
+  for (int min_trips = 4; min_trips >= 2 && op->sched.parallel < 0; min_trips -= 2)
+    for (int i = 0; i < op->niters && op->sched.parallel < 0; i++)
+      if (op->iters[i].hi - op->iters[i].lo >= min_trips)
+        op->sched.parallel = i;
 }
 
 /* A fill op: every element of buffer "buf" set to "value". */
