@@ -1,8 +1,8 @@
 /*
  * The body of a plain op at one point: the value (the statement's right side, a copied
  * element for packs, or a constant for fills) combined into the target with '=', '+=' or
- * 'max='. A read that can fall outside its buffer loads from element 0 instead and yields
- * +0.0; in a '+=' of a product, a term with an out-of-bounds factor adds nothing (so 0 * Inf
+ * 'max='. A read that can fall outside its buffer is loaded only in bounds and yields +0.0
+ * outside; in a '+=' of a product, a term with an out-of-bounds factor adds nothing (so 0 * Inf
  * never appears), as the interpreter does. Float operations carry only the 'reassoc' and
  * 'contract' fast-math flags; max/min/relu are llvm.maxnum/minnum (C's fmaxf/fminf); exp,
  * tanh and sigmoid are brick's own polynomials, so objects need no libm and loops vectorize.
@@ -32,21 +32,35 @@ static LLVMValueRef access_ptr(point *P, const sched_access *a, LLVMValueRef *in
       ok = LLVMBuildAnd(f->b, ok, LLVMBuildICmp(f->b, LLVMIntULT, x, cg_i64(f, dim), ""), "");
     lin = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, lin, cg_i64(f, dim), ""), x, "");
   }
-  if (a->may_oob)
-    lin = LLVMBuildSelect(f->b, ok, lin, cg_i64(f, 0), "");
   *inb = ok;
-  return LLVMBuildGEP2(f->b, f->f32, f->buf[a->buf], &lin, 1, "");
+  return LLVMBuildGEP2(f->b, f->f32, f->buf[a->buf], &lin, 1, ""); /* not inbounds: may be OOB */
 }
 
+/* The value of read "a" at the point. A read that may fall outside its buffer is a load in a
+ * branch taken only in bounds, else 0: the loop vectorizer turns it into a masked load of
+ * consecutive elements (a padded copy runs at copy speed), where an address select would
+ * become a gather. */
 static LLVMValueRef load_access(point *P, const sched_access *a, bool factor) {
   cg_fn *f = P->f;
   LLVMValueRef inb;
-  LLVMValueRef v = LLVMBuildLoad2(f->b, f->f32, access_ptr(P, a, &inb), "");
+  LLVMValueRef ptr = access_ptr(P, a, &inb);
   if (!a->may_oob)
-    return v;
+    return LLVMBuildLoad2(f->b, f->f32, ptr, "");
   if (factor)
     P->term_ok = LLVMBuildAnd(f->b, P->term_ok, inb, "");
-  return LLVMBuildSelect(f->b, inb, v, LLVMConstReal(f->f32, 0.0), "");
+  LLVMBasicBlockRef from = LLVMGetInsertBlock(f->b);
+  LLVMBasicBlockRef in = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "read.in");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "read.done");
+  LLVMBuildCondBr(f->b, inb, in, done);
+  LLVMPositionBuilderAtEnd(f->b, in);
+  LLVMValueRef v = LLVMBuildLoad2(f->b, f->f32, ptr, "");
+  LLVMBuildBr(f->b, done);
+  LLVMPositionBuilderAtEnd(f->b, done);
+  LLVMValueRef phi = LLVMBuildPhi(f->b, f->f32, "");
+  LLVMValueRef vals[2] = {v, LLVMConstReal(f->f32, 0.0)};
+  LLVMBasicBlockRef from_blocks[2] = {in, from};
+  LLVMAddIncoming(phi, vals, from_blocks, 2);
+  return phi;
 }
 
 static LLVMValueRef fmath(cg_fn *f, LLVMValueRef v) {

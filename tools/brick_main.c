@@ -169,10 +169,10 @@ static bool parse_cache_size(const char *s, size_t n, int64_t *out) {
   if (i == 0)
     return false;
   if (i + 1 == n) {
-    char u = s[i];
-    v <<= u == 'K' || u == 'k' ? 10 : u == 'M' || u == 'm' ? 20 : u == 'G' || u == 'g' ? 30 : 63;
-    if (u != 'K' && u != 'k' && u != 'M' && u != 'm' && u != 'G' && u != 'g')
+    const char *units = "KkMmGg", *u = strchr(units, s[i]);
+    if (!u || !s[i])
       return false;
+    v <<= 10 * (1 + (u - units) / 2);
   } else if (i != n) {
     return false;
   }
