@@ -21,6 +21,7 @@
 #define K_TILE 256
 #define PARALLEL_MIN_FLOPS 200000.0
 #define GEMM_KT 128
+#define PARALLEL_MIN_TILES 4
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
 
@@ -217,6 +218,19 @@ static int64_t loop_trips(const ir_stmt *s, const sched_stmt *ss, sched_loop l) 
   return r >= 0 ? (call_extent(s, ss, l.iter) + ss->tile[r] - 1) / ss->tile[r] : extent(s, l.iter);
 }
 
+/* When the parallel loop is the M tile loop with only 2 or 3 tiles of unequal sizes, smaller
+ * M tiles (at least 64) give each thread several: 2 threads on a 3x3 conv on 28x28 x1.05-1.1,
+ * a stride-2 1x1 on 28x28 x1.25 with 4 tiles instead of 2. Equal tiles stay (1024^2 GEMM:
+ * 2 x 512 beats 4 x 256 by 5%). */
+static void split_parallel_m(const ir_stmt *s, sched_stmt *ss, sched_loop l) {
+  if (!l.tile || l.iter != ss->role[SCHED_M])
+    return;
+  int64_t em = call_extent(s, ss, l.iter);
+  while (loop_trips(s, ss, l) < PARALLEL_MIN_TILES && em % ss->tile[SCHED_M] != 0 &&
+         ss->tile[SCHED_M] / 2 >= 64)
+    ss->tile[SCHED_M] = balanced(em, ss->tile[SCHED_M] / 2, 16);
+}
+
 /* The outermost loop of a parallel iterator with at least two iterations, outside every
  * reduction loop: a parallel loop inside a K tile loop forks and joins once per K tile. When
  * only a loop inside a reduction loop qualifies (a flattened M tile loop under the K tiles),
@@ -243,6 +257,7 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
       i = first_red;
     }
     ss->parallel = i;
+    split_parallel_m(s, ss, l);
     return;
   }
 }
