@@ -198,12 +198,15 @@ static void collect(void *user, brick_severity sev, const char *text) {
 
 /* Describe the case and the schedule in "current" (for failures and the fault handler). */
 static void describe(const rcase *c, uint64_t base, const char *schedule, int threads,
-                     bool use_ws, const char *target) {
+                     bool use_ws, const char *target, int64_t l1) {
+  char caches[64] = "";
+  if (l1)
+    snprintf(caches, sizeof caches, " --caches %lld,%lld", (long long)l1, (long long)l1 * 16);
   snprintf(current, sizeof current,
            "case %d (class %s): reproduce with BRICK_RANDOM_SEED=%llu BRICK_RANDOM_ONLY=%d\n"
-           "--- kernel\n%s--- schedule (--threads %d --target %s, %s)\n%s\n",
+           "--- kernel\n%s--- schedule (--threads %d --target %s%s, %s)\n%s\n",
            c->index, c->cls->name, (unsigned long long)base, c->index, c->text, threads, target,
-           use_ws ? "NAME_ws" : "NAME", schedule ? schedule : "(default)");
+           caches, use_ws ? "NAME_ws" : "NAME", schedule ? schedule : "(default)");
 }
 
 /* A target for the case: mostly the host, sometimes AVX2 or baseline x86-64 (the generic
@@ -219,11 +222,12 @@ static const char *random_target(uint64_t *rng) {
   return "native";
 }
 
-/* Compile the case with "schedule" (NULL: the default), "threads" and "target", run it on
+/* Compile the case with "schedule" (NULL: the default, blocked for an L1 of "l1" bytes and an
+ * L2 of 16 x l1, or for the host's caches when l1 is 0), "threads" and "target", run it on
  * guarded buffers, compare. Returns true when it matches; prints the case when not. */
 static bool run_one(rcase *c, uint64_t base, const char *schedule, int threads, bool use_ws,
-                    const char *target) {
-  describe(c, base, schedule, threads, use_ws, target);
+                    const char *target, int64_t l1) {
+  describe(c, base, schedule, threads, use_ws, target, l1);
   brick_ctx *ctx = brick_ctx_new();
   bk_strbuf msgs;
   bk_strbuf_init(&msgs);
@@ -235,6 +239,7 @@ static bool run_one(rcase *c, uint64_t base, const char *schedule, int threads, 
   brick_options_set_target(opts, target);
   if (schedule)
     brick_options_set_schedule(opts, schedule);
+  brick_options_set_caches(opts, l1, l1 * 16, 0);
   bool ok = false;
   const char *stage = "parse";
   void *fn = NULL;
@@ -318,10 +323,13 @@ START_TEST(test_random_cases) {
     char *text = sched_schedule_to_str(c.k, s);
     sched_schedule_free(s);
     int threads = (int)sched_rng_below(&rng, 3); /* 0: OMP_NUM_THREADS, 1: serial, 2 */
-    bool ok = run_one(&c, base, text, threads, sched_rng_below(&rng, 2), random_target(&rng));
-    if ((i >> 1) % 2 == 0) /* every other pair of cases: both shards get their share */
+    bool ok = run_one(&c, base, text, threads, sched_rng_below(&rng, 2), random_target(&rng), 0);
+    /* The default schedule for the host's caches, or for small ones (many tiles, border
+     * tiles, split parallel tiles), every other pair of cases: both shards get their share. */
+    static const int64_t l1s[3] = {0, 4096, 16384};
+    if ((i >> 1) % 2 == 0)
       ok &= run_one(&c, base, NULL, (threads + 1) % 3, sched_rng_below(&rng, 2),
-                    random_target(&rng));
+                    random_target(&rng), l1s[sched_rng_below(&rng, 3)]);
     free(text);
     const char *why;
     if (!ok && known_failing(&c, &why)) {
