@@ -30,18 +30,26 @@ static int64_t tile_for(int64_t ext, int64_t max_whole, int64_t tile) {
 }
 
 /* The mapping (M and packs) of the contraction: among the cheapest mapping of each M iterator
- * (the space lists them cheapest first), one that needs no im2col copy, then the longest M. */
+ * and packing of A (the space lists them cheapest first), one that needs no im2col / im2row
+ * copy, then the longest M, then the smallest copy. */
 static const sched_mapping *choose_mapping(const ir_stmt *s, const sched_mapping *maps, int n) {
   const sched_mapping *best = NULL;
-  int64_t best_score = -1;
+  int64_t best_tier = -1, best_e = 0, best_copy = 0;
   for (int i = 0; i < n; i++) {
-    if (i > 0 && maps[i - 1].m == maps[i].m)
+    bool seen = false;
+    for (int j = 0; j < i; j++)
+      seen |= maps[j].m == maps[i].m && maps[j].pack[0] == maps[i].pack[0];
+    if (seen)
       continue;
-    int64_t e = extent(s, maps[i].m);
-    int64_t score = (maps[i].pack[0] != SCHED_PACK_IM2COL ? 2 : 1) * 100000 + (e > 99999 ? 99999 : e);
-    if (score > best_score) {
+    bool copy = maps[i].pack[0] == SCHED_PACK_IM2COL || maps[i].pack[0] == SCHED_PACK_IM2ROW;
+    int64_t tier = copy ? 1 : 2, e = extent(s, maps[i].m);
+    int64_t elems = copy ? sched_pack_elems(s, maps[i].a_read, maps[i].m, maps[i].pack[0]) : 0;
+    if (tier > best_tier || (tier == best_tier && e > best_e) ||
+        (tier == best_tier && e == best_e && copy && elems < best_copy)) {
       best = &maps[i];
-      best_score = score;
+      best_tier = tier;
+      best_e = e;
+      best_copy = elems;
     }
   }
   return best;

@@ -4,7 +4,8 @@
  *   - a fill op per '+=' / 'max=' target that a plain loop nest accumulates into
  *     (BRGEMM ops need none: their first call per tile runs with beta = 0);
  *   - a pack op per packed operand (PAD: a zero-padded copy; IM2COL: the operand over the
- *     iterators it depends on, M last), whose reads then replace the statement's;
+ *     iterators it depends on, M last; IM2ROW: only M's dimension expanded, M last), whose
+ *     reads then replace the statement's;
  *   - the statement itself, as a BRGEMM op (roles checked here) or a plain loop nest.
  *
  * Packs and locals live in the workspace; every op gets an isl domain "O<n>[iters]".
@@ -272,6 +273,113 @@ static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
   return a;
 }
 
+/* The dimension of read "r" of "s" that "m" indexes, if exactly one does, else -1. */
+static int im2row_dim(const ir_stmt *s, int r, int m) {
+  int dim = -1;
+  for (int d = 0; d < s->reads[r]->nargs; d++)
+    if (s->reads[r]->index[d].coef[m]) {
+      if (dim >= 0)
+        return -1;
+      dim = d;
+    }
+  return dim;
+}
+
+/* The iterators of dimension "dim" of read "r" besides "m", in iterator order, then "m";
+ * returns how many. */
+static int im2row_iters(const ir_stmt *s, int r, int dim, int m, int *J) {
+  int n = 0;
+  for (int i = 0; i < s->niters; i++)
+    if (s->reads[r]->index[dim].coef[i] && i != m)
+      J[n++] = i;
+  J[n++] = m;
+  return n;
+}
+
+int64_t sched_pack_elems(const ir_stmt *s, int r, int m, sched_pack kind) {
+  const ir_expr *e = s->reads[r];
+  int64_t n = 1, padlo, padded;
+  if (kind == SCHED_PACK_IM2COL) {
+    for (int i = 0; i < s->niters; i++) {
+      bool used = false;
+      for (int d = 0; d < e->nargs; d++)
+        used |= e->index[d].coef[i] != 0;
+      n *= used ? s->iters[i].hi - s->iters[i].lo : 1;
+    }
+    return im2col_rank(s, r, m) <= IR_MAX_RANK ? n : 0;
+  }
+  int dim = kind == SCHED_PACK_IM2ROW ? im2row_dim(s, r, m) : -1, J[64];
+  if (kind == SCHED_PACK_IM2ROW && dim < 0)
+    return 0;
+  for (int d = 0; d < e->nargs; d++) {
+    if (d == dim) {
+      int nj = im2row_iters(s, r, dim, m, J);
+      if (e->nargs - 1 + nj > IR_MAX_RANK)
+        return 0;
+      for (int j = 0; j < nj; j++)
+        n *= s->iters[J[j]].hi - s->iters[J[j]].lo;
+      continue;
+    }
+    sched_pad_extent(s, r, d, &padlo, &padded);
+    n *= kind == SCHED_PACK_NONE ? e->tensor->dims[d] : padded;
+  }
+  return n;
+}
+
+/* Pack read "r" of "s" for M = "m" by expanding only the dimension "dim" that m indexes: the
+ * copy's dimensions are the read's others (zero-padded, as pack_pad), then the iterators of
+ * that dimension, m last. Returns the statement's new access. */
+static sched_access pack_im2row(lower *L, const ir_stmt *s, int r, int m, int dim) {
+  const ir_expr *e = s->reads[r];
+  int J[64], nj = im2row_iters(s, r, dim, m, J), rank = e->nargs - 1 + nj, D[IR_MAX_RANK];
+  int64_t pdims[IR_MAX_RANK], padlo[IR_MAX_RANK];
+  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(rank + 1));
+  static const char *const names[IR_MAX_RANK] = {"y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7"};
+  int p = 0;
+  for (int d = 0; d < e->nargs; d++)
+    if (d != dim) {
+      sched_pad_extent(s, r, d, &padlo[d], &pdims[p]);
+      it[p] = (ir_iter){.name = names[p], .lo = 0, .hi = pdims[p]};
+      D[p++] = d;
+    }
+  for (int j = 0; j < nj; j++, p++) {
+    it[p] = s->iters[J[j]];
+    pdims[p] = it[p].hi - it[p].lo;
+  }
+  char *name = bk_arena_printf(L->sk->arena, "%s_im2row%d", e->tensor->name, L->sk->ops.len);
+  int buf = add_buf(L->sk, name, -1, rank, pdims);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, rank, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = (sched_access){.buf = buf, .index = affines(L->sk->arena, rank, rank)};
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, e->tensor),
+                                .index = affines(L->sk->arena, e->nargs, rank)};
+  sched_access a = {.buf = buf, .index = affines(L->sk->arena, rank, s->niters)};
+  int nkept = e->nargs - 1;
+  for (int q = 0; q < rank; q++) {
+    op->write.index[q].coef[q] = 1;
+    op->write.index[q].c = -it[q].lo;
+  }
+  for (int q = 0; q < nkept; q++) { /* a kept dimension: padded copy, original index + padlo */
+    int d = D[q];
+    op->reads[0].index[d].coef[q] = 1;
+    op->reads[0].index[d].c = -padlo[d];
+    a.index[q].c = e->index[d].c + padlo[d];
+    memcpy(a.index[q].coef, e->index[d].coef, sizeof(int64_t) * (size_t)s->niters);
+  }
+  op->reads[0].index[dim].c = e->index[dim].c; /* the expanded dimension, over its iterators */
+  for (int j = 0; j < nj; j++) {
+    op->reads[0].index[dim].coef[nkept + j] = e->index[dim].coef[J[j]];
+    a.index[nkept + j].coef[J[j]] = 1;
+    a.index[nkept + j].c = -it[nkept + j].lo;
+  }
+  op->reads[0].may_oob = access_may_oob(L->sk, &op->reads[0], rank, it);
+  plain_schedule(op, 0);
+  return a;
+}
+
 /* ---- statements ------------------------------------------------------------------------- */
 
 void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sched_access *a,
@@ -416,8 +524,8 @@ static void add_copy_back(lower *L, int out, int scratch, int64_t wa) {
   plain_schedule(op, 0);
 }
 
-/* Linear strides of read "r" of "s" after the packs of "ss" (as pack_pad and pack_im2col lay
- * them out), without building anything. */
+/* Linear strides of read "r" of "s" after the packs of "ss" (as pack_pad, pack_im2col and
+ * pack_im2row lay them out), without building anything. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin) {
   const ir_expr *e = s->reads[r];
   sched_pack kind = SCHED_PACK_NONE;
@@ -426,6 +534,25 @@ void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t
       kind = ss->packs.data[i].kind;
   for (int i = 0; i < s->niters; i++)
     lin[i] = 0;
+  if (kind == SCHED_PACK_IM2ROW) {
+    int m = ss->role[SCHED_M], dim = m >= 0 ? im2row_dim(s, r, m) : -1, J[64];
+    if (dim < 0)
+      return;
+    int nj = im2row_iters(s, r, dim, m, J);
+    int64_t stride = 1, padlo, padded;
+    for (int j = nj - 1; j >= 0; j--) {
+      lin[J[j]] += stride;
+      stride *= s->iters[J[j]].hi - s->iters[J[j]].lo;
+    }
+    for (int d = e->nargs - 1; d >= 0; d--)
+      if (d != dim) {
+        sched_pad_extent(s, r, d, &padlo, &padded);
+        for (int i = 0; i < s->niters; i++)
+          lin[i] += stride * e->index[d].coef[i];
+        stride *= padded;
+      }
+    return;
+  }
   if (kind == SCHED_PACK_IM2COL) {
     int m = ss->role[SCHED_M];
     int64_t stride = s->iters[m].hi - s->iters[m].lo;
@@ -554,13 +681,26 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
     if (ss->packs.data[p].kind == SCHED_PACK_PAD)
       reads[r] = pack_pad(L, s, r);
     else if (ss->role[SCHED_M] < 0)
-      lerror(L, ss->loc, "'pack=%s:im2col' needs a BRGEMM with an M iterator", s->reads[r]->name);
-    else if (im2col_rank(s, r, ss->role[SCHED_M]) > IR_MAX_RANK)
+      lerror(L, ss->loc, "'pack=%s:%s' needs a BRGEMM with an M iterator", s->reads[r]->name,
+             sched_pack_name(ss->packs.data[p].kind));
+    else if (ss->packs.data[p].kind == SCHED_PACK_IM2ROW) {
+      int m = ss->role[SCHED_M], dim = im2row_dim(s, r, m);
+      if (dim < 0)
+        lerror(L, ss->loc, "'pack=%s:im2row' needs the M iterator '%s' in exactly one "
+               "dimension of '%s'", s->reads[r]->name, s->iters[m].name, s->reads[r]->name);
+      else if (sched_pack_elems(s, r, m, SCHED_PACK_IM2ROW) == 0)
+        lerror(L, ss->loc, "'pack=%s:im2row' needs more than the %d dimensions a tensor can "
+               "have", s->reads[r]->name, IR_MAX_RANK);
+      else
+        reads[r] = pack_im2row(L, s, r, m, dim);
+    } else if (im2col_rank(s, r, ss->role[SCHED_M]) > IR_MAX_RANK)
       lerror(L, ss->loc, "'pack=%s:im2col' needs %d dimensions, more than the %d a tensor can have",
              s->reads[r]->name, im2col_rank(s, r, ss->role[SCHED_M]), IR_MAX_RANK);
     else
       reads[r] = pack_im2col(L, s, r, ss->role[SCHED_M]);
   }
+  if (!L->ok) /* a pack that cannot be laid out: the role checks would only repeat it */
+    return;
   int target = tensor_buf(L->sk, s->lhs->tensor);
   sched_contraction c;
   bool contraction = sched_classify(s, &c);

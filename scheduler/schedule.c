@@ -212,7 +212,12 @@ static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
   return expect_char(P, ')');
 }
 
-/* pack "=" NAME ":" ("pad" | "im2col") { "," ... } */
+const char *sched_pack_name(sched_pack kind) {
+  return kind == SCHED_PACK_PAD ? "pad" : kind == SCHED_PACK_IM2COL ? "im2col"
+       : kind == SCHED_PACK_IM2ROW ? "im2row" : "none";
+}
+
+/* pack "=" NAME ":" ("pad" | "im2col" | "im2row") { "," ... } */
 static bool parse_packs(sparser *P, sched_stmt *ss) {
   do {
     size_t b = P->pos;
@@ -223,11 +228,12 @@ static bool parse_packs(sparser *P, sched_stmt *ss) {
       return false;
     const char *ks;
     size_t kn = ident(P, &ks);
-    sched_pack kind = word_is(ks, kn, "pad") ? SCHED_PACK_PAD
-                      : word_is(ks, kn, "im2col") ? SCHED_PACK_IM2COL : SCHED_PACK_NONE;
+    sched_pack kind = word_is(ks, kn, "pad")      ? SCHED_PACK_PAD
+                      : word_is(ks, kn, "im2col") ? SCHED_PACK_IM2COL
+                      : word_is(ks, kn, "im2row") ? SCHED_PACK_IM2ROW : SCHED_PACK_NONE;
     if (kind == SCHED_PACK_NONE) {
       serror(P, (bk_loc){P->src, (uint32_t)(ks - P->src->text), (uint32_t)(kn ? kn : 1)},
-             "unknown packing '%.*s' (expected 'pad' or 'im2col')", (int)kn, ks);
+             "unknown packing '%.*s' (expected 'pad', 'im2col' or 'im2row')", (int)kn, ks);
       return false;
     }
     for (int r = 0; r < P->st->nreads; r++)
@@ -562,7 +568,7 @@ static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss
       dup |= st->reads[ss->packs.data[j].read]->tensor == st->reads[ss->packs.data[i].read]->tensor;
     if (!dup)
       bk_strbuf_printf(sb, "%s%s:%s", i ? "," : ";pack=", name,
-                       ss->packs.data[i].kind == SCHED_PACK_PAD ? "pad" : "im2col");
+                       sched_pack_name(ss->packs.data[i].kind));
   }
   bk_strbuf_puts(sb, "}");
 }

@@ -32,8 +32,21 @@ typedef enum sched_role { SCHED_M, SCHED_N, SCHED_K } sched_role;
  * PAD:    a zero-padded copy covering every index the statement reads, so no read is out of
  *         bounds and the domain stays rectangular.
  * IM2COL: the operand materialised over the iterators it depends on, the M iterator last, so
- *         that M is unit-stride (strided convolutions, transposed weights). */
-typedef enum sched_pack { SCHED_PACK_NONE, SCHED_PACK_PAD, SCHED_PACK_IM2COL } sched_pack;
+ *         that M is unit-stride (strided convolutions, transposed weights).
+ * IM2ROW: only the one dimension that M indexes is expanded, over its iterators with M last;
+ *         the other dimensions stay (zero-padded) as they are: for a 7x7/2 convolution the
+ *         rows are not copied once per filter row, a copy R times smaller than IM2COL's. */
+typedef enum sched_pack {
+  SCHED_PACK_NONE,
+  SCHED_PACK_PAD,
+  SCHED_PACK_IM2COL,
+  SCHED_PACK_IM2ROW
+} sched_pack;
+
+/* The name of a packing in the schedule text ("pad", "im2col", "im2row"). */
+const char *sched_pack_name(sched_pack kind);
+/* Elements of the packed copy of read "r" of "s" with M = "m" (0 if it cannot be laid out). */
+int64_t sched_pack_elems(const ir_stmt *s, int r, int m, sched_pack kind);
 
 /* One loop: the full loop of an iterator, or the loop over the tiles of a role iterator. */
 typedef struct sched_loop {

@@ -127,7 +127,7 @@ int sched_space_mappings(const ir_kernel *k, const ir_stmt *s, sched_mapping *ou
     return 0;
   int n = 0;
   for (int m = 0; m < s->niters; m++)
-    for (int pa = SCHED_PACK_NONE; pa <= SCHED_PACK_IM2COL; pa++)
+    for (int pa = SCHED_PACK_NONE; pa <= SCHED_PACK_IM2ROW; pa++)
       for (int pb = SCHED_PACK_NONE; pb <= SCHED_PACK_IM2COL; pb++) {
         sched_mapping mp;
         if (n < max && mapping_init(k, s, &c, m, (sched_pack)pa, (sched_pack)pb, &mp))
@@ -499,7 +499,8 @@ static void enumerate_mapping(enumerator *E, const sched_mapping *mp) {
 }
 
 /* Is mapping "i" of "maps" minimal: no pack where none is needed (a tensor read twice aside),
- * im2col only where no cheaper mapping with the same M exists? */
+ * im2col / im2row only where no mapping with the same M needs no such copy? (Both copies stay
+ * in the space: which is cheaper depends on the shape.) */
 static bool mapping_is_minimal(const ir_stmt *s, const sched_mapping *maps, int i) {
   const sched_mapping *mp = &maps[i];
   for (int w = 0; w < 2; w++) {
@@ -510,8 +511,10 @@ static bool mapping_is_minimal(const ir_stmt *s, const sched_mapping *maps, int 
     if (mp->pack[w] == SCHED_PACK_IM2COL && w == 1 && !shared)
       return false;
   }
-  for (int j = 0; mp->pack[0] == SCHED_PACK_IM2COL && j < i; j++)
-    if (maps[j].m == mp->m && maps[j].pack[0] != SCHED_PACK_IM2COL)
+  bool copy = mp->pack[0] == SCHED_PACK_IM2COL || mp->pack[0] == SCHED_PACK_IM2ROW;
+  for (int j = 0; copy && j < i; j++)
+    if (maps[j].m == mp->m && maps[j].pack[0] != SCHED_PACK_IM2COL &&
+        maps[j].pack[0] != SCHED_PACK_IM2ROW)
       return false;
   return true;
 }

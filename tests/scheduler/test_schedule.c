@@ -272,6 +272,10 @@ static const char strided_text[] =
     "kernel strided(I: f32[1, 3, 9, 9], Wt: f32[4, 3, 3, 3]) -> (O: f32[1, 4, 4, 4]) {\n"
     "  O[n, k, p, q] += I[n, c, 2*p + r, 2*q + s] * Wt[k, c, r, s]\n"
     "}\n";
+static const char diag_text[] =
+    "kernel dg(A: f32[4, 4], B: f32[3, 4]) -> (C: f32[3, 4]) {\n"
+    "  C[i, j] += A[k + j, j] * B[i, k] where k in 0..1\n"
+    "}\n";
 static const char rank8_text[] =
     "kernel r8(A: f32[3, 2, 2, 2, 2, 2, 2, 2], B: f32[2]) -> (C: f32[2, 2, 2, 2, 2, 2, 2, 2]) {\n"
     "  C[a, b, c, d, e, f, g, h] += A[a + i, b, c, d, e, f, g, h] * B[i]\n"
@@ -297,7 +301,7 @@ static const bad_schedule bad[] = {
     {fc_text, "bias{loops}", 1, 4, "kernel 'fc' has no statement 'bias' (statements are s0..s1)"},
     {conv_text, "s0{" CONV_OK ";pack=X:pad}", 39, 1, "statement s0 reads no tensor 'X'"},
     {conv_text, "s0{" CONV_OK ";pack=I:foo}", 41, 3,
-     "unknown packing 'foo' (expected 'pad' or 'im2col')"},
+     "unknown packing 'foo' (expected 'pad', 'im2col' or 'im2row')"},
     {conv_text, "s0{tile=4}", 4, 4,
      "unknown schedule item 'tile' (expected brgemm, flatten, epilogue, order, parallel, pack, loops or fused)"},
     {conv_text, "s0{loops} s0{loops}", 11, 2, "statement s0 is scheduled twice"},
@@ -339,6 +343,10 @@ static const bad_schedule bad[] = {
      "'pack=I:im2col' needs a BRGEMM with an M iterator"},
     {rank8_text, "s0{brgemm(m=h);pack=A:im2col}", 1, 2,
      "'pack=A:im2col' needs 9 dimensions, more than the 8 a tensor can have"},
+    {conv_text, "s0{loops;pack=I:im2row}", 1, 2,
+     "'pack=I:im2row' needs a BRGEMM with an M iterator"},
+    {diag_text, "s0{brgemm(m=j,n=i);pack=A:im2row}", 1, 2,
+     "'pack=A:im2row' needs the M iterator 'j' in exactly one dimension of 'A'"},
     /* loops */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
      "loop 'p' is listed twice"},
@@ -450,9 +458,9 @@ START_TEST(test_bad_schedules_cli) {
   ck_assert_msg(bin, "BRICK_BINARY is not set");
   char dir[] = "/tmp/brick_schedXXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  static const char *const files[] = {conv_text, strided_text, fc_text, rank8_text};
-  static const char *const names[] = {"conv.bk", "strided.bk", "fc.bk", "rank8.bk"};
-  for (int f = 0; f < 4; f++) {
+  static const char *const files[] = {conv_text, strided_text, fc_text, rank8_text, diag_text};
+  static const char *const names[] = {"conv.bk", "strided.bk", "fc.bk", "rank8.bk", "diag.bk"};
+  for (int f = 0; f < 5; f++) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, names[f]);
     FILE *fp = fopen(path, "w");
@@ -461,7 +469,10 @@ START_TEST(test_bad_schedules_cli) {
   }
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i += reduced() ? 11 : 3) {
     const bad_schedule *b = &bad[i];
-    int f = b->kernel == conv_text ? 0 : b->kernel == strided_text ? 1 : b->kernel == fc_text ? 2 : 3;
+    int f = b->kernel == conv_text      ? 0
+            : b->kernel == strided_text ? 1
+            : b->kernel == fc_text      ? 2
+            : b->kernel == rank8_text   ? 3 : 4;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' compile %s/%s -o %s/out.o --schedule '%s'", bin, dir,
              names[f], dir, b->schedule);
@@ -487,6 +498,7 @@ START_TEST(test_good_schedules_api) {
       {conv_text, "s0{brgemm(m=q,n=k,k=c/3;batch=c/3,r,s);order=n,p;pack=I:pad}"},
       {conv_text, "s0{brgemm(m=q,n=k;batch=c,r,s);order=n,p;pack=I:im2col}"},
       {strided_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=p,n;parallel=p;pack=I:im2col}"},
+      {strided_text, "s0{brgemm(m=q,n=k,k=r;batch=c,s);order=p,n;parallel=p;pack=I:im2row}"},
       {fc_text, "s0{brgemm(m=k/5,n=n/3,k=c/7);order=c/7,n/3,k/5;pack=Wt:im2col} "
                 "act{loops;order=k,n;parallel=k}"},
       {fc_text, "s0{loops;order=c,k,n;parallel=n;pack=X:pad} s1{loops}"},
@@ -576,6 +588,19 @@ START_TEST(test_regress_parallel_single_trip) {
 }
 END_TEST
 
+/* im2row of a padded 7x7/2 convolution (the ResNet-50 first layer, shrunk): rows stay padded
+ * and shared by the filter rows, columns are expanded over (s, q); K = r, c and s batched. */
+START_TEST(test_im2row_conv) {
+  static const char text[] =
+      "kernel c1(I: f32[1, 3, 20, 22], Wt: f32[5, 3, 7, 7]) -> (O: f32[1, 5, 10, 11]) {\n"
+      "  O[n, k, p, q] += I[n, c, 2*p + r - 3, 2*q + s - 3] * Wt[k, c, r, s]\n"
+      "}\n";
+  check_runs(text, "s0{brgemm(m=q,n=k,k=r;batch=c,s);order=n,p;parallel=p;pack=I:im2row}", 2);
+  check_runs(text, "s0{brgemm(m=q/4,n=k/2,k=s/3;batch=r,c);order=q/4,p,n,k/2,s/3;pack=I:im2row}",
+             1);
+}
+END_TEST
+
 /* A 'where' range that ends at or below 0 was taken for "no range inferred". */
 START_TEST(test_regress_where_negative_range) {
   check_runs("kernel k(A: f32[1, 4], B: f32[4, 19]) -> (C: f32[1, 19]) {\n"
@@ -601,6 +626,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_regress_k_tile_off_origin);
   tcase_add_test(tc, test_regress_parallel_single_trip);
   tcase_add_test(tc, test_regress_where_negative_range);
+  tcase_add_test(tc, test_im2row_conv);
   suite_add_tcase(s, tc);
   return s;
 }
