@@ -19,7 +19,7 @@
 #define N_TILE 64
 #define K_WHOLE_MAX 512
 #define K_TILE 256
-#define PARALLEL_MIN_FLOPS 5e7 /* ~0.25 ms on one core: below, waking a second thread costs more than it gives */
+#define PARALLEL_MIN_FLOPS 1e7 /* ~50 us on one core: below, waking a second thread costs more than it gives */
 #define GEMM_KT 128
 #define PARALLEL_MIN_TILES 4
 
