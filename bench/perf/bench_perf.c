@@ -347,8 +347,10 @@ static void print_setup(double peak, const char *isa)
   printf("peak %.1f GFLOP/s per core (%s, in-process); %%peak = GFLOP/s / (peak x threads)\n",
          peak, isa);
   const char *v = perf_openblas_version(), *w = perf_dnnl_version();
-  printf("peers: %s; %s%s\n", w ? w : "no oneDNN", v ? v : "no OpenBLAS",
-         getenv("OPENBLAS_CORETYPE") ? " [OPENBLAS_CORETYPE kept]" : "");
+  const char *to = getenv("OPENBLAS_THREAD_TIMEOUT");
+  printf("peers: %s; %s%s, OPENBLAS_THREAD_TIMEOUT %s\n", w ? w : "no oneDNN",
+         v ? v : "no OpenBLAS", getenv("OPENBLAS_CORETYPE") ? " [OPENBLAS_CORETYPE kept]" : "",
+         to ? to : "unset (its workers spin 2^28 cycles after a call)");
 }
 
 static void list_shapes(void)

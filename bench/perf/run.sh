@@ -32,11 +32,16 @@ unset OPENBLAS_CORETYPE
 # parallel region took 16 ms at load 5 on the 2-core VM. Passive waiting avoids that;
 # set OMP_WAIT_POLICY=active to measure libgomp's default.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# OpenBLAS's own (pthread) workers spin for 2^28 cycles after each call by default: the brick
+# sample that follows an OpenBLAS sample then shares its cores with them (a 1024^2 GEMM on 2
+# threads measured 136 instead of 317 GFLOP/s). 2^4 cycles makes them sleep at once, as
+# OMP_WAIT_POLICY=passive does for brick and oneDNN; OpenBLAS's own figures do not change.
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 base=$results/perf-$stamp
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
 dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
-echo "brick $rev$dirty; $(uptime | sed 's/^ *//'); OMP_WAIT_POLICY=$OMP_WAIT_POLICY" | tee "$base.txt"
+echo "brick $rev$dirty; $(uptime | sed 's/^ *//'); OMP_WAIT_POLICY=$OMP_WAIT_POLICY OPENBLAS_THREAD_TIMEOUT=$OPENBLAS_THREAD_TIMEOUT" | tee "$base.txt"
 echo "writing $base.{txt,csv,svg} (copies: $results/perf.{txt,csv,svg})"
 for bk in "$build"/bench/perf/kernels/*.bk; do
   "$build/brick" show "$bk" --schedule
