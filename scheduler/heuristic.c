@@ -3,13 +3,15 @@
  *
  * For a contraction C += X * Y, among the legal mappings of the schedule space (space.c): M is
  * an iterator of unit stride in C that only one factor has (that factor becomes the BRGEMM's A;
- * unit stride in it too, else it is packed im2col-style), the longest one that needs no im2col
- * copy; the factors are padded only when they can be read out of bounds. N is the largest
- * iterator of C that only the other factor has; K is the largest reduction iterator whose
- * stride in A is at least the M tile; every other reduction iterator forms the batch. Loops
+ * unit stride in it too, else it is copied im2col- or im2row-style, the smaller), the longest
+ * one that needs no such copy; the factors are padded only when they can be read out of
+ * bounds. N is the largest iterator of C that only the other factor has; K is the largest
+ * reduction iterator whose stride in A is at least the M tile; every other reduction iterator
+ * forms the batch. Tiles are GotoBLAS blocks for the target's caches (block_for_cache). Loops
  * outside the call: the iterators common to all three (independent GEMMs), then the output's
- * iterators in its dimension order, then the K tile loop. The parallel loop is the outermost loop with work for
- * several threads. Statements that are not contractions become plain loop nests.
+ * iterators in its dimension order, then the M, N and K tile loops. The parallel loop is the
+ * outermost loop with work for several threads outside the reduction loops. Statements that
+ * are not contractions become plain loop nests.
  */
 #include "scheduler.h"
 
