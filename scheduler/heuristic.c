@@ -23,6 +23,8 @@
 #define K_TILE 256
 #define PARALLEL_MIN_FLOPS 1e7 /* ~50 us on one core: below, waking a second thread costs more than it gives */
 #define GEMM_KT 128
+#define K_WHOLE_SMALL 32 /* K ranges up to this stay whole in the call */
+#define M_CHUNK 64       /* rows of the microkernel's largest M chunk (4 zmm) */
 #define PARALLEL_MIN_TILES 4
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
@@ -60,11 +62,20 @@ static const sched_mapping *choose_mapping(const ir_stmt *s, const sched_mapping
 /* The N (is_k false) or K iterator: the longest that "mp" allows with these tiles, or -1. */
 static int choose_role(const ir_stmt *s, const sched_mapping *mp, bool is_k, int64_t m_tile) {
   int best = -1;
+  int64_t best_score = -1;
   for (int i = 0; i < s->niters; i++) {
     int64_t t = is_k ? tile_for(extent(s, i), K_WHOLE_MAX, K_TILE) : tile_for(extent(s, i), N_TILE, N_TILE);
     bool ok = is_k ? sched_mapping_k_ok(mp, s, i, m_tile, t) : sched_mapping_n_ok(mp, s, i, m_tile, t);
-    if (ok && (best < 0 || extent(s, i) > extent(s, best)))
+    /* K: a reduction contiguous in B (the channels of a blocked layout, c in I[..][c]) comes
+     * first when it is long enough to fill a K loop; else, and for N, the longest, ties to
+     * the smaller stride (in B for K, in C for N). */
+    int64_t e = extent(s, i), stride = is_k ? mp->lin_b[i] : mp->lin_c[i];
+    int64_t score = (is_k && stride == 1 && e >= 8 ? 1LL << 40 : 0) + e * 4096 +
+                    (stride < 4095 ? 4095 - stride : 0);
+    if (ok && score > best_score) {
       best = i;
+      best_score = score;
+    }
   }
   return best;
 }
@@ -162,7 +173,7 @@ static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target
   int64_t ek = k >= 0 ? extent(s, k) : 1, batch = call_batch(s, ss);
   int64_t kt = GEMM_KT / batch;
   kt = kt >= 8 ? (kt + 4) / 8 * 8 : 8;
-  if (ek <= kt + kt / 4)
+  if (ek <= kt + kt / 4 || ek <= K_WHOLE_SMALL) /* a short K stays whole: no reload of C */
     kt = ek;
   for (int64_t d = kt; d > kt / 2 && d < ek; d -= 8)
     if (ek % d == 0) { /* prefer a tile that divides the range: no border calls */
@@ -171,6 +182,8 @@ static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target
     }
   int64_t keff = kt * batch;
   int64_t nt = t->l1 * 3 / 4 / 4 / keff / 8 * 8, mt = t->l2 / 4 / 4 / keff / 64 * 64;
+  if (em <= M_CHUNK && nt < N_TILE) /* one M chunk per call: B is read once, not kept in L1 */
+    nt = N_TILE;
   nt = balanced(en, nt < 8 ? 8 : nt, 8);
   mt = balanced(em, mt < 64 ? 64 : mt, 16);
   if (k >= 0) { /* the K stride must stay a leading dimension of A */
