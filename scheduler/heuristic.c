@@ -23,6 +23,7 @@
 #define K_TILE 256
 #define PARALLEL_MIN_FLOPS 1e7 /* ~50 us on one core: below, waking a second thread costs more than it gives */
 #define GEMM_KT 128
+#define PITCH_PAD_MIN_N 1024 /* N range from which A is copied to break 1 KiB row aliasing */
 #define K_WHOLE_SMALL 32 /* K ranges up to this stay whole in the call */
 #define M_CHUNK 64       /* rows of the microkernel's largest M chunk (4 zmm) */
 #define PARALLEL_MIN_TILES 4
@@ -227,6 +228,13 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
     ss->tile[SCHED_K] = tile_for(extent(s, kk), K_WHOLE_MAX, K_TILE);
   sched_stmt_add_pack(ss, s, mp->a_read, mp->pack[0], arena);
   sched_stmt_add_pack(ss, s, mp->b_read, mp->pack[1], arena);
+  /* A's rows 1 KiB (or a multiple) apart alias in L1: a padded copy gets a pitch one cache
+   * line longer (sched_pad_extent). The copy reads A once per call, so only when every
+   * element of A then feeds many FMAs (N >= 1024: ~2% of the time of a square GEMM; at 256-512
+   * the copy and its parallel region cost what the pitch gains). */
+  if (mp->pack[0] == SCHED_PACK_NONE && kk >= 0 && n >= 0 && extent(s, n) >= PITCH_PAD_MIN_N &&
+      extent(s, kk) >= 64 && mp->lin_a[kk] >= 256 && mp->lin_a[kk] % 256 == 0)
+    sched_stmt_add_pack(ss, s, mp->a_read, SCHED_PACK_PAD, arena);
   try_flatten(s, ss);
   block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);

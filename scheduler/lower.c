@@ -174,12 +174,20 @@ static void add_fill(lower *L, int buf, double value) {
 
 /* ---- packs ------------------------------------------------------------------------------ */
 
+#define PITCH_ALIAS 256 /* floats: rows this far apart (or a multiple) alias in L1 */
+
+/* The zero-padded extent of dimension "d" of read "r" (and the padding before index 0). The
+ * innermost dimension also gets 16 more elements when its extent is a multiple of 256 floats
+ * (1 KiB): rows a multiple of 1 KiB apart share L1 sets, so a BRGEMM streaming such rows
+ * (1024^2, 2048^2 GEMMs) evicts its own block; with the extra cache line they do not. */
 void sched_pad_extent(const ir_stmt *s, int r, int d, int64_t *padlo, int64_t *padded) {
   const ir_expr *e = s->reads[r];
   int64_t lo, hi, dim = e->tensor->dims[d];
   affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
   *padlo = lo < 0 ? -lo : 0;
   *padded = dim + *padlo + (hi > dim - 1 ? hi - (dim - 1) : 0);
+  if (d == e->nargs - 1 && d > 0 && *padded >= PITCH_ALIAS && *padded % PITCH_ALIAS == 0)
+    *padded += 16;
 }
 
 /* Pack read "r" of "s" into a zero-padded copy; returns the statement's new access. */

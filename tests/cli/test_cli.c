@@ -320,9 +320,9 @@ START_TEST(caches_option) {
   static const struct {
     const char *caches, *schedule;
   } cases[] = {
-      {"32K,1M", "g: s0{brgemm(m=j/512,n=i/48,k=k/128);order=j/512,i/48,k/128}\n"},
-      {"48K,1M,32M", "g: s0{brgemm(m=j/512,n=i/72,k=k/128);order=j/512,i/72,k/128}\n"},
-      {"32768,262144", "g: s0{brgemm(m=j/128,n=i/48,k=k/128);order=j/128,i/48,k/128}\n"},
+      {"32K,1M", "g: s0{brgemm(m=j/512,n=i/48,k=k/128);order=j/512,i/48,k/128;pack=B:pad}\n"},
+      {"48K,1M,32M", "g: s0{brgemm(m=j/512,n=i/72,k=k/128);order=j/512,i/72,k/128;pack=B:pad}\n"},
+      {"32768,262144", "g: s0{brgemm(m=j/128,n=i/48,k=k/128);order=j/128,i/48,k/128;pack=B:pad}\n"},
   };
   char *dir = temp_dir_new();
   write_file(dir, "g.bk", gemm);

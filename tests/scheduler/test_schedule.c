@@ -601,6 +601,36 @@ START_TEST(test_im2row_conv) {
 }
 END_TEST
 
+/* A padded copy whose rows are a multiple of 256 floats gets 16 more per row (no 1 KiB
+ * aliasing in L1): the copy's pitch and the BRGEMM's lda must agree, with and without
+ * out-of-bounds reads, and for the M operand (the default for big GEMMs) and the broadcast
+ * one. */
+START_TEST(test_pad_pitch) {
+  check_runs("kernel k(A: f32[9, 70], B: f32[70, 256]) -> (C: f32[9, 256]) {\n"
+             "  C[i, j] += A[i, k] * B[k, j]\n}\n",
+             "s0{brgemm(m=j/96,n=i/4,k=k/16);order=j/96,i/4,k/16;parallel=j/96;pack=B:pad}", 2);
+  check_runs("kernel k(A: f32[9, 255], B: f32[256, 33]) -> (C: f32[9, 33]) {\n"
+             "  C[i, j] += A[i, k - 1] * B[k, j]\n}\n",
+             "s0{brgemm(m=j,n=i/4,k=k/64);order=i/4,k/64;pack=A:pad}", 1);
+  /* the default: N >= 1024 and rows of 256 floats, so B is copied with the longer pitch */
+  static const char big[] = "kernel k(A: f32[1024, 64], B: f32[64, 256]) -> (C: f32[1024, 256]) {\n"
+                            "  C[i, j] += A[i, k] * B[k, j]\n}\n";
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "big.bk", big, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_threads(opts, 2);
+  char *text;
+  ck_assert_int_eq(brick_kernel_schedule(ctx, prog, 0, opts, &text), BRICK_OK);
+  ck_assert_msg(strstr(text, "pack=B:pad"), "default schedule without the pitch copy: %s", text);
+  check_runs(big, strchr(text, ' ') ? strchr(text, ' ') + 1 : text, 2);
+  free(text);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+}
+END_TEST
+
 /* A 'where' range that ends at or below 0 was taken for "no range inferred". */
 START_TEST(test_regress_where_negative_range) {
   check_runs("kernel k(A: f32[1, 4], B: f32[4, 19]) -> (C: f32[1, 19]) {\n"
@@ -627,6 +657,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_regress_parallel_single_trip);
   tcase_add_test(tc, test_regress_where_negative_range);
   tcase_add_test(tc, test_im2row_conv);
+  tcase_add_test(tc, test_pad_pitch);
   suite_add_tcase(s, tc);
   return s;
 }
