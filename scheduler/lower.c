@@ -127,13 +127,15 @@ static sched_op *new_op(lower *L, sched_op_kind kind, int niters, ir_iter *iters
   return op;
 }
 
+/* Names of the iterators of an op over a buffer's own dimensions. */
+static const char *const y_names[IR_MAX_RANK] = {"y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7"};
+
 /* Iterators y0..y(rank-1) over the dims of buffer "b", and the identity access to it. */
 static ir_iter *buffer_iters(lower *L, const sched_buf *b, sched_access *ident, int buf) {
-  static const char *const names[IR_MAX_RANK] = {"y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7"};
   ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(b->rank + 1));
   *ident = (sched_access){.buf = buf, .index = affines(L->sk->arena, b->rank, b->rank)};
   for (int d = 0; d < b->rank; d++) {
-    it[d] = (ir_iter){.name = names[d], .lo = 0, .hi = b->dims[d]};
+    it[d] = (ir_iter){.name = y_names[d], .lo = 0, .hi = b->dims[d]};
     ident->index[d].coef[d] = 1;
   }
   return it;
@@ -190,30 +192,49 @@ void sched_pad_extent(const ir_stmt *s, int r, int d, int64_t *padlo, int64_t *p
     *padded += 16;
 }
 
+/* A pack op over iterators "it" (rank of them) copying tensor "t" into a new workspace buffer
+ * "<t><suffix><op index>" with the iterators' extents: identity write, one read of "t" whose
+ * index (all zero) the caller fills in, plain schedule. *buf receives the buffer. */
+static sched_op *copy_op(lower *L, const ir_tensor *t, const char *suffix, int rank,
+                         ir_iter *it, int *buf) {
+  int64_t pdims[IR_MAX_RANK];
+  for (int p = 0; p < rank; p++)
+    pdims[p] = it[p].hi - it[p].lo;
+  char *name = bk_arena_printf(L->sk->arena, "%s%s%d", t->name, suffix, L->sk->ops.len);
+  *buf = add_buf(L->sk, name, -1, rank, pdims);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, rank, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = (sched_access){.buf = *buf, .index = affines(L->sk->arena, rank, rank)};
+  for (int p = 0; p < rank; p++) {
+    op->write.index[p].coef[p] = 1;
+    op->write.index[p].c = -it[p].lo;
+  }
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, t),
+                                .index = affines(L->sk->arena, t->rank, rank)};
+  plain_schedule(op, 0);
+  return op;
+}
+
 /* Pack read "r" of "s" into a zero-padded copy; returns the statement's new access. */
 static sched_access pack_pad(lower *L, const ir_stmt *s, int r) {
   const ir_expr *e = s->reads[r];
   const ir_tensor *t = e->tensor;
-  int64_t pdims[IR_MAX_RANK], padlo[IR_MAX_RANK];
-  for (int d = 0; d < t->rank; d++)
-    sched_pad_extent(s, r, d, &padlo[d], &pdims[d]);
-  char *name = bk_arena_printf(L->sk->arena, "%s_pad%d", t->name, L->sk->ops.len);
-  int buf = add_buf(L->sk, name, -1, t->rank, pdims);
-  sched_access ident;
-  ir_iter *it = buffer_iters(L, &L->sk->bufs.data[buf], &ident, buf);
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, t->rank, it);
-  op->value = SCHED_VAL_COPY;
-  op->assign = IR_ASSIGN_SET;
-  op->write = ident;
-  op->nreads = 1;
-  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, t),
-                                .index = affines(L->sk->arena, t->rank, t->rank), .may_oob = true};
+  int64_t padded, padlo[IR_MAX_RANK];
+  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(t->rank + 1));
+  for (int d = 0; d < t->rank; d++) {
+    sched_pad_extent(s, r, d, &padlo[d], &padded);
+    it[d] = (ir_iter){.name = y_names[d], .lo = 0, .hi = padded};
+  }
+  int buf;
+  sched_op *op = copy_op(L, t, "_pad", t->rank, it, &buf);
+  op->reads[0].may_oob = true;
   for (int d = 0; d < t->rank; d++) {
     op->reads[0].index[d].coef[d] = 1;
     op->reads[0].index[d].c = -padlo[d];
   }
-  plain_schedule(op, 0);
   sched_access a = {.buf = buf, .index = affines(L->sk->arena, t->rank, s->niters)};
   for (int d = 0; d < t->rank; d++) {
     a.index[d].c = e->index[d].c + padlo[d];
@@ -248,26 +269,13 @@ static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
         J[nj++] = i;
       }
   J[nj++] = m;
-  int64_t pdims[IR_MAX_RANK];
   ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(nj + 1));
-  for (int p = 0; p < nj; p++) {
+  for (int p = 0; p < nj; p++)
     it[p] = s->iters[J[p]];
-    pdims[p] = it[p].hi - it[p].lo;
-  }
-  char *name = bk_arena_printf(L->sk->arena, "%s_im2col%d", e->tensor->name, L->sk->ops.len);
-  int buf = add_buf(L->sk, name, -1, nj, pdims);
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, nj, it);
-  op->value = SCHED_VAL_COPY;
-  op->assign = IR_ASSIGN_SET;
-  op->write = (sched_access){.buf = buf, .index = affines(L->sk->arena, nj, nj)};
-  op->nreads = 1;
-  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, e->tensor),
-                                .index = affines(L->sk->arena, e->nargs, nj)};
+  int buf;
+  sched_op *op = copy_op(L, e->tensor, "_im2col", nj, it, &buf);
   sched_access a = {.buf = buf, .index = affines(L->sk->arena, nj, s->niters)};
   for (int p = 0; p < nj; p++) {
-    op->write.index[p].coef[p] = 1;
-    op->write.index[p].c = -it[p].lo;
     a.index[p].coef[J[p]] = 1;
     a.index[p].c = -it[p].lo;
   }
@@ -277,7 +285,6 @@ static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
       op->reads[0].index[d].coef[p] = e->index[d].coef[J[p]];
   }
   op->reads[0].may_oob = access_may_oob(L->sk, &op->reads[0], nj, it);
-  plain_schedule(op, 0);
   return a;
 }
 
@@ -340,36 +347,21 @@ int64_t sched_pack_elems(const ir_stmt *s, int r, int m, sched_pack kind) {
 static sched_access pack_im2row(lower *L, const ir_stmt *s, int r, int m, int dim) {
   const ir_expr *e = s->reads[r];
   int J[64], nj = im2row_iters(s, r, dim, m, J), rank = e->nargs - 1 + nj, D[IR_MAX_RANK];
-  int64_t pdims[IR_MAX_RANK], padlo[IR_MAX_RANK];
+  int64_t padded, padlo[IR_MAX_RANK];
   ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(rank + 1));
-  static const char *const names[IR_MAX_RANK] = {"y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7"};
   int p = 0;
   for (int d = 0; d < e->nargs; d++)
     if (d != dim) {
-      sched_pad_extent(s, r, d, &padlo[d], &pdims[p]);
-      it[p] = (ir_iter){.name = names[p], .lo = 0, .hi = pdims[p]};
+      sched_pad_extent(s, r, d, &padlo[d], &padded);
+      it[p] = (ir_iter){.name = y_names[p], .lo = 0, .hi = padded};
       D[p++] = d;
     }
-  for (int j = 0; j < nj; j++, p++) {
+  for (int j = 0; j < nj; j++, p++)
     it[p] = s->iters[J[j]];
-    pdims[p] = it[p].hi - it[p].lo;
-  }
-  char *name = bk_arena_printf(L->sk->arena, "%s_im2row%d", e->tensor->name, L->sk->ops.len);
-  int buf = add_buf(L->sk, name, -1, rank, pdims);
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, rank, it);
-  op->value = SCHED_VAL_COPY;
-  op->assign = IR_ASSIGN_SET;
-  op->write = (sched_access){.buf = buf, .index = affines(L->sk->arena, rank, rank)};
-  op->nreads = 1;
-  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = tensor_buf(L->sk, e->tensor),
-                                .index = affines(L->sk->arena, e->nargs, rank)};
+  int buf;
+  sched_op *op = copy_op(L, e->tensor, "_im2row", rank, it, &buf);
   sched_access a = {.buf = buf, .index = affines(L->sk->arena, rank, s->niters)};
   int nkept = e->nargs - 1;
-  for (int q = 0; q < rank; q++) {
-    op->write.index[q].coef[q] = 1;
-    op->write.index[q].c = -it[q].lo;
-  }
   for (int q = 0; q < nkept; q++) { /* a kept dimension: padded copy, original index + padlo */
     int d = D[q];
     op->reads[0].index[d].coef[q] = 1;
@@ -384,7 +376,6 @@ static sched_access pack_im2row(lower *L, const ir_stmt *s, int r, int m, int di
     a.index[nkept + j].c = -it[nkept + j].lo;
   }
   op->reads[0].may_oob = access_may_oob(L->sk, &op->reads[0], rank, it);
-  plain_schedule(op, 0);
   return a;
 }
 
