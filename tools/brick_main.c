@@ -5,6 +5,7 @@
  * Exit status: 0 ok, 1 errors in the input, 2 bad usage, 3 a result that fails its check.
  */
 #include "brick/brick.h"
+#include "cli_util.h"
 #include "tune_cmd.h"
 
 #include <errno.h>
@@ -16,8 +17,6 @@
 #include <math.h>
 #include <time.h>
 #include <unistd.h>
-
-enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CHECK = 3 };
 
 typedef struct cli {
   const char *command;
@@ -112,30 +111,7 @@ static const char *const usage_show =
     "  -h, --help      show this help\n";
 
 static int usage_error(const char *fmt, const char *arg) {
-  fputs("brick: error: ", stderr);
-  fprintf(stderr, fmt, arg);
-  fputs("\nTry 'brick --help' for more information.\n", stderr);
-  return EXIT_USAGE;
-}
-
-/* -D NAME=VALUE */
-static bool parse_define(brick_options *opts, const char *arg) {
-  const char *eq = strchr(arg, '=');
-  if (!eq || eq == arg)
-    return false;
-  char *end;
-  errno = 0;
-  long long v = strtoll(eq + 1, &end, 10);
-  if (errno || *end || end == eq + 1)
-    return false;
-  char name[256];
-  size_t n = (size_t)(eq - arg);
-  if (n >= sizeof name)
-    return false;
-  memcpy(name, arg, n);
-  name[n] = '\0';
-  brick_options_define(opts, name, v);
-  return true;
+  return cli_usage_error("brick --help", fmt, arg);
 }
 
 enum {
@@ -204,7 +180,7 @@ static int handle_option(cli *c, int ch, const char *arg) {
   int rc;
   switch (ch) {
   case 'D':
-    if (!parse_define(c->opts, arg))
+    if (!cli_parse_define(c->opts, arg))
       return usage_error("-D expects NAME=INTEGER, got '%s'", arg);
     return -1;
   case 'k': c->kernel = arg; return -1;
@@ -300,21 +276,6 @@ static int status_to_exit(int status) {
   }
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: seeded, reproducible inputs in [-1, 1). */
-static float next_random(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (float)((double)(z >> 40) / (double)(1ull << 23) - 1.0);
-}
-
 static void print_output(const brick_program *prog, int k, int i, const float *data) {
   double sum = 0, asum = 0;
   int64_t n = brick_kernel_param_elems(prog, k, i);
@@ -339,12 +300,12 @@ static int run_kernel_interp(brick_ctx *ctx, const brick_program *prog, int k, u
     if (!args[i])
       status = BRICK_ERR_INTERNAL;
     for (int64_t e = 0; args[i] && e < n; e++)
-      args[i][e] = i < ni ? next_random(&seed) : 0.0f;
+      args[i][e] = i < ni ? cli_next_random(&seed) : 0.0f;
   }
-  double t0 = now_seconds();
+  double t0 = cli_now_seconds();
   if (status == BRICK_OK)
     status = brick_kernel_interpret(ctx, prog, k, args);
-  double dt = now_seconds() - t0;
+  double dt = cli_now_seconds() - t0;
   if (status == BRICK_OK) {
     double flops = brick_kernel_flops(prog, k);
     printf("kernel %s: %.0f flops, interpreter %.3f ms (%.3f GFLOP/s; reference, not compiled)\n",
@@ -382,28 +343,12 @@ static void report_failure(const brick_ctx *ctx) {
     fprintf(stderr, "brick: error: %s\n", msg);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static int team_size(int threads) {
   if (threads > 0)
     return threads;
   const char *e = getenv("OMP_NUM_THREADS");
   long n = e ? strtol(e, NULL, 10) : 0;
   return n > 0 ? (int)n : (int)sysconf(_SC_NPROCESSORS_ONLN);
-}
-
-/* Call the JIT-compiled kernel with "args" (up to 16 parameters). */
-static void call_kernel(void *fn, int np, float **a) {
-  typedef void f16(float *, float *, float *, float *, float *, float *, float *, float *,
-                   float *, float *, float *, float *, float *, float *, float *, float *);
-  float *p[16] = {0};
-  for (int i = 0; i < np && i < 16; i++)
-    p[i] = a[i];
-  ((f16 *)fn)(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
-              p[13], p[14], p[15]);
 }
 
 /* JIT kernel "k", check it against the interpreter, time it. */
@@ -415,10 +360,10 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
     return EXIT_USAGE;
   }
   brick_module *mod = NULL;
-  double t0 = now_seconds();
+  double t0 = cli_now_seconds();
   int status = brick_compile(ctx, prog, k, c->opts, &mod);
   void *fn = status == BRICK_OK ? brick_module_lookup(ctx, mod, brick_kernel_name(prog, k)) : NULL;
-  double tcompile = now_seconds() - t0;
+  double tcompile = cli_now_seconds() - t0;
   if (!fn) {
     if (status == BRICK_OK)
       status = BRICK_ERR_INTERNAL;
@@ -432,14 +377,14 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
     int64_t n = brick_kernel_param_elems(prog, k, i);
     args[i] = malloc(sizeof(float) * (size_t)n);
     for (int64_t e = 0; e < n; e++)
-      args[i][e] = i < ni ? next_random(&seed) : NAN;
+      args[i][e] = i < ni ? cli_next_random(&seed) : NAN;
   }
-  call_kernel(fn, np, args);
-  double ti = now_seconds(), worst = 0;
+  cli_call_kernel(fn, np, args);
+  double ti = cli_now_seconds(), worst = 0;
   int sampled = 0, rc = 0;
   status = brick_kernel_check(ctx, prog, k, args, c->full_check ? INFINITY : 5e7, 2000, c->seed,
                               &worst, &sampled);
-  ti = now_seconds() - ti;
+  ti = cli_now_seconds() - ti;
   if (status != BRICK_OK) {
     report_failure(ctx);
     rc = status_to_exit(status);
@@ -450,13 +395,13 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
   }
   double flops = brick_kernel_flops(prog, k), times[31];
   int reps = 0;
-  double budget = now_seconds() + 1.0;
+  double budget = cli_now_seconds() + 1.0;
   do {
-    double s = now_seconds();
-    call_kernel(fn, np, args);
-    times[reps++] = now_seconds() - s;
-  } while (reps < 31 && (reps < 5 || now_seconds() < budget));
-  qsort(times, (size_t)reps, sizeof(double), cmp_double);
+    double s = cli_now_seconds();
+    cli_call_kernel(fn, np, args);
+    times[reps++] = cli_now_seconds() - s;
+  } while (reps < 31 && (reps < 5 || cli_now_seconds() < budget));
+  qsort(times, (size_t)reps, sizeof(double), cli_cmp_double);
   double med = times[reps / 2], gf = flops / med * 1e-9;
   int team = team_size(c->threads);
   printf("kernel %s: check %s (max rel. error %.2g vs. the interpreter%s, %.2f s)\n",

@@ -3,6 +3,7 @@
  * call the public API: brick_tune searches and records; __measure compiles one schedule, checks
  * it against the reference interpreter, times it and prints one machine-readable line.
  */
+#include "cli_util.h"
 #include "tune_cmd.h"
 
 #include <errno.h>
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CHECK = 3, EXIT_INTERRUPTED = 130 };
 
 static const char *const usage_tune =
     "Usage: brick tune [OPTIONS] FILE.bk\n"
@@ -69,25 +68,7 @@ static void on_sigint(int sig) {
 }
 
 static int usage_error(const char *fmt, const char *arg) {
-  fputs("brick: error: ", stderr);
-  fprintf(stderr, fmt, arg);
-  fputs("\nTry 'brick tune --help' for more information.\n", stderr);
-  return EXIT_USAGE;
-}
-
-static bool parse_define(brick_options *opts, const char *arg) {
-  const char *eq = strchr(arg, '=');
-  if (!eq || eq == arg || eq - arg >= 256)
-    return false;
-  char *end, name[256];
-  errno = 0;
-  long long v = strtoll(eq + 1, &end, 10);
-  if (errno || *end || end == eq + 1)
-    return false;
-  memcpy(name, arg, (size_t)(eq - arg));
-  name[eq - arg] = '\0';
-  brick_options_define(opts, name, v);
-  return true;
+  return cli_usage_error("brick tune --help", fmt, arg);
 }
 
 static bool parse_number(const char *arg, double lo, double hi, double *out) {
@@ -203,7 +184,8 @@ static int tune_option(tune_cli *c, int ch, const char *arg) {
   double v;
   switch (ch) {
   case 'D':
-    return parse_define(c->opts, arg) ? -1 : usage_error("-D expects NAME=INTEGER, got '%s'", arg);
+    return cli_parse_define(c->opts, arg) ? -1
+                                          : usage_error("-D expects NAME=INTEGER, got '%s'", arg);
   case 'k': c->kernel = arg; return -1;
   case 'v': c->verbose = true; return -1;
   case T_TRIALS:
@@ -347,35 +329,6 @@ int brick_cmd_tune(int argc, char **argv) {
 
 /* ---- brick __measure ---------------------------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static float next_random(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (float)((double)(z >> 40) / (double)(1ull << 23) - 1.0);
-}
-
-static void call16(void *fn, int np, float **a) {
-  typedef void f16(float *, float *, float *, float *, float *, float *, float *, float *,
-                   float *, float *, float *, float *, float *, float *, float *, float *);
-  float *p[16] = {0};
-  for (int i = 0; i < np && i < 16; i++)
-    p[i] = a[i];
-  ((f16 *)fn)(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
-              p[13], p[14], p[15]);
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Check one call of "fn" against the interpreter, then time it for about "seconds". */
 static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn, double seconds,
                       double slow_ms) {
@@ -386,9 +339,9 @@ static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn
     int64_t n = brick_kernel_param_elems(prog, k, i);
     args[i] = malloc(sizeof(float) * (size_t)n);
     for (int64_t e = 0; e < n; e++)
-      args[i][e] = i < ni ? next_random(&seed) : NAN;
+      args[i][e] = i < ni ? cli_next_random(&seed) : NAN;
   }
-  call16(fn, np, args);
+  cli_call_kernel(fn, np, args);
   double err = 0;
   int rc = 0;
   if (brick_kernel_check(ctx, prog, k, args, 2e6, 1000, 1, &err, NULL) != BRICK_OK) {
@@ -399,18 +352,18 @@ static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn
     rc = EXIT_CHECK;
   } else {
     static double times[1000];
-    call16(fn, np, args); /* warm-up: caches, pages of the workspace, the thread team */
-    double start = now_seconds();
+    cli_call_kernel(fn, np, args); /* warm-up: caches, pages of the workspace, the thread team */
+    double start = cli_now_seconds();
     int reps = 0;
-    call16(fn, np, args);
-    times[reps++] = now_seconds() - start;
+    cli_call_kernel(fn, np, args);
+    times[reps++] = cli_now_seconds() - start;
     bool slow = slow_ms > 0 && times[0] * 1e3 > slow_ms; /* far off the pace: once is enough */
-    while (!slow && reps < 1000 && (reps < 3 || now_seconds() - start < seconds)) {
-      double s = now_seconds();
-      call16(fn, np, args);
-      times[reps++] = now_seconds() - s;
+    while (!slow && reps < 1000 && (reps < 3 || cli_now_seconds() - start < seconds)) {
+      double s = cli_now_seconds();
+      cli_call_kernel(fn, np, args);
+      times[reps++] = cli_now_seconds() - s;
     }
-    qsort(times, (size_t)reps, sizeof(double), cmp_double);
+    qsort(times, (size_t)reps, sizeof(double), cli_cmp_double);
     double med = times[reps / 2];
     printf("brick-measure ok ms=%.6f gflops=%.4f err=%.3g reps=%d\n", med * 1e3,
            brick_kernel_flops(prog, k) / med * 1e-9, err, reps);
@@ -432,7 +385,7 @@ int brick_cmd_measure(int argc, char **argv) {
   opterr = 0;
   optind = 1;
   while (rc < 0 && (ch = getopt_long(argc, argv, "D:", longs, NULL)) != -1) {
-    if (ch == 'D' && parse_define(opts, optarg))
+    if (ch == 'D' && cli_parse_define(opts, optarg))
       continue;
     if (ch == 'k')
       kernel = optarg;

@@ -1,0 +1,27 @@
+/* Helpers the `brick` driver's commands share (cli_util.c): exit codes, usage errors, -D,
+ * timing, reproducible inputs and calling a JIT-compiled kernel. */
+#ifndef BRICK_TOOLS_CLI_UTIL_H
+#define BRICK_TOOLS_CLI_UTIL_H
+
+#include "brick/brick.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CHECK = 3, EXIT_INTERRUPTED = 130 };
+
+/* "brick: error: " + fmt(arg) on stderr, then "Try '<help>' for more information."; returns
+ * EXIT_USAGE. */
+int cli_usage_error(const char *help, const char *fmt, const char *arg);
+/* -D NAME=VALUE into "opts"; false when "arg" is not NAME=INTEGER. */
+bool cli_parse_define(brick_options *opts, const char *arg);
+/* Monotonic seconds. */
+double cli_now_seconds(void);
+/* splitmix64: seeded, reproducible inputs in [-1, 1). */
+float cli_next_random(uint64_t *state);
+/* Call the JIT-compiled kernel "fn" with "np" (up to 16) arrays. */
+void cli_call_kernel(void *fn, int np, float **a);
+/* qsort comparison of doubles. */
+int cli_cmp_double(const void *a, const void *b);
+
+#endif
