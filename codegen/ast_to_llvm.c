@@ -7,8 +7,9 @@
  *   for     a loop (a degenerate one runs its body once)
  *   if      a branch;  block: its children in order
  *   user    "O<k>(i...)": op k at one point (stmt.c)
- *   mark    "brgemm": one BRGEMM call (brgemm_call.c); "parallel": the loop below runs on all
- *           threads (parallel.c); the marks' subtrees are otherwise not generated.
+ *   mark    "brgemm": one BRGEMM call (brgemm_call.c); "parallel": the loop below runs across
+ *           the threads of the kernel's parallel region (parallel.c), which runs everything
+ *           else on thread 0 or on all threads alike; "brgemm" subtrees are not generated.
  */
 #include "codegen.h"
 
@@ -227,14 +228,25 @@ static void gen_if(cg_fn *f, isl_ast_node *node) {
   LLVMPositionBuilderAtEnd(f->b, done);
 }
 
+/* In a parallel region, consecutive children without a parallel loop run on thread 0 under one
+ * guard and one barrier. */
 static void gen_block(cg_fn *f, isl_ast_node *node) {
   isl_ast_node_list *list = isl_ast_node_block_get_children(node);
   isl_size n = isl_ast_node_list_n_ast_node(list);
+  bool region = f->spmd, serial = false;
   for (int i = 0; i < n; i++) {
     isl_ast_node *c = isl_ast_node_list_get_ast_node(list, i);
+    bool par = region && cg_has_parallel(c);
+    if (region && !par && !serial)
+      cg_spmd_serial_begin(f);
+    else if (par && serial)
+      cg_spmd_serial_end(f);
+    serial = region && !par;
     cg_ast_gen(f, c);
     isl_ast_node_free(c);
   }
+  if (serial)
+    cg_spmd_serial_end(f);
   isl_ast_node_list_free(list);
 }
 
@@ -276,8 +288,7 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
     call_args(f, mb->hi, hi);
     cg_brgemm_gen(f, isl_id_get_user(mark), lo, hi);
     isl_id_free(ann);
-  } else if (strcmp(isl_id_get_name(mark), SCHED_MARK_PARALLEL) == 0 &&
-             isl_ast_node_get_type(child) == isl_ast_node_for) {
+  } else if (f->spmd && cg_has_parallel(node)) { /* a parallel mark on a splittable loop */
     cg_parallel_gen(f, child);
   } else {
     cg_ast_gen(f, child);
@@ -287,6 +298,12 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
 }
 
 void cg_ast_gen(cg_fn *f, isl_ast_node *node) {
+  if (f->spmd && isl_ast_node_get_type(node) != isl_ast_node_block && !cg_has_parallel(node)) {
+    cg_spmd_serial_begin(f);
+    cg_ast_gen(f, node);
+    cg_spmd_serial_end(f);
+    return;
+  }
   switch (isl_ast_node_get_type(node)) {
   case isl_ast_node_for: gen_for(f, node); break;
   case isl_ast_node_if: gen_if(f, node); break;

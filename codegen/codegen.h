@@ -81,8 +81,12 @@ typedef struct cg_fn {
   LLVMValueRef *buf;   /* base pointer of each buffer in the current function */
   BK_VEC(cg_sym) syms;
   bk_arena *arena;
-  int nparallel;       /* outlined functions so far */
   char *err;
+  /* inside the parallel region (parallel.c): */
+  bool spmd;           /* code here runs on every thread (false: on this thread only) */
+  LLVMValueRef tid, nth;             /* i64 thread number and team size */
+  LLVMValueRef bar_count, bar_gen;   /* the barrier's words */
+  LLVMBasicBlockRef serial_end;
   LLVMTypeRef i64, i32, f32, ptr, i1;
 } cg_fn;
 
@@ -105,8 +109,15 @@ typedef struct cg_mark_bounds {
 } cg_mark_bounds;
 /* brgemm_call.c: the call of "op" for the tile from "lo" to "hi" (iterator values). */
 void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi);
-/* parallel.c: the loop "node" (a for node) across threads. */
+/* parallel.c. Whether "node" holds a loop that runs across threads. */
+bool cg_has_parallel(isl_ast_node *node);
+/* The kernel body "ast" as one parallel region: every thread runs it (see parallel.c). */
+void cg_spmd_region(cg_fn *f, isl_ast_node *ast);
+/* Inside the region: the loop "node" of a parallel mark, split across the threads. */
 void cg_parallel_gen(cg_fn *f, isl_ast_node *node);
+/* Inside the region: code between begin and end runs on thread 0, then a barrier. */
+void cg_spmd_serial_begin(cg_fn *f);
+void cg_spmd_serial_end(cg_fn *f);
 
 /* ---- emit.c, jit.c ------------------------------------------------------------------------- */
 

@@ -113,7 +113,9 @@ static int emit_body(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const c
                              : LLVMBuildGEP2(f.b, LLVMInt8TypeInContext(m->ctx), ws, &off, 1, b->name);
   }
   isl_ast_node *ast = build_ast(sk, ctx, o->threads);
-  if (ast)
+  if (ast && o->threads != 1 && cg_has_parallel(ast))
+    cg_spmd_region(&f, ast);
+  else if (ast)
     cg_ast_gen(&f, ast);
   isl_ast_node_free(ast);
   LLVMBuildRetVoid(f.b);
