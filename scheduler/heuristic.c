@@ -21,7 +21,7 @@
 #define N_TILE 64
 #define K_WHOLE_MAX 512
 #define K_TILE 256
-#define PARALLEL_MIN_FLOPS 1e7 /* ~50 us on one core: below, waking a second thread costs more than it gives */
+#define PARALLEL_MIN_FLOPS 4e6 /* ~15 us on one core: below, waking a second thread costs more than it gives */
 #define GEMM_KT 128
 #define PITCH_PAD_MIN_N 1024 /* N range from which A is copied to break 1 KiB row aliasing */
 #define K_WHOLE_SMALL 32 /* K ranges up to this stay whole in the call */
