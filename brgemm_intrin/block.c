@@ -10,12 +10,21 @@
  *     the K % kunroll remaining steps, straight
  *   acc = epilogue(acc); C = acc             (masked store for the M tail)
  *
+ * A block of fewer than KSPLIT_ACC accumulators (M <= 32 with N = 1, say)
+ * would wait for the FMA latency at every K step; it gets "ksplit" sets of
+ * accumulators instead, K step k adding into set k mod ksplit, summed before
+ * the epilogue (a 16 x 1 x 4096 GEMV: one dependent chain became 8).
+ *
  * Broadcasts are a scalar load + insertelement + zero shufflevector, which
  * LLVM turns into vbroadcastss or an embedded {1to16} operand.  Nothing reads
  * past the ends of the pointer arrays or offset tables: the prefetch address
  * of the last batch step is the last block again.
  */
 #include "brg_private.h"
+
+/* Independent accumulators that keep the FMA pipes busy: 2 pipes x 4 cycles
+ * of latency on the AVX-512 and AVX2 machines brick targets. */
+#define KSPLIT_ACC 8
 
 /* Everything a K step needs to find its operands. */
 typedef struct kptrs {
@@ -129,7 +138,8 @@ static void k_steps(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef
                     LLVMValueRef *acc)
 {
   for (int u = 0; u < count; u++)
-    k_step(cg, blk, p, LLVMBuildAdd(cg->bld, k0, brg_i64(cg, u), "k"), acc);
+    k_step(cg, blk, p, LLVMBuildAdd(cg->bld, k0, brg_i64(cg, u), "k"),
+           acc + (u % blk->ksplit) * blk->nvec * blk->n);
 }
 
 /* Add a phi of "cg->vty" at the builder's position for each of the "n"
@@ -146,7 +156,7 @@ static void acc_phis(brg_cg *cg, int n, LLVMValueRef *in, LLVMBasicBlockRef from
 /* Emit the K loop (unrolled by the block's kunroll) and its remainder. */
 static void k_loop(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef *acc)
 {
-  int K = cg->d->K, u = blk->kunroll, iters = K / u, nacc = blk->nvec * blk->n;
+  int K = cg->d->K, u = blk->kunroll, iters = K / u, nacc = blk->nvec * blk->n * blk->ksplit;
   if (iters == 1)
     k_steps(cg, blk, p, brg_i64(cg, 0), u, acc);
   if (iters > 1) {
@@ -231,7 +241,7 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
  * on entry and after it (phis over "batch > 0") on return. */
 static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
 {
-  int nacc = blk->nvec * blk->n;
+  int nacc = blk->nvec * blk->n * blk->ksplit;
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
   LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "batch");
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "batch.end");
@@ -299,15 +309,46 @@ static LLVMValueRef epilogue(brg_cg *cg, const brg_blk *blk, int v, int j, LLVMV
   return a;
 }
 
-void brg_block_emit(brg_cg *cg, const brg_blk *blk)
+/* The K split of block "b": enough accumulator sets for KSPLIT_ACC
+ * accumulators, as many as the "nregs" vector registers hold besides the A
+ * vectors, a broadcast, a tail mask and the epilogue's operands (what n_max
+ * in desc.c leaves free), at most one per K step; the unroll becomes a
+ * multiple of the split, so that each step keeps its set. */
+static void plan_ksplit(brg_blk *b, int K, int nregs)
 {
+  int nacc = b->nvec * b->n, split = (KSPLIT_ACC + nacc - 1) / nacc;
+  if (split > K)
+    split = K;
+  while (split > 1 && nacc * split + b->nvec + 3 + nregs / 16 > nregs)
+    split--;
+  if (split <= 1)
+    return;
+  b->ksplit = split;
+  if (b->kunroll % split)
+    b->kunroll = (b->kunroll + split - 1) / split * split;
+  if (b->kunroll > K)
+    b->kunroll = K;
+}
+
+void brg_block_emit(brg_cg *cg, const brg_blk *blk_in)
+{
+  brg_blk b = *blk_in, *blk = &b;
+  plan_ksplit(blk, cg->d->K, cg->plan.info.nregs);
+  int nacc = blk->nvec * blk->n;
   LLVMValueRef acc[BRG_MAX_ACC];
   LLVMValueRef cc = elem_ptr(cg, cg->c, mul_add(cg, blk->n0, cg->d->ldc, blk->m0));
   for (int j = 0; j < blk->n; j++)
     for (int v = 0; v < blk->nvec; v++)
       acc[j * blk->nvec + v] = cg->d->beta ? load_vec(cg, c_ptr(cg, cc, v, j), lanes(cg, blk, v))
                                            : LLVMConstNull(cg->vty);
+  for (int i = nacc; i < nacc * blk->ksplit; i++)
+    acc[i] = LLVMConstNull(cg->vty);
   batch_loop(cg, blk, acc);
+  for (int w = blk->ksplit; w > 1; w = (w + 1) / 2) /* pairwise: set i += set i + h */
+    for (int i = 0; i + (w + 1) / 2 < w; i++)
+      for (int a = 0; a < nacc; a++)
+        acc[i * nacc + a] = LLVMBuildFAdd(cg->bld, acc[i * nacc + a],
+                                          acc[(i + (w + 1) / 2) * nacc + a], "ksum");
   for (int j = 0; j < blk->n; j++)
     for (int v = 0; v < blk->nvec; v++)
       store_vec(cg, epilogue(cg, blk, v, j, acc[j * blk->nvec + v]), c_ptr(cg, cc, v, j),

@@ -69,9 +69,10 @@ typedef struct brg_cg {
 
 /* One register block: "nvec" vectors (the last with "tail" valid lanes) by
  * "n" columns, at run-time element row "m0" and column "n0" (i64 values),
- * its K loop unrolled "kunroll" times. */
+ * its K loop unrolled "kunroll" times.  brg_block_emit sets "ksplit": the
+ * number of accumulator sets that consecutive K steps rotate through. */
 typedef struct brg_blk {
-  int nvec, tail, n, kunroll;
+  int nvec, tail, n, kunroll, ksplit;
   LLVMValueRef m0, n0;
 } brg_blk;
 

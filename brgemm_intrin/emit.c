@@ -169,7 +169,7 @@ static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0)
     const brg_ngroup *ng = &mp->ng[g];
     blk_loop l;
     LLVMValueRef j = loop_begin(cg, &l, ng->count);
-    brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, m0, NULL};
+    brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, 1, m0, NULL};
     blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
                           LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
     brg_block_emit(cg, &blk);

@@ -55,10 +55,12 @@ static int n_max(int nvec, int nregs) {
 }
 
 /* FMA-pair cycles of one K step of an "nvec" x "n" block: two FMAs and two loads per cycle,
- * FMA latency 4. */
+ * FMA latency 4; a block of fewer than 8 accumulators rotates K steps through several sets
+ * of them (block.c), which hides the latency as 8 accumulators would. */
 static double step_cost(int nvec, int n) {
   double fma = nvec * n / 2.0, ld = (nvec + n) / 2.0;
-  double c = fma > 4.0 ? fma : 4.0;
+  double lat = nvec * n >= 8 ? 4.0 : 4.0 / ((8 + nvec * n - 1) / (nvec * n));
+  double c = fma > lat ? fma : lat;
   return c > ld ? c : ld;
 }
 

@@ -316,6 +316,30 @@ START_TEST(test_batch_counts)
 }
 END_TEST
 
+/* Blocks of fewer than 8 accumulators (M <= 32 with N = 1 or 2, M = 5 with
+ * N = 3) rotate K steps through several accumulator sets and sum them before
+ * the epilogue: every K from 1 to 19 (no split, partial unrolls, remainders)
+ * with beta 0 and 1 and a bias + ReLU epilogue. */
+START_TEST(test_k_split)
+{
+  static const int mn[3][2] = {{16, 1}, {32, 2}, {5, 3}};
+  brg_case cs[3 * 19];
+  size_t n = 0;
+  for (int s = 0; s < 3; s++)
+    for (int k = 1; k <= 19; k++) {
+      brg_case c;
+      memset(&c, 0, sizeof c);
+      brg_desc_init(&c.d, mn[s][0], mn[s][1], k, brg_isa_host());
+      c.d.beta = k % 2;
+      c.d.epilogue = k % 3 ? BRG_EPI_NONE : BRG_EPI_BIAS_M_RELU;
+      c.batch = 1 + k % 4;
+      c.seed = (unsigned)(s * 100 + k);
+      cs[n++] = c;
+    }
+  run_cases(cs, n);
+}
+END_TEST
+
 /* Generic bodies of every vector width on a few shapes with tails. */
 START_TEST(test_generic_widths)
 {
@@ -350,6 +374,7 @@ static Suite *brgemm_suite(void)
   tcase_set_timeout(api, 600);
   suite_add_tcase(s, api);
   TCase *run = tcase_create("run");
+  tcase_add_test(run, test_k_split);
   tcase_add_test(run, test_sweep_avx512);
   tcase_add_test(run, test_sweep_avx2);
   tcase_add_test(run, test_sweep_generic);
