@@ -288,7 +288,7 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
     call_args(f, mb->hi, hi);
     cg_brgemm_gen(f, isl_id_get_user(mark), lo, hi);
     isl_id_free(ann);
-  } else if (f->spmd && cg_has_parallel(node)) { /* a parallel mark on a splittable loop */
+  } else if (f->spmd && cg_splittable_mark(node)) {
     cg_parallel_gen(f, child);
   } else {
     cg_ast_gen(f, child);

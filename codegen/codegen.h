@@ -86,6 +86,7 @@ typedef struct cg_fn {
   bool spmd;           /* code here runs on every thread (false: on this thread only) */
   LLVMValueRef tid, nth;             /* i64 thread number and team size */
   LLVMValueRef bar_count, bar_gen;   /* the barrier's words */
+  LLVMValueRef bar_spins;            /* i64 pause rounds before yielding */
   LLVMBasicBlockRef serial_end;
   LLVMTypeRef i64, i32, f32, ptr, i1;
 } cg_fn;
@@ -111,6 +112,8 @@ typedef struct cg_mark_bounds {
 void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi);
 /* parallel.c. Whether "node" holds a loop that runs across threads. */
 bool cg_has_parallel(isl_ast_node *node);
+/* Whether mark node "node" is a "parallel" mark on a loop that can be split across threads. */
+bool cg_splittable_mark(isl_ast_node *node);
 /* The kernel body "ast" as one parallel region: every thread runs it (see parallel.c). */
 void cg_spmd_region(cg_fn *f, isl_ast_node *ast);
 /* Inside the region: the loop "node" of a parallel mark, split across the threads. */

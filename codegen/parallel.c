@@ -14,7 +14,9 @@
  *     not depend on the thread), so a parallel loop nested in them splits at each iteration.
  *
  * The barrier is brick's own: an arrival counter and a generation word, waited for by
- * spinning (x86 "pause"), yielding the CPU after BAR_SPINS rounds. libgomp's barriers and the
+ * spinning (x86 "pause"), then yielding the CPU, then sleeping 50 us per round (a thread
+ * waiting for a long serial section, or more threads than cores, then leaves the CPU to
+ * the others); with more threads than CPUs (omp_get_num_procs) it does not spin at all. libgomp's barriers and the
  * start of a region put waiting threads to sleep when OMP_WAIT_POLICY=passive, and waking one
  * costs 15-40 us on the 2-core VMs (measured: a region 45 us, a barrier 28 us, against 1-2 us
  * when waiting actively); a kernel whose pack, BRGEMM and copy-back each forked once paid that
@@ -28,7 +30,10 @@
 #include <isl/id.h>
 #include <string.h>
 
-#define BAR_SPINS 4096 /* pause rounds before a waiting thread starts to yield its CPU */
+#define BAR_SPINS 4096  /* pause rounds before a waiting thread starts to yield its CPU (none
+                           when the team has more threads than the process has CPUs) */
+#define BAR_YIELDS 64   /* sched_yield rounds after those, before it sleeps 50 us per round */
+#define BAR_SLEEP_US 50
 
 static LLVMValueRef get_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
   LLVMValueRef fn = LLVMGetNamedFunction(f->m->mod, name);
@@ -37,6 +42,7 @@ static LLVMValueRef get_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
 
 /* The condition of for node "node" if it is "it <= e" or "it < e" (then *lt says which). */
 static isl_ast_expr *bound_expr(isl_ast_node *node, bool *lt) {
+  *lt = false;
   isl_ast_expr *ite = isl_ast_node_for_get_iterator(node);
   isl_id *it = isl_ast_expr_get_id(ite);
   isl_ast_expr_free(ite);
@@ -57,8 +63,7 @@ static isl_ast_expr *bound_expr(isl_ast_node *node, bool *lt) {
   return rhs;
 }
 
-/* Whether mark node "node" is a "parallel" mark on a loop that can be split across threads. */
-static bool splittable_mark(isl_ast_node *node) {
+bool cg_splittable_mark(isl_ast_node *node) {
   isl_id *mark = isl_ast_node_mark_get_id(node);
   bool par = strcmp(isl_id_get_name(mark), SCHED_MARK_PARALLEL) == 0;
   isl_id_free(mark);
@@ -78,7 +83,7 @@ static bool splittable_mark(isl_ast_node *node) {
 }
 
 static isl_bool find_split(__isl_keep isl_ast_node *node, void *user) {
-  if (isl_ast_node_get_type(node) == isl_ast_node_mark && splittable_mark(node)) {
+  if (isl_ast_node_get_type(node) == isl_ast_node_mark && cg_splittable_mark(node)) {
     *(bool *)user = true;
     return isl_bool_error; /* stop the walk */
   }
@@ -136,10 +141,20 @@ static void barrier(cg_fn *g) {
     cg_intrinsic(g, "llvm.x86.sse2.pause", NULL, 0, NULL, 0);
   LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, spins, ""), cg_i64(g, 1), "");
   LLVMBuildStore(g->b, n, spins);
-  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, BAR_SPINS), ""), yield, wait);
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, g->bar_spins, ""), yield, wait);
   LLVMPositionBuilderAtEnd(g->b, yield);
+  LLVMBasicBlockRef yield1 = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield1");
+  LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.sleep");
+  LLVMValueRef yields = LLVMBuildAdd(g->b, g->bar_spins, cg_i64(g, BAR_YIELDS), "");
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, yields, ""), sleep, yield1);
+  LLVMPositionBuilderAtEnd(g->b, yield1);
   LLVMTypeRef yty = LLVMFunctionType(g->i32, NULL, 0, 0);
   LLVMBuildCall2(g->b, yty, get_fn(g, "sched_yield", yty), NULL, 0, "");
+  LLVMBuildBr(g->b, wait);
+  LLVMPositionBuilderAtEnd(g->b, sleep);
+  LLVMTypeRef sty = LLVMFunctionType(g->i32, &g->i32, 1, 0);
+  LLVMValueRef us = LLVMConstInt(g->i32, BAR_SLEEP_US, 0);
+  LLVMBuildCall2(g->b, sty, get_fn(g, "usleep", sty), &us, 1, "");
   LLVMBuildBr(g->b, wait);
   LLVMPositionBuilderAtEnd(g->b, done);
 }
@@ -212,6 +227,37 @@ void cg_parallel_gen(cg_fn *g, isl_ast_node *node) {
 
 /* ---- the region ----------------------------------------------------------------------------- */
 
+/* Copy the function attribute "key" (a string attribute) of "from" to "to", if it has one. */
+static void copy_str_attr(LLVMValueRef from, LLVMValueRef to, const char *key) {
+  LLVMAttributeRef a = LLVMGetStringAttributeAtIndex(from, LLVMAttributeFunctionIndex, key,
+                                                     (unsigned)strlen(key));
+  if (a)
+    LLVMAddAttributeAtIndex(to, LLVMAttributeFunctionIndex, a);
+}
+
+static void add_enum_attr(LLVMContextRef ctx, LLVMValueRef fn, unsigned idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(ctx, kind, 0));
+}
+
+/* An internal function "name" of type "ty" with the target attributes of "like". */
+static LLVMValueRef new_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
+  LLVMValueRef fn = LLVMAddFunction(f->m->mod, name, ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  copy_str_attr(f->fn, fn, "target-cpu");
+  copy_str_attr(f->fn, fn, "target-features");
+  add_enum_attr(f->ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
+  return fn;
+}
+
+/*
+ * Two functions: "NAME_ws.body(buffers..., tid, nth, &count, &gen, spins)" holds the code; its buffer
+ * parameters are noalias, as NAME_ws's are (the buffers are distinct tensors and disjoint
+ * slices of the workspace), so that the loops it runs vectorize as they would outside the
+ * region, and it is always inlined into "NAME_ws.omp(data)", the function GOMP_parallel runs,
+ * which reads the slots of "data". The barrier's atomics (acquire, release) order every
+ * access to the buffers across the barrier, noalias or not.
+ */
 void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   int nbufs = f->sk->bufs.len, n = nbufs + 2;
   LLVMTypeRef arr = LLVMArrayType2(f->i64, (uint64_t)n);
@@ -220,34 +266,64 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
     LLVMValueRef v = i < nbufs ? LLVMBuildPtrToInt(f->b, f->buf[i], f->i64, "") : cg_i64(f, 0);
     LLVMBuildStore(f->b, v, slot_ptr(f, data, i));
   }
-
+  const char *base = LLVMGetValueName(f->fn);
   char name[256];
-  snprintf(name, sizeof name, "%s.omp", LLVMGetValueName(f->fn));
-  LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), &f->ptr, 1, 0);
+
+  /* the body */
+  int np = nbufs + 5; /* buffers, tid, nth, &count, &gen, spins */
+  LLVMTypeRef *pty = bk_arena_alloc(f->arena, sizeof(LLVMTypeRef) * (size_t)np);
+  for (int i = 0; i < np; i++)
+    pty[i] = i < nbufs || i == nbufs + 2 || i == nbufs + 3 ? f->ptr : f->i64;
+  snprintf(name, sizeof name, "%s.body", base);
   cg_fn g = *f;
-  g.fn = LLVMAddFunction(f->m->mod, name, fty);
-  LLVMSetLinkage(g.fn, LLVMInternalLinkage);
+  g.fn = new_fn(f, name, LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), pty, (unsigned)np, 0));
+  add_enum_attr(f->ctx, g.fn, LLVMAttributeFunctionIndex, "alwaysinline");
+  for (int i = 0; i < nbufs; i++) {
+    add_enum_attr(f->ctx, g.fn, (unsigned)i + 1, "noalias");
+    add_enum_attr(f->ctx, g.fn, (unsigned)i + 1, "nocapture");
+  }
   g.b = LLVMCreateBuilderInContext(f->ctx);
   LLVMPositionBuilderAtEnd(g.b, LLVMAppendBasicBlockInContext(f->ctx, g.fn, "entry"));
-  LLVMValueRef gdata = LLVMGetParam(g.fn, 0);
   g.buf = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)(nbufs + 1));
   for (int i = 0; i < nbufs; i++)
-    g.buf[i] = LLVMBuildIntToPtr(g.b, LLVMBuildLoad2(g.b, g.i64, slot_ptr(&g, gdata, i), ""), g.ptr, "");
-  g.bar_count = slot_ptr(&g, gdata, nbufs);
-  g.bar_gen = slot_ptr(&g, gdata, nbufs + 1);
-  LLVMTypeRef i32fn = LLVMFunctionType(g.i32, NULL, 0, 0);
-  g.tid = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_thread_num", i32fn), NULL, 0, ""), g.i64, "tid");
-  g.nth = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_threads", i32fn), NULL, 0, ""), g.i64, "nth");
+    g.buf[i] = LLVMGetParam(g.fn, (unsigned)i);
+  g.tid = LLVMGetParam(g.fn, (unsigned)nbufs);
+  g.nth = LLVMGetParam(g.fn, (unsigned)nbufs + 1);
+  g.bar_count = LLVMGetParam(g.fn, (unsigned)nbufs + 2);
+  g.bar_gen = LLVMGetParam(g.fn, (unsigned)nbufs + 3);
+  g.bar_spins = LLVMGetParam(g.fn, (unsigned)nbufs + 4);
   g.spmd = true;
   cg_ast_gen(&g, ast);
   LLVMBuildRetVoid(g.b);
-  LLVMDisposeBuilder(g.b);
   if (g.err && !f->err)
     f->err = g.err;
 
+  /* the function each thread runs: unpack "data", call the body */
+  snprintf(name, sizeof name, "%s.omp", base);
+  LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), &f->ptr, 1, 0);
+  LLVMValueRef omp = new_fn(f, name, fty);
+  LLVMPositionBuilderAtEnd(g.b, LLVMAppendBasicBlockInContext(f->ctx, omp, "entry"));
+  g.fn = omp;
+  LLVMValueRef gdata = LLVMGetParam(omp, 0);
+  LLVMValueRef *args = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)np);
+  for (int i = 0; i < nbufs; i++)
+    args[i] = LLVMBuildIntToPtr(g.b, LLVMBuildLoad2(g.b, g.i64, slot_ptr(&g, gdata, i), ""), g.ptr, "");
+  LLVMTypeRef i32fn = LLVMFunctionType(g.i32, NULL, 0, 0);
+  args[nbufs] = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_thread_num", i32fn), NULL, 0, ""), g.i64, "tid");
+  args[nbufs + 1] = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_threads", i32fn), NULL, 0, ""), g.i64, "nth");
+  args[nbufs + 2] = slot_ptr(&g, gdata, nbufs);
+  args[nbufs + 3] = slot_ptr(&g, gdata, nbufs + 1);
+  LLVMValueRef procs = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_procs", i32fn), NULL, 0, ""), g.i64, "procs");
+  LLVMValueRef fits = LLVMBuildICmp(g.b, LLVMIntSLE, args[nbufs + 1], procs, "");
+  args[nbufs + 4] = LLVMBuildSelect(g.b, fits, cg_i64(&g, BAR_SPINS), cg_i64(&g, 0), "spins");
+  LLVMValueRef body = LLVMGetNamedFunction(f->m->mod, bk_arena_printf(f->arena, "%s.body", base));
+  LLVMBuildCall2(g.b, LLVMGlobalGetValueType(body), body, args, (unsigned)np, "");
+  LLVMBuildRetVoid(g.b);
+  LLVMDisposeBuilder(g.b);
+
   LLVMTypeRef gomp_args[4] = {f->ptr, f->ptr, f->i32, f->i32};
   LLVMTypeRef gty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), gomp_args, 4, 0);
-  LLVMValueRef args[4] = {g.fn, data, LLVMConstInt(f->i32, (unsigned)f->o->threads, 0),
-                          LLVMConstInt(f->i32, 0, 0)};
-  LLVMBuildCall2(f->b, gty, get_fn(f, "GOMP_parallel", gty), args, 4, "");
+  LLVMValueRef gargs[4] = {omp, data, LLVMConstInt(f->i32, (unsigned)f->o->threads, 0),
+                           LLVMConstInt(f->i32, 0, 0)};
+  LLVMBuildCall2(f->b, gty, get_fn(f, "GOMP_parallel", gty), gargs, 4, "");
 }

@@ -38,7 +38,8 @@
 #define PAGE 4096
 #define CALL_CYCLES 20.0       /* call, prologue, epilogue of one BRGEMM */
 #define BATCH_STEP_CYCLES 3.0  /* per batch element and register block: pointers, loop */
-#define FORK_CYCLES 8000.0     /* one GOMP_parallel fork and join */
+#define FORK_CYCLES 8000.0     /* the kernel's GOMP_parallel fork and join (once per call) */
+#define BARRIER_CYCLES 1000.0  /* one of brick's spinning barriers inside the region */
 #define OVERLAP 0.25           /* part of the smaller of compute and memory that does not overlap */
 
 static const double bandwidth[3] = {64.0, 16.0, 4.0}; /* bytes per cycle into L1, L2, L3 */
@@ -376,7 +377,7 @@ static double parallel_time(double serial, const level *lv, int par, int team, d
   for (int i = 0; i < par; i++)
     outer *= (double)lv[i].trips;
   *balance = (double)trips / (double)(per * team);
-  *fork = outer * FORK_CYCLES;
+  *fork = FORK_CYCLES + outer * BARRIER_CYCLES; /* codegen/parallel.c: one region per call */
   return serial * (double)per / (double)trips + *fork;
 }
 
