@@ -631,6 +631,37 @@ START_TEST(test_pad_pitch) {
 }
 END_TEST
 
+/* Packs that transpose (W[k,c] into [c][k]; conv weights into [c][r][s][k]) run over 2-D
+ * blocks: 32 of the innermost loop (k) by ~32 elements of the contiguous read, block loops
+ * outermost, split across threads. Extents that are not multiples of the blocks. */
+START_TEST(test_transpose_blocks) {
+  static const char fc[] = "kernel k(X: f32[5, 77], W: f32[70, 77]) -> (Y: f32[5, 70]) {\n"
+                           "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
+  const char *fc_sched = "s0{brgemm(m=k/48,n=n,k=c/32);order=k/48,c/32;parallel=k/48;pack=W:im2col}";
+  check_runs(fc, fc_sched, 1);
+  check_runs(fc, fc_sched, 2);
+  check_runs("kernel k(I: f32[1, 7, 9, 9], W: f32[40, 7, 3, 3]) -> (O: f32[1, 7, 7, 40]) {\n"
+             "  O[n, p, q, k] += W[k, c, r, s] * I[n, c, p + r, q + s]\n}\n",
+             "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=p;pack=W:im2col}", 2);
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "fc.bk", fc, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, fc_sched);
+  brick_options_set_threads(opts, 2);
+  char *loops;
+  ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
+  /* the pack: block of k, block of c, then c and k inside them */
+  ck_assert_msg(strstr(loops, "c2 = 32 * c1; c2 <= min(76, 32 * c1 + 31)") &&
+                    strstr(loops, "c3 = 32 * c0; c3 <= min(69, 32 * c0 + 31)"),
+                "the transposing pack is not blocked:\n%s", loops);
+  free(loops);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+}
+END_TEST
+
 /* A 'where' range that ends at or below 0 was taken for "no range inferred". */
 START_TEST(test_regress_where_negative_range) {
   check_runs("kernel k(A: f32[1, 4], B: f32[4, 19]) -> (C: f32[1, 19]) {\n"
@@ -658,6 +689,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_regress_where_negative_range);
   tcase_add_test(tc, test_im2row_conv);
   tcase_add_test(tc, test_pad_pitch);
+  tcase_add_test(tc, test_transpose_blocks);
   suite_add_tcase(s, tc);
   return s;
 }
