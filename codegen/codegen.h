@@ -110,6 +110,10 @@ typedef struct cg_mark_bounds {
 } cg_mark_bounds;
 /* brgemm_call.c: the call of "op" for the tile from "lo" to "hi" (iterator values). */
 void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi);
+/* transpose.c: the 16 x 16 tile of 2-D transposing copy "op" from "lo" to "hi" (iterator
+ * values): vector loads, shuffles and stores when full, else the point loops "points". */
+void cg_transpose_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
+                      isl_ast_node *points);
 /* parallel.c. Whether "node" holds a loop that runs across threads. */
 bool cg_has_parallel(isl_ast_node *node);
 /* Whether mark node "node" is a "parallel" mark on a loop that can be split across threads. */

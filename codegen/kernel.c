@@ -32,7 +32,8 @@ static void free_bounds(void *p) {
  * loops outside the call leave to it (a box, so they are its corners). */
 static isl_ast_node *after_mark(isl_ast_node *node, isl_ast_build *build, void *user) {
   isl_id *mark = isl_ast_node_mark_get_id(node);
-  bool brg = strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0;
+  bool brg = strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0 ||
+             strcmp(isl_id_get_name(mark), SCHED_MARK_TRANSPOSE) == 0;
   isl_id_free(mark);
   if (!brg)
     return node;
@@ -130,7 +131,11 @@ static int emit_body(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const c
   return 0;
 }
 
-/* NAME(params...): malloc a 64-byte aligned workspace, call NAME_ws, free it. */
+#define BIG_WS (32ll << 20) /* glibc's largest mmap threshold: bigger blocks are mapped per call */
+#define HUGE_PAGE (2ll << 20)
+
+/* NAME(params...): malloc a 64-byte aligned workspace, call NAME_ws, free it. A workspace
+ * above BIG_WS on Linux is 2 MB aligned and advised into transparent huge pages. */
 static void emit_wrapper(cg_module *m, const sched_kernel *sk, const cg_options *o) {
   int np = sk->k->params.len;
   cg_fn f;
@@ -145,7 +150,7 @@ static void emit_wrapper(cg_module *m, const sched_kernel *sk, const cg_options 
   if (sk->ws_bytes == 0) {
     args[np] = LLVMConstPointerNull(f.ptr);
     LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
-  } else {
+  } else if (sk->ws_bytes <= BIG_WS || !strstr(m->target->triple, "linux")) {
     LLVMTypeRef mty = LLVMFunctionType(f.ptr, &f.i64, 1, 0), fty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), &f.ptr, 1, 0);
     LLVMValueRef mf = LLVMGetNamedFunction(m->mod, "malloc"), ff = LLVMGetNamedFunction(m->mod, "free");
     mf = mf ? mf : LLVMAddFunction(m->mod, "malloc", mty);
@@ -157,6 +162,25 @@ static void emit_wrapper(cg_module *m, const sched_kernel *sk, const cg_options 
     args[np] = LLVMBuildIntToPtr(f.b, addr, f.ptr, "ws");
     LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
     LLVMBuildCall2(f.b, fty, ff, &raw, 1, "");
+  } else {
+    /* a big workspace is mapped fresh on every call (above glibc's mmap threshold): in 2 MB
+     * pages, one fault each rather than 512 */
+    LLVMTypeRef aargs[2] = {f.i64, f.i64}, margs[3] = {f.ptr, f.i64, f.i32};
+    LLVMTypeRef aty = LLVMFunctionType(f.ptr, aargs, 2, 0), fty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), &f.ptr, 1, 0);
+    LLVMTypeRef mty = LLVMFunctionType(f.i32, margs, 3, 0);
+    LLVMValueRef af = LLVMGetNamedFunction(m->mod, "aligned_alloc"), ff = LLVMGetNamedFunction(m->mod, "free");
+    LLVMValueRef mf = LLVMGetNamedFunction(m->mod, "madvise");
+    af = af ? af : LLVMAddFunction(m->mod, "aligned_alloc", aty);
+    ff = ff ? ff : LLVMAddFunction(m->mod, "free", fty);
+    mf = mf ? mf : LLVMAddFunction(m->mod, "madvise", mty);
+    int64_t bytes = (sk->ws_bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    LLVMValueRef a[2] = {cg_i64(&f, HUGE_PAGE), cg_i64(&f, bytes)};
+    LLVMValueRef ws = LLVMBuildCall2(f.b, aty, af, a, 2, "ws");
+    LLVMValueRef ma[3] = {ws, cg_i64(&f, bytes), LLVMConstInt(f.i32, 14 /* MADV_HUGEPAGE */, 0)};
+    LLVMBuildCall2(f.b, mty, mf, ma, 3, "");
+    args[np] = ws;
+    LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
+    LLVMBuildCall2(f.b, fty, ff, &ws, 1, "");
   }
   LLVMBuildRetVoid(f.b);
   free(args);

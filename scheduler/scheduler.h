@@ -227,6 +227,10 @@ void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sc
  * loop (only when "threads" != 1). */
 #define SCHED_MARK_BRGEMM "brgemm"
 #define SCHED_MARK_PARALLEL "parallel"
+/* Above the point loops of a 16 x 16 block of a 2-D transposing copy (scheduler/tree.c);
+ * codegen moves a full block with vector loads, shuffles and stores. */
+#define SCHED_MARK_TRANSPOSE "transpose"
+#define SCHED_TRANSPOSE_TILE 16
 
 /* The schedule tree of "sk": a sequence of the ops, each a permuted, tiled band. */
 BK_GIVE isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads);

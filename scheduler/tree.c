@@ -150,23 +150,33 @@ static isl_union_pw_aff *block_of(const sched_op *op, const int *iters, int pos,
 }
 
 /* Band of "op": the block loops of transpose_blocks, then "iters" (n members); the parallel
- * mark on the innermost loop's block loop when "op" runs in parallel. */
+ * mark on the innermost loop's block loop when "op" runs in parallel. A 2-D transpose whose
+ * contiguous read loop is blocked by 32 gets 16 x 16 tiles inside the blocks instead, with a
+ * "transpose" mark above their point loops:
+ *   band(k/32, c/32, k/16, c/16)  mark "transpose"  band(c, k)                           */
 static isl_schedule_node *blocked_band(isl_schedule_node *node, const sched_op *op,
                                        const int *iters, int n, int bl, int64_t bsize,
                                        int threads) {
   isl_multi_union_pw_aff *band =
       isl_multi_union_pw_aff_from_union_pw_aff(block_of(op, iters, n - 1, TRANSPOSE_BLOCK));
-  int nblk = 1;
   if (bl >= 0) {
     isl_multi_union_pw_aff *b2 = isl_multi_union_pw_aff_from_union_pw_aff(block_of(op, iters, bl, bsize));
     band = isl_multi_union_pw_aff_flat_range_product(band, b2);
-    nblk = 2;
   }
-  band = isl_multi_union_pw_aff_flat_range_product(band, permutation(op, iters, n));
+  if (n == 2 && bl == 0 && bsize == TRANSPOSE_BLOCK) {
+    const int64_t t = SCHED_TRANSPOSE_TILE;
+    isl_multi_union_pw_aff *tk = isl_multi_union_pw_aff_from_union_pw_aff(block_of(op, iters, 1, t));
+    isl_multi_union_pw_aff *tc = isl_multi_union_pw_aff_from_union_pw_aff(block_of(op, iters, 0, t));
+    band = isl_multi_union_pw_aff_flat_range_product(band, isl_multi_union_pw_aff_flat_range_product(tk, tc));
+    node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
+    isl_id *mark = isl_id_alloc(isl_schedule_node_get_ctx(node), SCHED_MARK_TRANSPOSE, (void *)op);
+    node = isl_schedule_node_insert_mark(node, mark);
+  } else {
+    band = isl_multi_union_pw_aff_flat_range_product(band, permutation(op, iters, n));
+  }
   node = isl_schedule_node_insert_partial_schedule(node, band);
   if (threads == 1 || op->sched.parallel < 0)
     return node;
-  (void)nblk;
   node = isl_schedule_node_band_split(node, 1);
   isl_id *id = isl_id_alloc(isl_schedule_node_get_ctx(node), SCHED_MARK_PARALLEL, (void *)op);
   node = isl_schedule_node_insert_mark(node, id);

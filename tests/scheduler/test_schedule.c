@@ -633,13 +633,22 @@ END_TEST
 
 /* Packs that transpose (W[k,c] into [c][k]; conv weights into [c][r][s][k]) run over 2-D
  * blocks: 32 of the innermost loop (k) by ~32 elements of the contiguous read, block loops
- * outermost, split across threads. Extents that are not multiples of the blocks. */
+ * outermost, split across threads; a 2-D one in 16 x 16 tiles under a "transpose" mark (full
+ * tiles: vector loads, shuffles, stores; border tiles: the loops). Extents that are not
+ * multiples of the blocks, a copy big enough to run in parallel. */
 START_TEST(test_transpose_blocks) {
   static const char fc[] = "kernel k(X: f32[5, 77], W: f32[70, 77]) -> (Y: f32[5, 70]) {\n"
                            "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
   const char *fc_sched = "s0{brgemm(m=k/48,n=n,k=c/32);order=k/48,c/32;parallel=k/48;pack=W:im2col}";
   check_runs(fc, fc_sched, 1);
   check_runs(fc, fc_sched, 2);
+  check_runs("kernel k(X: f32[3, 300], W: f32[261, 300]) -> (Y: f32[3, 261]) {\n"
+             "  Y[n, k] += X[n, c] * W[k, c]\n}\n",
+             "s0{brgemm(m=k/64,n=n,k=c/64);order=k/64,c/64;parallel=k/64;pack=W:im2col}", 2);
+  /* a 36 MB workspace: above glibc's mmap threshold, so NAME maps it in huge pages */
+  check_runs("kernel k(X: f32[1, 3000], W: f32[3000, 3000]) -> (Y: f32[1, 3000]) {\n"
+             "  Y[n, k] += X[n, c] * W[k, c]\n}\n",
+             "s0{brgemm(m=k/512,n=n,k=c/128);order=k/512,c/128;parallel=k/512;pack=W:im2col}", 2);
   check_runs("kernel k(I: f32[1, 7, 9, 9], W: f32[40, 7, 3, 3]) -> (O: f32[1, 7, 7, 40]) {\n"
              "  O[n, p, q, k] += W[k, c, r, s] * I[n, c, p + r, q + s]\n}\n",
              "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=p;pack=W:im2col}", 2);
@@ -651,9 +660,11 @@ START_TEST(test_transpose_blocks) {
   brick_options_set_threads(opts, 2);
   char *loops;
   ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
-  /* the pack: block of k, block of c, then c and k inside them */
-  ck_assert_msg(strstr(loops, "c2 = 32 * c1; c2 <= min(76, 32 * c1 + 31)") &&
-                    strstr(loops, "c3 = 32 * c0; c3 <= min(69, 32 * c0 + 31)"),
+  /* the pack: blocks of k and c, 16 x 16 tiles in them, the mark, c and k in the tile */
+  ck_assert_msg(strstr(loops, "c2 = 2 * c0; c2 <= min(4, 2 * c0 + 1)") &&
+                    strstr(loops, "// transpose") &&
+                    strstr(loops, "c4 = 16 * c3; c4 <= min(76, 16 * c3 + 15)") &&
+                    strstr(loops, "c5 = 16 * c2; c5 <= min(69, 16 * c2 + 15)"),
                 "the transposing pack is not blocked:\n%s", loops);
   free(loops);
   brick_options_free(opts);
