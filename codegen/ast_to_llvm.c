@@ -190,6 +190,7 @@ static void gen_for(cg_fn *f, isl_ast_node *node) {
   if (isl_ast_node_for_is_degenerate(node) == isl_bool_true) {
     cg_ast_gen(f, body);
   } else {
+    f->loop_depth++;
     LLVMBasicBlockRef head = new_block(f, "for.head"), loop = new_block(f, "for.body"),
                       exit = new_block(f, "for.exit");
     LLVMBuildBr(f->b, head);
@@ -203,6 +204,7 @@ static void gen_for(cg_fn *f, isl_ast_node *node) {
     LLVMBuildStore(f->b, LLVMBuildAdd(f->b, cur, inc, ""), slot);
     LLVMBuildBr(f->b, head);
     LLVMPositionBuilderAtEnd(f->b, exit);
+    f->loop_depth--;
   }
   isl_ast_node_free(body);
   f->syms.len--;
@@ -294,7 +296,7 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
       cg_transpose_gen(f, isl_id_get_user(mark), lo, hi, child);
     isl_id_free(ann);
   } else if (f->spmd && cg_splittable_mark(node)) {
-    cg_parallel_gen(f, child);
+    cg_parallel_gen(f, child, isl_id_get_user(mark));
   } else {
     cg_ast_gen(f, child);
   }

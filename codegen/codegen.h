@@ -87,6 +87,8 @@ typedef struct cg_fn {
   LLVMValueRef tid, nth;             /* i64 thread number and team size */
   LLVMValueRef bar_count, bar_gen;   /* the barrier's words */
   LLVMValueRef bar_spins;            /* i64 pause rounds before yielding */
+  LLVMValueRef counters;             /* one i64 per op: next iteration of a dynamic loop */
+  int loop_depth;                    /* non-degenerate loops around the current node */
   LLVMBasicBlockRef serial_end;
   LLVMTypeRef i64, i32, f32, ptr, i1;
 } cg_fn;
@@ -120,8 +122,8 @@ bool cg_has_parallel(isl_ast_node *node);
 bool cg_splittable_mark(isl_ast_node *node);
 /* The kernel body "ast" as one parallel region: every thread runs it (see parallel.c). */
 void cg_spmd_region(cg_fn *f, isl_ast_node *ast);
-/* Inside the region: the loop "node" of a parallel mark, split across the threads. */
-void cg_parallel_gen(cg_fn *f, isl_ast_node *node);
+/* Inside the region: the loop "node" of a parallel mark of op "op", split across the threads. */
+void cg_parallel_gen(cg_fn *f, isl_ast_node *node, const sched_op *op);
 /* Inside the region: code between begin and end runs on thread 0, then a barrier. */
 void cg_spmd_serial_begin(cg_fn *f);
 void cg_spmd_serial_end(cg_fn *f);

@@ -4,10 +4,12 @@
  * When a kernel has a parallel loop (and is not compiled with --threads 1), its whole body is
  * outlined into "NAME_ws.omp(void *data)", which every thread of the team runs (SPMD), and
  * NAME_ws calls GOMP_parallel(fn, data, nthreads, 0) once. "data" is an array of 64-bit slots:
- * the buffer pointers, then the two words of a barrier. Inside the region:
+ * the buffer pointers, the two words of a barrier, a counter per op. Inside the region:
  *
  *   - a loop under a "parallel" mark runs one contiguous block of its iterations per thread
- *     (as gcc compiles "omp for schedule(static)"), then all threads meet at a barrier;
+ *     (as gcc compiles "omp for schedule(static)"), or, for a pack, fill or copy-back that
+ *     runs once per call, chunks taken from the op's counter ("schedule(dynamic)"); then all
+ *     threads meet at a barrier;
  *   - a subtree without a parallel loop (a small pack, a serial op) runs on thread 0 only,
  *     then all threads meet at a barrier;
  *   - loops and branches that contain a parallel loop run on every thread (their bounds do
@@ -176,30 +178,10 @@ void cg_spmd_serial_end(cg_fn *g) {
   barrier(g);
 }
 
-/* The loop "node" of a "parallel" mark: this thread's contiguous block of its iterations. */
-void cg_parallel_gen(cg_fn *g, isl_ast_node *node) {
-  bool lt;
-  isl_ast_expr *rhs = bound_expr(node, &lt);
-  LLVMValueRef ub = cg_ast_expr(g, rhs);
-  isl_ast_expr_free(rhs);
-  if (lt)
-    ub = LLVMBuildSub(g->b, ub, cg_i64(g, 1), "");
-  isl_ast_expr *e = isl_ast_node_for_get_init(node);
-  LLVMValueRef lb = cg_ast_expr(g, e);
-  isl_ast_expr_free(e);
-  e = isl_ast_node_for_get_inc(node);
-  LLVMValueRef inc = cg_ast_expr(g, e);
-  isl_ast_expr_free(e);
-  isl_ast_expr *ite = isl_ast_node_for_get_iterator(node);
-  isl_id *it = isl_ast_expr_get_id(ite);
-  isl_ast_expr_free(ite);
-
-  LLVMValueRef trips = LLVMBuildAdd(g->b, LLVMBuildSDiv(g->b, LLVMBuildSub(g->b, ub, lb, ""), inc, ""),
-                                    cg_i64(g, 1), "");
-  LLVMValueRef chunk = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, trips, LLVMBuildSub(g->b, g->nth, cg_i64(g, 1), ""), ""), g->nth, "");
-  LLVMValueRef t0 = LLVMBuildMul(g->b, g->tid, chunk, "");
-  LLVMValueRef t1 = LLVMBuildAdd(g->b, t0, chunk, "");
-  t1 = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, t1, trips, ""), t1, trips, "");
+/* The iterations [t0, t1) of the loop "node" (lower bound "lb", step "inc") in this thread:
+ * the loop's body with iterator "it" = lb + t * inc. */
+static void run_block(cg_fn *g, isl_ast_node *node, isl_id *it, LLVMValueRef lb, LLVMValueRef inc,
+                      LLVMValueRef t0, LLVMValueRef t1) {
   LLVMValueRef t = cg_alloca_i64(g, "omp.t"), iv = cg_alloca_i64(g, isl_id_get_name(it));
   LLVMBuildStore(g->b, t0, t);
   cg_sym_push(g, it, iv);
@@ -221,6 +203,60 @@ void cg_parallel_gen(cg_fn *g, isl_ast_node *node) {
   LLVMBuildBr(g->b, head);
   LLVMPositionBuilderAtEnd(g->b, exit);
   g->syms.len--;
+}
+
+/* The loop "node" of a "parallel" mark of op "op". BRGEMM loops give each thread one
+ * contiguous block of their iterations (the blocks the packs were aligned with). The loop of
+ * a plain op (a pack, a fill, a copy-back) that runs once per call is dealt out dynamically
+ * in chunks of about 1/8 of a thread's share from a counter: the worker of a call starts
+ * 15-40 us after thread 0 (it was asleep), and thread 0 packs more rows meanwhile instead of
+ * waiting for it at the next barrier. */
+void cg_parallel_gen(cg_fn *g, isl_ast_node *node, const sched_op *op) {
+  bool lt;
+  isl_ast_expr *rhs = bound_expr(node, &lt);
+  LLVMValueRef ub = cg_ast_expr(g, rhs);
+  isl_ast_expr_free(rhs);
+  if (lt)
+    ub = LLVMBuildSub(g->b, ub, cg_i64(g, 1), "");
+  isl_ast_expr *e = isl_ast_node_for_get_init(node);
+  LLVMValueRef lb = cg_ast_expr(g, e);
+  isl_ast_expr_free(e);
+  e = isl_ast_node_for_get_inc(node);
+  LLVMValueRef inc = cg_ast_expr(g, e);
+  isl_ast_expr_free(e);
+  isl_ast_expr *ite = isl_ast_node_for_get_iterator(node);
+  isl_id *it = isl_ast_expr_get_id(ite);
+  isl_ast_expr_free(ite);
+
+  LLVMValueRef trips = LLVMBuildAdd(g->b, LLVMBuildSDiv(g->b, LLVMBuildSub(g->b, ub, lb, ""), inc, ""),
+                                    cg_i64(g, 1), "");
+  if (op && op->kind == SCHED_OP_LOOPS && g->loop_depth == 0) {
+    LLVMValueRef idx = cg_i64(g, op->index);
+    LLVMValueRef ctr = LLVMBuildGEP2(g->b, g->i64, g->counters, &idx, 1, "");
+    LLVMValueRef chunk = LLVMBuildSDiv(g->b, trips, LLVMBuildMul(g->b, g->nth, cg_i64(g, 8), ""), "");
+    chunk = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, chunk, cg_i64(g, 1), ""),
+                            cg_i64(g, 1), chunk, "chunk");
+    LLVMBasicBlockRef grab = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dyn.grab");
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dyn.run");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dyn.done");
+    LLVMBuildBr(g->b, grab);
+    LLVMPositionBuilderAtEnd(g->b, grab);
+    LLVMValueRef t0 = LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpAdd, ctr, chunk,
+                                         LLVMAtomicOrderingMonotonic, 0);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, t0, trips, ""), run, done);
+    LLVMPositionBuilderAtEnd(g->b, run);
+    LLVMValueRef t1 = LLVMBuildAdd(g->b, t0, chunk, "");
+    t1 = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, t1, trips, ""), t1, trips, "");
+    run_block(g, node, it, lb, inc, t0, t1);
+    LLVMBuildBr(g->b, grab);
+    LLVMPositionBuilderAtEnd(g->b, done);
+  } else {
+    LLVMValueRef chunk = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, trips, LLVMBuildSub(g->b, g->nth, cg_i64(g, 1), ""), ""), g->nth, "");
+    LLVMValueRef t0 = LLVMBuildMul(g->b, g->tid, chunk, "");
+    LLVMValueRef t1 = LLVMBuildAdd(g->b, t0, chunk, "");
+    t1 = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, t1, trips, ""), t1, trips, "");
+    run_block(g, node, it, lb, inc, t0, t1);
+  }
   isl_id_free(it);
   barrier(g);
 }
@@ -251,7 +287,8 @@ static LLVMValueRef new_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
 }
 
 /*
- * Two functions: "NAME_ws.body(buffers..., tid, nth, &count, &gen, spins)" holds the code; its buffer
+ * Two functions: "NAME_ws.body(buffers..., tid, nth, &count, &gen, spins, counters)" holds
+ * the code; its buffer
  * parameters are noalias, as NAME_ws's are (the buffers are distinct tensors and disjoint
  * slices of the workspace), so that the loops it runs vectorize as they would outside the
  * region, and it is always inlined into "NAME_ws.omp(data)", the function GOMP_parallel runs,
@@ -259,7 +296,7 @@ static LLVMValueRef new_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
  * access to the buffers across the barrier, noalias or not.
  */
 void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
-  int nbufs = f->sk->bufs.len, n = nbufs + 2;
+  int nbufs = f->sk->bufs.len, n = nbufs + 2 + f->sk->ops.len;
   LLVMTypeRef arr = LLVMArrayType2(f->i64, (uint64_t)n);
   LLVMValueRef data = cg_entry_alloca(f, arr, "omp.data");
   for (int i = 0; i < n; i++) {
@@ -270,10 +307,10 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   char name[256];
 
   /* the body */
-  int np = nbufs + 5; /* buffers, tid, nth, &count, &gen, spins */
+  int np = nbufs + 6; /* buffers, tid, nth, &count, &gen, spins, &counters */
   LLVMTypeRef *pty = bk_arena_alloc(f->arena, sizeof(LLVMTypeRef) * (size_t)np);
   for (int i = 0; i < np; i++)
-    pty[i] = i < nbufs || i == nbufs + 2 || i == nbufs + 3 ? f->ptr : f->i64;
+    pty[i] = i < nbufs || i == nbufs + 2 || i == nbufs + 3 || i == nbufs + 5 ? f->ptr : f->i64;
   snprintf(name, sizeof name, "%s.body", base);
   cg_fn g = *f;
   g.fn = new_fn(f, name, LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), pty, (unsigned)np, 0));
@@ -292,6 +329,8 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   g.bar_count = LLVMGetParam(g.fn, (unsigned)nbufs + 2);
   g.bar_gen = LLVMGetParam(g.fn, (unsigned)nbufs + 3);
   g.bar_spins = LLVMGetParam(g.fn, (unsigned)nbufs + 4);
+  g.counters = LLVMGetParam(g.fn, (unsigned)nbufs + 5);
+  g.loop_depth = 0;
   g.spmd = true;
   cg_ast_gen(&g, ast);
   LLVMBuildRetVoid(g.b);
@@ -316,6 +355,7 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   LLVMValueRef procs = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_procs", i32fn), NULL, 0, ""), g.i64, "procs");
   LLVMValueRef fits = LLVMBuildICmp(g.b, LLVMIntSLE, args[nbufs + 1], procs, "");
   args[nbufs + 4] = LLVMBuildSelect(g.b, fits, cg_i64(&g, BAR_SPINS), cg_i64(&g, 0), "spins");
+  args[nbufs + 5] = slot_ptr(&g, gdata, nbufs + 2);
   LLVMValueRef body = LLVMGetNamedFunction(f->m->mod, bk_arena_printf(f->arena, "%s.body", base));
   LLVMBuildCall2(g.b, LLVMGlobalGetValueType(body), body, args, (unsigned)np, "");
   LLVMBuildRetVoid(g.b);
