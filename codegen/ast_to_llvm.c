@@ -7,8 +7,8 @@
  *   for     a loop (a degenerate one runs its body once)
  *   if      a branch;  block: its children in order
  *   user    "O<k>(i...)": op k at one point (stmt.c)
- *   mark    "brgemm": one BRGEMM call (brgemm_call.c); "transpose": a 16 x 16 tile of a
- *           transposing copy (transpose.c); "parallel": the loop below runs across
+ *   mark    "brgemm": one BRGEMM call (brgemm_call.c); "transpose", "subsample": a tile of
+ *           a transposing or stride-2 copy (transpose.c); "parallel": the loop below runs across
  *           the threads of the kernel's parallel region (parallel.c), which runs everything
  *           else on thread 0 or on all threads alike; "brgemm" subtrees are not generated.
  */
@@ -284,7 +284,8 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
   isl_id *mark = isl_ast_node_mark_get_id(node);
   isl_ast_node *child = isl_ast_node_mark_get_node(node);
   bool brgemm = strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0;
-  if (brgemm || strcmp(isl_id_get_name(mark), SCHED_MARK_TRANSPOSE) == 0) {
+  bool subsample = strcmp(isl_id_get_name(mark), SCHED_MARK_SUBSAMPLE) == 0;
+  if (brgemm || subsample || strcmp(isl_id_get_name(mark), SCHED_MARK_TRANSPOSE) == 0) {
     isl_id *ann = isl_ast_node_get_annotation(node);
     cg_mark_bounds *mb = isl_id_get_user(ann);
     LLVMValueRef lo[64], hi[64];
@@ -292,6 +293,8 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
     call_args(f, mb->hi, hi);
     if (brgemm)
       cg_brgemm_gen(f, isl_id_get_user(mark), lo, hi);
+    else if (subsample)
+      cg_subsample_gen(f, isl_id_get_user(mark), lo, hi, child);
     else
       cg_transpose_gen(f, isl_id_get_user(mark), lo, hi, child);
     isl_id_free(ann);

@@ -86,7 +86,7 @@ typedef struct cg_fn {
   bool spmd;           /* code here runs on every thread (false: on this thread only) */
   LLVMValueRef tid, nth;             /* i64 thread number and team size */
   LLVMValueRef bar_count, bar_gen;   /* the barrier's words */
-  LLVMValueRef bar_spins;            /* i64 pause rounds before yielding */
+  LLVMValueRef bar_spins;            /* i64 cycle-counter ticks of spinning before yielding */
   LLVMValueRef counters;             /* one i64 per op: next iteration of a dynamic loop */
   int loop_depth;                    /* non-degenerate loops around the current node */
   LLVMBasicBlockRef serial_end;
@@ -115,6 +115,10 @@ void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef 
 /* transpose.c: the 16 x 16 tile of 2-D transposing copy "op" from "lo" to "hi" (iterator
  * values): vector loads, shuffles and stores when full, else the point loops "points". */
 void cg_transpose_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
+                      isl_ast_node *points);
+/* transpose.c: the 16-wide tile of stride-2 copy "op" from "lo" to "hi": two vector loads
+ * and a shuffle when full and in bounds, else the loop "points". */
+void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
                       isl_ast_node *points);
 /* parallel.c. Whether "node" holds a loop that runs across threads. */
 bool cg_has_parallel(isl_ast_node *node);

@@ -16,7 +16,8 @@
  *     not depend on the thread), so a parallel loop nested in them splits at each iteration.
  *
  * The barrier is brick's own: an arrival counter and a generation word, waited for by
- * spinning (x86 "pause"), then yielding the CPU, then sleeping 50 us per round (a thread
+ * spinning (x86 "pause") for about 100 us of the cycle counter, then yielding the CPU, then
+ * sleeping 50 us per round (a thread
  * waiting for a long serial section, or more threads than cores, then leaves the CPU to
  * the others); with more threads than CPUs (omp_get_num_procs) it does not spin at all. libgomp's barriers and the
  * start of a region put waiting threads to sleep when OMP_WAIT_POLICY=passive, and waking one
@@ -32,8 +33,11 @@
 #include <isl/id.h>
 #include <string.h>
 
-#define BAR_SPINS 4096  /* pause rounds before a waiting thread starts to yield its CPU (none
-                           when the team has more threads than the process has CPUs) */
+/* Cycle-counter ticks a waiting thread spins before it yields its CPU (none when the team has
+ * more threads than the process has CPUs): ~100-200 us at the 1-3 GHz the counter runs at. A
+ * count of "pause" rounds would not do: one pause takes 100 cycles on Zen 5, far fewer on
+ * older cores. */
+#define BAR_SPIN_CYCLES (1 << 18)
 #define BAR_YIELDS 64   /* sched_yield rounds after those, before it sleeps 50 us per round */
 #define BAR_SLEEP_US 50
 
@@ -119,12 +123,12 @@ static void barrier(cg_fn *g) {
                                         LLVMAtomicOrderingAcquireRelease, 0);
   LLVMValueRef last = LLVMBuildICmp(g->b, LLVMIntEQ, old, LLVMBuildSub(g->b, g->nth, cg_i64(g, 1), ""), "");
   LLVMBasicBlockRef release = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.release");
+  LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.start");
   LLVMBasicBlockRef wait = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.wait");
-  LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield");
+  LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.slow");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.done");
-  LLVMValueRef spins = cg_alloca_i64(g, "bar.spins");
-  LLVMBuildStore(g->b, cg_i64(g, 0), spins);
-  LLVMBuildCondBr(g->b, last, release, wait);
+  LLVMValueRef rounds = cg_alloca_i64(g, "bar.rounds");
+  LLVMBuildCondBr(g->b, last, release, start);
   /* the last to arrive resets the count, then starts the next generation */
   LLVMPositionBuilderAtEnd(g->b, release);
   LLVMValueRef st = LLVMBuildStore(g->b, cg_i64(g, 0), g->bar_count);
@@ -133,7 +137,11 @@ static void barrier(cg_fn *g) {
   LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpAdd, g->bar_gen, cg_i64(g, 1),
                      LLVMAtomicOrderingRelease, 0);
   LLVMBuildBr(g->b, done);
-  /* the others spin until the generation changes */
+  /* the others spin until the generation changes, for BAR_SPIN_CYCLES of the cycle counter */
+  LLVMPositionBuilderAtEnd(g->b, start);
+  LLVMBuildStore(g->b, cg_i64(g, 0), rounds);
+  LLVMValueRef t0 = cg_intrinsic(g, "llvm.readcyclecounter", NULL, 0, NULL, 0);
+  LLVMBuildBr(g->b, wait);
   LLVMPositionBuilderAtEnd(g->b, wait);
   LLVMValueRef moved = LLVMBuildICmp(g->b, LLVMIntNE, atomic_load(g, g->bar_gen), gen0, "");
   LLVMBasicBlockRef pause = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.pause");
@@ -141,15 +149,16 @@ static void barrier(cg_fn *g) {
   LLVMPositionBuilderAtEnd(g->b, pause);
   if (strncmp(g->m->target->triple, "x86_64", 6) == 0)
     cg_intrinsic(g, "llvm.x86.sse2.pause", NULL, 0, NULL, 0);
-  LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, spins, ""), cg_i64(g, 1), "");
-  LLVMBuildStore(g->b, n, spins);
-  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, g->bar_spins, ""), yield, wait);
-  LLVMPositionBuilderAtEnd(g->b, yield);
-  LLVMBasicBlockRef yield1 = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield1");
+  LLVMValueRef el = LLVMBuildSub(g->b, cg_intrinsic(g, "llvm.readcyclecounter", NULL, 0, NULL, 0), t0, "");
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, el, g->bar_spins, ""), wait, slow);
+  /* then yield the CPU BAR_YIELDS times, then sleep BAR_SLEEP_US per round */
+  LLVMPositionBuilderAtEnd(g->b, slow);
+  LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, rounds, ""), cg_i64(g, 1), "");
+  LLVMBuildStore(g->b, n, rounds);
+  LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield");
   LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.sleep");
-  LLVMValueRef yields = LLVMBuildAdd(g->b, g->bar_spins, cg_i64(g, BAR_YIELDS), "");
-  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, yields, ""), sleep, yield1);
-  LLVMPositionBuilderAtEnd(g->b, yield1);
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, BAR_YIELDS), ""), sleep, yield);
+  LLVMPositionBuilderAtEnd(g->b, yield);
   LLVMTypeRef yty = LLVMFunctionType(g->i32, NULL, 0, 0);
   LLVMBuildCall2(g->b, yty, get_fn(g, "sched_yield", yty), NULL, 0, "");
   LLVMBuildBr(g->b, wait);
@@ -354,7 +363,7 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   args[nbufs + 3] = slot_ptr(&g, gdata, nbufs + 1);
   LLVMValueRef procs = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_procs", i32fn), NULL, 0, ""), g.i64, "procs");
   LLVMValueRef fits = LLVMBuildICmp(g.b, LLVMIntSLE, args[nbufs + 1], procs, "");
-  args[nbufs + 4] = LLVMBuildSelect(g.b, fits, cg_i64(&g, BAR_SPINS), cg_i64(&g, 0), "spins");
+  args[nbufs + 4] = LLVMBuildSelect(g.b, fits, cg_i64(&g, BAR_SPIN_CYCLES), cg_i64(&g, 0), "spins");
   args[nbufs + 5] = slot_ptr(&g, gdata, nbufs + 2);
   LLVMValueRef body = LLVMGetNamedFunction(f->m->mod, bk_arena_printf(f->arena, "%s.body", base));
   LLVMBuildCall2(g.b, LLVMGlobalGetValueType(body), body, args, (unsigned)np, "");

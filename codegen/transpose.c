@@ -1,4 +1,6 @@
 /*
+ * Tiles of copies that LLVM's loop vectorizer would make of gathers.
+ *
  * A 16 x 16 tile of a 2-D transposing copy (the "transpose" mark of scheduler/tree.c), e.g. the
  * pack of a fully connected layer's W[k,c] into [c][k]: T[c][k] = W[k][c]. A full tile is 16
  * vector loads of 16 floats along c (one per k), a transposition in registers, and 16 vector
@@ -10,6 +12,11 @@
  *   R[i][p]     = p & h ? R[i + h][p - h] : R[i][p]
  *   R[i + h][p] = p & h ? R[i + h][p]     : R[i][p + h]
  * (one two-source shuffle each: vpermt2ps on AVX-512, pairs of ymm shuffles on AVX2).
+ *
+ * A 16-wide (8 for rows under 16) tile of a copy that reads every other element (the
+ * subsampled input of a stride-2 convolution, "subsample" mark): two vector loads and one
+ * shuffle of the even lanes, when the tile is full and all the loaded elements lie in bounds
+ * in one row of the read.
  */
 #include "codegen.h"
 
@@ -89,6 +96,72 @@ void cg_transpose_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueR
   LLVMBuildCondBr(f->b, full, vec, loops);
   LLVMPositionBuilderAtEnd(f->b, vec);
   full_tile(f, op, lo, ic, ik);
+  LLVMBuildBr(f->b, done);
+  LLVMPositionBuilderAtEnd(f->b, loops);
+  cg_ast_gen(f, points);
+  LLVMBuildBr(f->b, done);
+  LLVMPositionBuilderAtEnd(f->b, done);
+}
+
+/* ---- stride-2 copies ------------------------------------------------------------------------ */
+
+/* Index of dimension "d" of access "a" at the iterator values "it". */
+static LLVMValueRef index_at(cg_fn *f, const sched_op *op, const sched_access *a, int d,
+                             LLVMValueRef *it) {
+  LLVMValueRef x = cg_i64(f, a->index[d].c);
+  for (int i = 0; i < op->niters; i++)
+    if (a->index[d].coef[i])
+      x = LLVMBuildAdd(f->b, x, LLVMBuildMul(f->b, it[i], cg_i64(f, a->index[d].coef[i]), ""), "");
+  return x;
+}
+
+void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
+                      isl_ast_node *points) {
+  const sched_access *r = &op->reads[0];
+  int64_t lr[64], lw[64], c0;
+  sched_access_linearize(f->sk, op, r, lr, &c0);
+  sched_access_linearize(f->sk, op, &op->write, lw, &c0);
+  int in = -1;
+  for (int i = 0; i < op->niters; i++)
+    if (lw[i] == 1 && lr[i] == 2)
+      in = i;
+  if (in < 0) {
+    cg_ast_gen(f, points);
+    return;
+  }
+  /* full tile, and every element the two loads touch (the tile's 2w - 1 and one more) in
+   * bounds, in the same row of the read (no padding, no other row, nothing past the end) */
+  int w = sched_subsample_width(op->iters[in].hi - op->iters[in].lo);
+  LLVMValueRef ok = LLVMBuildICmp(f->b, LLVMIntEQ, LLVMBuildSub(f->b, hi[in], lo[in], ""),
+                                  cg_i64(f, w - 1), "");
+  for (int d = 0; d < sched_access_rank(f->sk, r); d++) {
+    int64_t dim = sched_access_dim(f->sk, r, d);
+    LLVMValueRef first = index_at(f, op, r, d, lo), last = index_at(f, op, r, d, hi);
+    if (r->index[d].coef[in])
+      last = LLVMBuildAdd(f->b, last, cg_i64(f, r->index[d].coef[in] > 0 ? 1 : -1), "");
+    LLVMValueRef lo_ok = LLVMBuildICmp(f->b, LLVMIntSGE, first, cg_i64(f, 0), "");
+    LLVMValueRef hi_ok = LLVMBuildICmp(f->b, LLVMIntSLT, last, cg_i64(f, dim), "");
+    LLVMValueRef lo2 = LLVMBuildICmp(f->b, LLVMIntSGE, last, cg_i64(f, 0), "");
+    LLVMValueRef hi2 = LLVMBuildICmp(f->b, LLVMIntSLT, first, cg_i64(f, dim), "");
+    ok = LLVMBuildAnd(f->b, ok, LLVMBuildAnd(f->b, LLVMBuildAnd(f->b, lo_ok, hi_ok, ""),
+                                             LLVMBuildAnd(f->b, lo2, hi2, ""), ""), "");
+  }
+  LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "sub.full");
+  LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "sub.border");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "sub.done");
+  LLVMBuildCondBr(f->b, ok, vec, loops);
+  LLVMPositionBuilderAtEnd(f->b, vec);
+  LLVMTypeRef vty = LLVMVectorType(f->f32, (unsigned)w);
+  LLVMValueRef roff = offset_at(f, op, r, lo, lr), woff = offset_at(f, op, &op->write, lo, lw);
+  LLVMValueRef v0 = LLVMBuildLoad2(f->b, vty, vec_ptr(f, r->buf, roff), "");
+  LLVMValueRef v1 = LLVMBuildLoad2(f->b, vty, vec_ptr(f, r->buf, LLVMBuildAdd(f->b, roff, cg_i64(f, w), "")), "");
+  LLVMSetAlignment(v0, 4);
+  LLVMSetAlignment(v1, 4);
+  LLVMValueRef mask[T];
+  for (int p = 0; p < w; p++)
+    mask[p] = LLVMConstInt(f->i32, (unsigned)(2 * p), 0);
+  LLVMValueRef even = LLVMBuildShuffleVector(f->b, v0, v1, LLVMConstVector(mask, (unsigned)w), "even");
+  LLVMSetAlignment(LLVMBuildStore(f->b, even, vec_ptr(f, op->write.buf, woff)), 4);
   LLVMBuildBr(f->b, done);
   LLVMPositionBuilderAtEnd(f->b, loops);
   cg_ast_gen(f, points);

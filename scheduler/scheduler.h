@@ -231,6 +231,11 @@ void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sc
  * codegen moves a full block with vector loads, shuffles and stores. */
 #define SCHED_MARK_TRANSPOSE "transpose"
 #define SCHED_TRANSPOSE_TILE 16
+/* Above the innermost loop, tiled by sched_subsample_width, of a copy that reads every other
+ * element (a stride-2 subsample); codegen moves a full tile with two vector loads and one
+ * shuffle. */
+#define SCHED_MARK_SUBSAMPLE "subsample"
+static inline int sched_subsample_width(int64_t extent) { return extent >= 16 ? 16 : 8; }
 
 /* The schedule tree of "sk": a sequence of the ops, each a permuted, tiled band. */
 BK_GIVE isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads);

@@ -183,6 +183,35 @@ static isl_schedule_node *blocked_band(isl_schedule_node *node, const sched_op *
   return isl_schedule_node_child(node, 0);
 }
 
+/* Whether "op" copies with its innermost loop contiguous in the write and reading every other
+ * element (im2col of a stride-2 1x1 convolution, im2row of a 7x7/2 one): LLVM makes that loop
+ * of gathers, so it gets 16-wide tiles under a "subsample" mark instead (codegen/transpose.c). */
+static bool subsample_copy(const sched_kernel *sk, const sched_op *op, const int *iters, int n) {
+  if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_COPY || op->nreads != 1 || n < 1 ||
+      op->sched.parallel == n - 1)
+    return false;
+  int64_t lw[64], lr[64], c0;
+  sched_access_linearize(sk, op, &op->write, lw, &c0);
+  sched_access_linearize(sk, op, &op->reads[0], lr, &c0);
+  int in = iters[n - 1];
+  return lw[in] == 1 && lr[in] == 2 && op->iters[in].hi - op->iters[in].lo >= 8;
+}
+
+/* band(iters[0..n-2], floor(iters[n-1] / w))  mark "subsample"  band(iters[n-1]), w the
+ * tile width for the innermost loop's extent (16, or 8 below 16) */
+static isl_schedule_node *subsample_band(isl_schedule_node *node, const sched_op *op,
+                                         const int *iters, int n) {
+  node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters + n - 1, 1));
+  isl_id *mark = isl_id_alloc(isl_schedule_node_get_ctx(node), SCHED_MARK_SUBSAMPLE, (void *)op);
+  node = isl_schedule_node_insert_mark(node, mark);
+  int in = iters[n - 1];
+  int w = sched_subsample_width(op->iters[in].hi - op->iters[in].lo);
+  isl_multi_union_pw_aff *outer = isl_multi_union_pw_aff_from_union_pw_aff(block_of(op, iters, n - 1, w));
+  if (n > 1)
+    outer = isl_multi_union_pw_aff_flat_range_product(permutation(op, iters, n - 1), outer);
+  return isl_schedule_node_insert_partial_schedule(node, outer);
+}
+
 /* The schedule of one op, rooted at its domain. */
 static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int threads) {
   int iters[2 * SCHED_MAX_LOOPS + 3];
@@ -199,6 +228,8 @@ static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int
   bool blocked = transpose_blocks(sk, op, iters, n, &bl, &bsize);
   if (blocked)
     node = blocked_band(node, op, iters, n, bl, bsize, threads);
+  else if (subsample_copy(sk, op, iters, n))
+    node = subsample_band(node, op, iters, n);
   else
     node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
   if (blocked) {

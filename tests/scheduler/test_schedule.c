@@ -673,6 +673,38 @@ START_TEST(test_transpose_blocks) {
 }
 END_TEST
 
+/* Packs that read every other element (the subsampled input of a stride-2 1x1 conv, the
+ * im2row of a padded 7x7/2 one) run in 16-wide tiles (8-wide for rows under 16) under a
+ * "subsample" mark: full tiles in bounds move with two vector loads and a shuffle, the
+ * others (row ends, padding, the last row of the buffer) with the loops. */
+START_TEST(test_subsample_tiles) {
+  static const char s2[] = "kernel k(I: f32[1, 5, 40, 37], W: f32[6, 5]) -> (O: f32[1, 6, 20, 19]) {\n"
+                           "  O[n, k, p, q] += I[n, c, 2*p, 2*q] * W[k, c]\n}\n";
+  const char *s2_sched = "s0{brgemm(m=q,n=k,k=c);order=n,p;parallel=p;pack=I:im2col}";
+  check_runs(s2, s2_sched, 1);
+  check_runs(s2, s2_sched, 2);
+  check_runs("kernel k(I: f32[1, 4, 28, 27], W: f32[6, 4]) -> (O: f32[1, 6, 14, 14]) {\n"
+             "  O[n, k, p, q] += I[n, c, 2*p, 2*q] * W[k, c]\n}\n",
+             "s0{brgemm(m=q,n=k,k=c);order=n,p;pack=I:im2col}", 1);
+  check_runs("kernel c1(I: f32[1, 3, 40, 45], Wt: f32[5, 3, 7, 7]) -> (O: f32[1, 5, 20, 23]) {\n"
+             "  O[n, k, p, q] += I[n, c, 2*p + r - 3, 2*q + s - 3] * Wt[k, c, r, s]\n}\n",
+             "s0{brgemm(m=q,n=k,k=r;batch=c,s);order=n,p;parallel=p;pack=I:im2row}", 2);
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "s2.bk", s2, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, s2_sched);
+  char *loops;
+  ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
+  ck_assert_msg(strstr(loops, "// subsample") && strstr(loops, "16 * c"),
+                "the stride-2 pack is not tiled:\n%s", loops);
+  free(loops);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+}
+END_TEST
+
 /* A 'where' range that ends at or below 0 was taken for "no range inferred". */
 START_TEST(test_regress_where_negative_range) {
   check_runs("kernel k(A: f32[1, 4], B: f32[4, 19]) -> (C: f32[1, 19]) {\n"
@@ -701,6 +733,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_im2row_conv);
   tcase_add_test(tc, test_pad_pitch);
   tcase_add_test(tc, test_transpose_blocks);
+  tcase_add_test(tc, test_subsample_tiles);
   suite_add_tcase(s, tc);
   return s;
 }
