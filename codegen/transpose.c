@@ -129,14 +129,24 @@ void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueR
     cg_ast_gen(f, points);
     return;
   }
-  /* full tile, and every element the two loads touch (the tile's 2w - 1 and one more) in
-   * bounds, in the same row of the read (no padding, no other row, nothing past the end) */
+  /* A short last tile of a row at least w long moves as the full tile that ends where it
+   * ends, overlapping the one before (a copy: the overlap is written twice with the same
+   * values, by the same thread). Then the tile must be full, and every element the two loads
+   * touch (the tile's 2w - 1 and one more) in bounds, in the same row of the read (no
+   * padding, no other row, nothing past the end). */
   int w = sched_subsample_width(op->iters[in].hi - op->iters[in].lo);
-  LLVMValueRef ok = LLVMBuildICmp(f->b, LLVMIntEQ, LLVMBuildSub(f->b, hi[in], lo[in], ""),
-                                  cg_i64(f, w - 1), "");
+  LLVMValueRef *at = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)op->niters);
+  for (int i = 0; i < op->niters; i++)
+    at[i] = lo[i];
+  LLVMValueRef span = LLVMBuildSub(f->b, hi[in], lo[in], "");
+  LLVMValueRef shifted = LLVMBuildSub(f->b, hi[in], cg_i64(f, w - 1), "");
+  LLVMValueRef can_shift = LLVMBuildICmp(f->b, LLVMIntSGE, shifted, cg_i64(f, op->iters[in].lo), "");
+  at[in] = LLVMBuildSelect(f->b, can_shift, shifted, lo[in], "");
+  LLVMValueRef ok = LLVMBuildOr(f->b, LLVMBuildICmp(f->b, LLVMIntEQ, span, cg_i64(f, w - 1), ""),
+                                can_shift, "");
   for (int d = 0; d < sched_access_rank(f->sk, r); d++) {
     int64_t dim = sched_access_dim(f->sk, r, d);
-    LLVMValueRef first = index_at(f, op, r, d, lo), last = index_at(f, op, r, d, hi);
+    LLVMValueRef first = index_at(f, op, r, d, at), last = index_at(f, op, r, d, hi);
     if (r->index[d].coef[in])
       last = LLVMBuildAdd(f->b, last, cg_i64(f, r->index[d].coef[in] > 0 ? 1 : -1), "");
     LLVMValueRef lo_ok = LLVMBuildICmp(f->b, LLVMIntSGE, first, cg_i64(f, 0), "");
@@ -152,7 +162,7 @@ void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueR
   LLVMBuildCondBr(f->b, ok, vec, loops);
   LLVMPositionBuilderAtEnd(f->b, vec);
   LLVMTypeRef vty = LLVMVectorType(f->f32, (unsigned)w);
-  LLVMValueRef roff = offset_at(f, op, r, lo, lr), woff = offset_at(f, op, &op->write, lo, lw);
+  LLVMValueRef roff = offset_at(f, op, r, at, lr), woff = offset_at(f, op, &op->write, at, lw);
   LLVMValueRef v0 = LLVMBuildLoad2(f->b, vty, vec_ptr(f, r->buf, roff), "");
   LLVMValueRef v1 = LLVMBuildLoad2(f->b, vty, vec_ptr(f, r->buf, LLVMBuildAdd(f->b, roff, cg_i64(f, w), "")), "");
   LLVMSetAlignment(v0, 4);
