@@ -96,10 +96,16 @@ static int64_t call_batch(const ir_stmt *s, const sched_stmt *ss) {
 }
 
 /* Loops outside the call, outermost first: the independent-GEMM iterators, the output's other
- * iterators in its dimension order, then the M, N and K tile loops, so that one block of A
- * (M tile x K tile x batch, in L2) serves every N tile, and the C tile stays in L2 across the
- * K tiles. Every other reduction is in the batch. */
+ * iterators that index A in its dimension order, then the M, N and K tile loops, so that one
+ * block of A (M tile x K tile x batch, in L2) serves every N tile, and the C tile stays in L2
+ * across the K tiles; then the output's iterators that do not index A (an image row when the
+ * weights are A, in a pixel-major layout), so that each block of A also serves all of them
+ * instead of being streamed again for each (3x3 C512 on 7x7 with [c][r][s][k] weights and a
+ * pixel-major output: 194 -> 240 GFLOP/s). Every other reduction is in the batch. */
 static void order_contraction(const ir_stmt *s, const sched_contraction *c, sched_stmt *ss) {
+  int m = ss->role[SCHED_M];
+  sched_class a_side = m >= 0 && c->cls[m] == SCHED_CLASS_Y_SIDE ? SCHED_CLASS_Y_SIDE : SCHED_CLASS_X_SIDE;
+  int later[64], nlater = 0;
   for (int i = 0; i < s->niters; i++)
     if (c->cls[i] == SCHED_CLASS_BATCH)
       add_loop(ss->order, &ss->norder, i, false);
@@ -108,13 +114,19 @@ static void order_contraction(const ir_stmt *s, const sched_contraction *c, sche
     for (int j = 0; j < s->niters; j++)
       if (s->lhs->index[d].coef[j])
         i = j;
-    if (i >= 0 && c->cls[i] != SCHED_CLASS_BATCH && i != ss->role[SCHED_M] && i != ss->role[SCHED_N])
+    if (i < 0 || c->cls[i] == SCHED_CLASS_BATCH || i == ss->role[SCHED_M] || i == ss->role[SCHED_N])
+      continue;
+    if (m >= 0 && c->cls[i] != a_side && !(ss->flatten && i == ss->flatten_iter))
+      later[nlater++] = i;
+    else
       add_loop(ss->order, &ss->norder, i, false);
   }
   static const int tiled[3] = {SCHED_M, SCHED_N, SCHED_K};
   for (int t = 0; t < 3; t++)
     if (ss->role[tiled[t]] >= 0 && ss->tile[tiled[t]])
       add_loop(ss->order, &ss->norder, ss->role[tiled[t]], true);
+  for (int j = 0; j < nlater; j++)
+    add_loop(ss->order, &ss->norder, later[j], false);
   for (int i = 0; i < s->niters; i++)
     if (s->iters[i].reduction && i != ss->role[SCHED_K])
       add_loop(ss->batch, &ss->nbatch, i, false);
