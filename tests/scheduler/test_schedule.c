@@ -631,6 +631,22 @@ START_TEST(test_pad_pitch) {
 }
 END_TEST
 
+/* The loop nest of kernel "text" with "schedule" on "threads" threads (malloc'ed). */
+static char *loops_of(const char *text, const char *schedule, int threads) {
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "loops.bk", text, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, schedule);
+  brick_options_set_threads(opts, threads);
+  char *loops;
+  ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+  return loops;
+}
+
 /* Packs that transpose (W[k,c] into [c][k]; conv weights into [c][r][s][k]) run over 2-D
  * blocks: 32 of the innermost loop (k) by ~32 elements of the contiguous read, block loops
  * outermost, split across threads; a 2-D one in 16 x 16 tiles under a "transpose" mark (full
@@ -652,14 +668,7 @@ START_TEST(test_transpose_blocks) {
   check_runs("kernel k(I: f32[1, 7, 9, 9], W: f32[40, 7, 3, 3]) -> (O: f32[1, 7, 7, 40]) {\n"
              "  O[n, p, q, k] += W[k, c, r, s] * I[n, c, p + r, q + s]\n}\n",
              "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=p;pack=W:im2col}", 2);
-  brick_ctx *ctx = brick_ctx_new();
-  brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "fc.bk", fc, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_schedule(opts, fc_sched);
-  brick_options_set_threads(opts, 2);
-  char *loops;
-  ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
+  char *loops = loops_of(fc, fc_sched, 2);
   /* the pack: blocks of k and c, 16 x 16 tiles in them, the mark, c and k in the tile */
   ck_assert_msg(strstr(loops, "c2 = 2 * c0; c2 <= min(4, 2 * c0 + 1)") &&
                     strstr(loops, "// transpose") &&
@@ -667,9 +676,6 @@ START_TEST(test_transpose_blocks) {
                     strstr(loops, "c5 = 16 * c2; c5 <= min(69, 16 * c2 + 15)"),
                 "the transposing pack is not blocked:\n%s", loops);
   free(loops);
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
 }
 END_TEST
 
@@ -689,19 +695,10 @@ START_TEST(test_subsample_tiles) {
   check_runs("kernel c1(I: f32[1, 3, 40, 45], Wt: f32[5, 3, 7, 7]) -> (O: f32[1, 5, 20, 23]) {\n"
              "  O[n, k, p, q] += I[n, c, 2*p + r - 3, 2*q + s - 3] * Wt[k, c, r, s]\n}\n",
              "s0{brgemm(m=q,n=k,k=r;batch=c,s);order=n,p;parallel=p;pack=I:im2row}", 2);
-  brick_ctx *ctx = brick_ctx_new();
-  brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "s2.bk", s2, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_schedule(opts, s2_sched);
-  char *loops;
-  ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
+  char *loops = loops_of(s2, s2_sched, 0);
   ck_assert_msg(strstr(loops, "// subsample") && strstr(loops, "16 * c"),
                 "the stride-2 pack is not tiled:\n%s", loops);
   free(loops);
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
 }
 END_TEST
 
