@@ -85,7 +85,7 @@ typedef struct cg_fn {
   /* inside the parallel region (parallel.c): */
   bool spmd;           /* code here runs on every thread (false: on this thread only) */
   LLVMValueRef tid, nth;             /* i64 thread number and team size */
-  LLVMValueRef bar_count, bar_gen;   /* the barrier's words */
+  LLVMValueRef bar_count, bar_gen, bar_sleepers; /* the barrier's words */
   LLVMValueRef bar_spins;            /* i64 cycle-counter ticks of spinning before yielding */
   LLVMValueRef counters;             /* one i64 per op: next iteration of a dynamic loop */
   int loop_depth;                    /* non-degenerate loops around the current node */

@@ -4,7 +4,7 @@
  * When a kernel has a parallel loop (and is not compiled with --threads 1), its whole body is
  * outlined into "NAME_ws.omp(void *data)", which every thread of the team runs (SPMD), and
  * NAME_ws calls GOMP_parallel(fn, data, nthreads, 0) once. "data" is an array of 64-bit slots:
- * the buffer pointers, the two words of a barrier, a counter per op. Inside the region:
+ * the buffer pointers, the three words of a barrier, a counter per op. Inside the region:
  *
  *   - a loop under a "parallel" mark runs one contiguous block of its iterations per thread
  *     (as gcc compiles "omp for schedule(static)"), or, for a pack, fill or copy-back that
@@ -16,10 +16,10 @@
  *     not depend on the thread), so a parallel loop nested in them splits at each iteration.
  *
  * The barrier is brick's own: an arrival counter and a generation word, waited for by
- * spinning (x86 "pause") for about 100 us of the cycle counter, then yielding the CPU, then
- * sleeping 50 us per round (a thread
- * waiting for a long serial section, or more threads than cores, then leaves the CPU to
- * the others); with more threads than CPUs (omp_get_num_procs) it does not spin at all. libgomp's barriers and the
+ * spinning (x86 "pause") for about 50 us of the cycle counter, then sleeping on the
+ * generation word (a Linux futex; elsewhere yields and 50 us sleeps), so that a thread
+ * waiting for a long serial section or for a preempted thread gives its CPU back; with more
+ * threads than CPUs (omp_get_num_procs) it does not spin at all. libgomp's barriers and the
  * start of a region put waiting threads to sleep when OMP_WAIT_POLICY=passive, and waking one
  * costs 15-40 us on the 2-core VMs (measured: a region 45 us, a barrier 28 us, against 1-2 us
  * when waiting actively); a kernel whose pack, BRGEMM and copy-back each forked once paid that
@@ -33,11 +33,12 @@
 #include <isl/id.h>
 #include <string.h>
 
-/* Cycle-counter ticks a waiting thread spins before it yields its CPU (none when the team has
- * more threads than the process has CPUs): ~100-200 us at the 1-3 GHz the counter runs at. A
- * count of "pause" rounds would not do: one pause takes 100 cycles on Zen 5, far fewer on
- * older cores. */
-#define BAR_SPIN_CYCLES (1 << 18)
+/* Cycle-counter ticks a waiting thread spins before it sleeps (none when the team has more
+ * threads than the process has CPUs): ~50-100 us at the 1-3 GHz the counter runs at, longer
+ * than the usual waits at a barrier (the worker's late start, a 5% imbalance), short enough
+ * that a thread waiting for a preempted one soon gives its CPU back. A count of "pause"
+ * rounds would not do: one pause takes 100 cycles on Zen 5, far fewer on older cores. */
+#define BAR_SPIN_CYCLES (1 << 17)
 #define BAR_YIELDS 64   /* sched_yield rounds after those, before it sleeps 50 us per round */
 #define BAR_SLEEP_US 50
 
@@ -117,7 +118,37 @@ static LLVMValueRef atomic_load(cg_fn *g, LLVMValueRef p) {
 }
 
 /* All threads of the team wait here until each has arrived. */
+/* The futex system call number for the target, or 0 (then a waiting thread sleeps in
+ * BAR_SLEEP_US steps instead). */
+static int64_t futex_nr(const cg_fn *g) {
+  const char *t = g->m->target->triple;
+  if (!strstr(t, "linux"))
+    return 0;
+  return strncmp(t, "x86_64", 6) == 0 ? 202 : strncmp(t, "aarch64", 7) == 0 ? 98 : 0;
+}
+
+/* syscall(nr, word, op, val, 0) through libc's variadic syscall(). */
+static void futex(cg_fn *g, int64_t nr, LLVMValueRef word, int64_t op, LLVMValueRef val) {
+  LLVMTypeRef first = g->i64;
+  LLVMTypeRef fty = LLVMFunctionType(g->i64, &first, 1, 1);
+  LLVMValueRef args[5] = {cg_i64(g, nr), word, cg_i64(g, op), val, cg_i64(g, 0)};
+  LLVMBuildCall2(g->b, fty, get_fn(g, "syscall", fty), args, 5, "");
+}
+
+static LLVMValueRef seq_load(cg_fn *g, LLVMValueRef p) {
+  LLVMValueRef v = LLVMBuildLoad2(g->b, g->i64, p, "");
+  LLVMSetOrdering(v, LLVMAtomicOrderingSequentiallyConsistent);
+  LLVMSetAlignment(v, 8);
+  return v;
+}
+
+/* All threads of the team wait here until each has arrived. The last to arrive resets the
+ * count and starts the next generation, waking sleepers if there are any; the others spin
+ * on the generation word for BAR_SPIN_CYCLES, then sleep on it (a futex; sleeping threads
+ * are counted, so that the common case makes no system call), or where there is no futex,
+ * yield and sleep in steps. */
 static void barrier(cg_fn *g) {
+  int64_t nr = futex_nr(g);
   LLVMValueRef gen0 = atomic_load(g, g->bar_gen);
   LLVMValueRef old = LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpAdd, g->bar_count, cg_i64(g, 1),
                                         LLVMAtomicOrderingAcquireRelease, 0);
@@ -129,13 +160,19 @@ static void barrier(cg_fn *g) {
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.done");
   LLVMValueRef rounds = cg_alloca_i64(g, "bar.rounds");
   LLVMBuildCondBr(g->b, last, release, start);
-  /* the last to arrive resets the count, then starts the next generation */
   LLVMPositionBuilderAtEnd(g->b, release);
   LLVMValueRef st = LLVMBuildStore(g->b, cg_i64(g, 0), g->bar_count);
   LLVMSetOrdering(st, LLVMAtomicOrderingMonotonic);
   LLVMSetAlignment(st, 8);
   LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpAdd, g->bar_gen, cg_i64(g, 1),
-                     LLVMAtomicOrderingRelease, 0);
+                     LLVMAtomicOrderingSequentiallyConsistent, 0);
+  if (nr) {
+    LLVMBasicBlockRef wake = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.wake");
+    LLVMValueRef any = LLVMBuildICmp(g->b, LLVMIntNE, seq_load(g, g->bar_sleepers), cg_i64(g, 0), "");
+    LLVMBuildCondBr(g->b, any, wake, done);
+    LLVMPositionBuilderAtEnd(g->b, wake);
+    futex(g, nr, g->bar_gen, 129 /* FUTEX_WAKE_PRIVATE */, cg_i64(g, 0x7fffffff));
+  }
   LLVMBuildBr(g->b, done);
   /* the others spin until the generation changes, for BAR_SPIN_CYCLES of the cycle counter */
   LLVMPositionBuilderAtEnd(g->b, start);
@@ -151,22 +188,41 @@ static void barrier(cg_fn *g) {
     cg_intrinsic(g, "llvm.x86.sse2.pause", NULL, 0, NULL, 0);
   LLVMValueRef el = LLVMBuildSub(g->b, cg_intrinsic(g, "llvm.readcyclecounter", NULL, 0, NULL, 0), t0, "");
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, el, g->bar_spins, ""), wait, slow);
-  /* then yield the CPU BAR_YIELDS times, then sleep BAR_SLEEP_US per round */
   LLVMPositionBuilderAtEnd(g->b, slow);
-  LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, rounds, ""), cg_i64(g, 1), "");
-  LLVMBuildStore(g->b, n, rounds);
-  LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield");
-  LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.sleep");
-  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, BAR_YIELDS), ""), sleep, yield);
-  LLVMPositionBuilderAtEnd(g->b, yield);
-  LLVMTypeRef yty = LLVMFunctionType(g->i32, NULL, 0, 0);
-  LLVMBuildCall2(g->b, yty, get_fn(g, "sched_yield", yty), NULL, 0, "");
-  LLVMBuildBr(g->b, wait);
-  LLVMPositionBuilderAtEnd(g->b, sleep);
-  LLVMTypeRef sty = LLVMFunctionType(g->i32, &g->i32, 1, 0);
-  LLVMValueRef us = LLVMConstInt(g->i32, BAR_SLEEP_US, 0);
-  LLVMBuildCall2(g->b, sty, get_fn(g, "usleep", sty), &us, 1, "");
-  LLVMBuildBr(g->b, wait);
+  if (nr) {
+    /* sleep on the generation word while it still holds gen0 (the kernel checks that
+     * atomically); counted in "sleepers" so that the releaser knows to wake */
+    LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpAdd, g->bar_sleepers, cg_i64(g, 1),
+                       LLVMAtomicOrderingSequentiallyConsistent, 0);
+    LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.futex");
+    LLVMBasicBlockRef woke = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.woke");
+    LLVMValueRef same = LLVMBuildICmp(g->b, LLVMIntEQ, seq_load(g, g->bar_gen), gen0, "");
+    LLVMBuildCondBr(g->b, same, sleep, woke);
+    LLVMPositionBuilderAtEnd(g->b, sleep);
+    futex(g, nr, g->bar_gen, 128 /* FUTEX_WAIT_PRIVATE */,
+          LLVMBuildAnd(g->b, gen0, cg_i64(g, 0xffffffff), ""));
+    LLVMBuildBr(g->b, woke);
+    LLVMPositionBuilderAtEnd(g->b, woke);
+    LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpSub, g->bar_sleepers, cg_i64(g, 1),
+                       LLVMAtomicOrderingSequentiallyConsistent, 0);
+    LLVMBuildBr(g->b, wait);
+  } else {
+    /* yield the CPU BAR_YIELDS times, then sleep BAR_SLEEP_US per round */
+    LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, rounds, ""), cg_i64(g, 1), "");
+    LLVMBuildStore(g->b, n, rounds);
+    LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield");
+    LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.sleep");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, BAR_YIELDS), ""), sleep, yield);
+    LLVMPositionBuilderAtEnd(g->b, yield);
+    LLVMTypeRef yty = LLVMFunctionType(g->i32, NULL, 0, 0);
+    LLVMBuildCall2(g->b, yty, get_fn(g, "sched_yield", yty), NULL, 0, "");
+    LLVMBuildBr(g->b, wait);
+    LLVMPositionBuilderAtEnd(g->b, sleep);
+    LLVMTypeRef sty = LLVMFunctionType(g->i32, &g->i32, 1, 0);
+    LLVMValueRef us = LLVMConstInt(g->i32, BAR_SLEEP_US, 0);
+    LLVMBuildCall2(g->b, sty, get_fn(g, "usleep", sty), &us, 1, "");
+    LLVMBuildBr(g->b, wait);
+  }
   LLVMPositionBuilderAtEnd(g->b, done);
 }
 
@@ -305,7 +361,7 @@ static LLVMValueRef new_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
  * access to the buffers across the barrier, noalias or not.
  */
 void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
-  int nbufs = f->sk->bufs.len, n = nbufs + 2 + f->sk->ops.len;
+  int nbufs = f->sk->bufs.len, n = nbufs + 3 + f->sk->ops.len;
   LLVMTypeRef arr = LLVMArrayType2(f->i64, (uint64_t)n);
   LLVMValueRef data = cg_entry_alloca(f, arr, "omp.data");
   for (int i = 0; i < n; i++) {
@@ -339,6 +395,8 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   g.bar_gen = LLVMGetParam(g.fn, (unsigned)nbufs + 3);
   g.bar_spins = LLVMGetParam(g.fn, (unsigned)nbufs + 4);
   g.counters = LLVMGetParam(g.fn, (unsigned)nbufs + 5);
+  LLVMValueRef one = cg_i64(&g, 1);
+  g.bar_sleepers = LLVMBuildGEP2(g.b, g.i64, g.bar_gen, &one, 1, "sleepers");
   g.loop_depth = 0;
   g.spmd = true;
   cg_ast_gen(&g, ast);
@@ -364,7 +422,7 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   LLVMValueRef procs = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_procs", i32fn), NULL, 0, ""), g.i64, "procs");
   LLVMValueRef fits = LLVMBuildICmp(g.b, LLVMIntSLE, args[nbufs + 1], procs, "");
   args[nbufs + 4] = LLVMBuildSelect(g.b, fits, cg_i64(&g, BAR_SPIN_CYCLES), cg_i64(&g, 0), "spins");
-  args[nbufs + 5] = slot_ptr(&g, gdata, nbufs + 2);
+  args[nbufs + 5] = slot_ptr(&g, gdata, nbufs + 3);
   LLVMValueRef body = LLVMGetNamedFunction(f->m->mod, bk_arena_printf(f->arena, "%s.body", base));
   LLVMBuildCall2(g.b, LLVMGlobalGetValueType(body), body, args, (unsigned)np, "");
   LLVMBuildRetVoid(g.b);
