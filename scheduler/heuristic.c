@@ -301,6 +301,38 @@ static void split_parallel(const ir_stmt *s, sched_stmt *ss, sched_loop l) {
  * only a loop inside a reduction loop qualifies (a flattened M tile loop under the K tiles),
  * it moves out to just above the first reduction loop (the loops of a contraction are
  * permutable; legality.c checks it anyway). */
+/* No loop to run in parallel although the statement is big enough (the whole M and N fit one
+ * call: a fully connected layer with 256 outputs, an MLP layer): cut M (else N) into about 4
+ * tiles, at least 32 rows (4 columns) each, and add their loop just outside the reduction
+ * loops. Returns its position in the order, or -1. */
+static int make_parallel_tiles(const ir_stmt *s, sched_stmt *ss) {
+  static const int roles[2] = {SCHED_M, SCHED_N};
+  for (int k = 0; k < 2 && ss->brgemm; k++) {
+    int r = roles[k], it = ss->role[r];
+    if (it < 0 || (ss->flatten && it == ss->flatten_iter))
+      continue;
+    int64_t e = call_extent(s, ss, it), q = r == SCHED_M ? 16 : 1, min = r == SCHED_M ? 32 : 4;
+    if ((ss->tile[r] && ss->tile[r] < e) || e < 2 * min)
+      continue;
+    int64_t t = ((e + 3) / 4 + q - 1) / q * q;
+    if (t < min)
+      t = min;
+    if ((e + t - 1) / t < 2)
+      continue;
+    int pos = 0;
+    while (pos < ss->norder && !s->iters[ss->order[pos].iter].reduction)
+      pos++;
+    if (ss->norder >= SCHED_MAX_LOOPS)
+      return -1;
+    memmove(&ss->order[pos + 1], &ss->order[pos], (size_t)(ss->norder - pos) * sizeof ss->order[0]);
+    ss->order[pos] = (sched_loop){it, true};
+    ss->norder++;
+    ss->tile[r] = t;
+    return pos;
+  }
+  return -1;
+}
+
 static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
   ss->parallel = -1;
   if (threads == 1 || s->flops < PARALLEL_MIN_FLOPS)
@@ -325,6 +357,9 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
     split_parallel(s, ss, l);
     return;
   }
+  ss->parallel = make_parallel_tiles(s, ss);
+  if (ss->parallel >= 0)
+    split_parallel(s, ss, ss->order[ss->parallel]);
 }
 
 static bool is_given(const sched_schedule *given, int stmt) {
