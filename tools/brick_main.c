@@ -261,6 +261,10 @@ static int parse_options(cli *c, int argc, char **argv) {
   }
   if (optind >= argc)
     return usage_error("%s: no input file", c->command);
+  for (int i = optind; optind + 1 < argc && show && i < argc; i++)
+    if (strchr(argv[i], '{'))
+      return usage_error("unexpected argument '%s' ('brick show --schedule' prints the "
+                         "schedule; to show a given one, use --with-schedule S)", argv[i]);
   if (optind + 1 < argc)
     return usage_error("unexpected argument '%s'", argv[optind + 1]);
   c->file = argv[optind];

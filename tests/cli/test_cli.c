@@ -169,6 +169,10 @@ END_TEST
 START_TEST(two_input_files) {
   expect((const char *[]){"show", "t.bk", "u.bk", NULL}, 2, "",
          "brick: error: unexpected argument 'u.bk'\n" TRY);
+  /* 'show --schedule' is a flag (print the schedule); a schedule to show is --with-schedule */
+  expect((const char *[]){"show", "--loops", "--schedule", "s0{loops}", "t.bk", NULL}, 2, "",
+         "brick: error: unexpected argument 's0{loops}' ('brick show --schedule' prints the "
+         "schedule; to show a given one, use --with-schedule S)\n" TRY);
 }
 END_TEST
 
