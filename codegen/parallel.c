@@ -16,8 +16,9 @@
  *     not depend on the thread), so a parallel loop nested in them splits at each iteration.
  *
  * The barrier is brick's own: an arrival counter and a generation word, waited for by
- * spinning (x86 "pause") for about 50 us of the cycle counter, then sleeping on the
- * generation word (a Linux futex; elsewhere yields and 50 us sleeps), so that a thread
+ * spinning (x86 "pause", with a sched_yield now and then) for a few hundred us of the cycle
+ * counter, then sleeping on the generation word (a Linux futex; elsewhere yields and 50 us
+ * sleeps), so that a thread
  * waiting for a long serial section or for a preempted thread gives its CPU back; with more
  * threads than CPUs (omp_get_num_procs) it does not spin at all. libgomp's barriers and the
  * start of a region put waiting threads to sleep when OMP_WAIT_POLICY=passive, and waking one
@@ -34,11 +35,14 @@
 #include <string.h>
 
 /* Cycle-counter ticks a waiting thread spins before it sleeps (none when the team has more
- * threads than the process has CPUs): ~50-100 us at the 1-3 GHz the counter runs at, longer
- * than the usual waits at a barrier (the worker's late start, a 5% imbalance), short enough
- * that a thread waiting for a preempted one soon gives its CPU back. A count of "pause"
- * rounds would not do: one pause takes 100 cycles on Zen 5, far fewer on older cores. */
-#define BAR_SPIN_CYCLES (1 << 17)
+ * threads than the process has CPUs): ~200-400 us at the 1-3 GHz the counter runs at. Waking
+ * a sleeping thread costs 15-40 us on these VMs and sometimes over 1 ms (its virtual CPU
+ * halted): with 50 us, a 2-image 3x3 conv on 2 threads ran at 1-thread speed in half the
+ * calls. While spinning it yields now and then, so that a team thread queued on the same
+ * CPU (another process holds the other core) still runs. A count of "pause" rounds would
+ * not do: one pause takes 100 cycles on Zen 5, far fewer on older cores. */
+#define BAR_SPIN_CYCLES (1 << 19)
+#define BAR_YIELD_EVERY 512 /* pause rounds between two sched_yield while spinning */
 #define BAR_YIELDS 64   /* sched_yield rounds after those, before it sleeps 50 us per round */
 #define BAR_SLEEP_US 50
 
@@ -186,6 +190,19 @@ static void barrier(cg_fn *g) {
   LLVMPositionBuilderAtEnd(g->b, pause);
   if (strncmp(g->m->target->triple, "x86_64", 6) == 0)
     cg_intrinsic(g, "llvm.x86.sse2.pause", NULL, 0, NULL, 0);
+  /* every BAR_YIELD_EVERY rounds, yield: free when this CPU has nothing else to run, and it
+   * lets a thread of the team that waits on this CPU (a core taken by another process) run */
+  LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, rounds, ""), cg_i64(g, 1), "");
+  LLVMBuildStore(g->b, r, rounds);
+  LLVMBasicBlockRef yield0 = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield0");
+  LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.check");
+  LLVMValueRef every = LLVMBuildAnd(g->b, r, cg_i64(g, BAR_YIELD_EVERY - 1), "");
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, every, cg_i64(g, 0), ""), yield0, check);
+  LLVMPositionBuilderAtEnd(g->b, yield0);
+  LLVMTypeRef y0ty = LLVMFunctionType(g->i32, NULL, 0, 0);
+  LLVMBuildCall2(g->b, y0ty, get_fn(g, "sched_yield", y0ty), NULL, 0, "");
+  LLVMBuildBr(g->b, check);
+  LLVMPositionBuilderAtEnd(g->b, check);
   LLVMValueRef el = LLVMBuildSub(g->b, cg_intrinsic(g, "llvm.readcyclecounter", NULL, 0, NULL, 0), t0, "");
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULE, el, g->bar_spins, ""), wait, slow);
   LLVMPositionBuilderAtEnd(g->b, slow);
@@ -207,7 +224,7 @@ static void barrier(cg_fn *g) {
                        LLVMAtomicOrderingSequentiallyConsistent, 0);
     LLVMBuildBr(g->b, wait);
   } else {
-    /* yield the CPU BAR_YIELDS times, then sleep BAR_SLEEP_US per round */
+    /* (rounds counts the spinning too: past the spin, this sleeps BAR_SLEEP_US per round) */
     LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, rounds, ""), cg_i64(g, 1), "");
     LLVMBuildStore(g->b, n, rounds);
     LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield");
