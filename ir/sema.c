@@ -34,6 +34,14 @@ static void error_at(sema *c, bk_loc loc, const char *fmt, ...) {
   c->ok = false;
 }
 
+static void warning_at(sema *c, bk_loc loc, const char *fmt, ...) BK_PRINTF(3, 4);
+static void warning_at(sema *c, bk_loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  bk_diag_vreport(c->p->diag, BK_SEV_WARNING, loc, fmt, ap);
+  va_end(ap);
+}
+
 /* ---- integer expressions over sizes -------------------------------------------- */
 
 static int64_t floordiv(int64_t a, int64_t b) {
@@ -527,6 +535,19 @@ static void check_rules(sema *c, const written_set *written) {
       error_at(c, c->iters.data[i].loc,
                "iterator '%s' appears only on the right side, so it is a reduction; use '+=' "
                "or 'max=' to reduce over it", c->iters.data[i].name);
+  /* A reduction whose result does not depend on a left-side iterator is legal but usually a
+   * typo ("B[k, jj]" for "B[k, j]": jj became one more reduction, j no index at all). */
+  for (int i = 0; i < c->iters.len && s->assign != IR_ASSIGN_SET && c->ok; i++) {
+    bool used = c->iters.data[i].reduction;
+    for (int r = 0; r < c->reads.len && !used; r++)
+      for (int d = 0; c->reads.data[r]->index && d < c->reads.data[r]->nargs; d++)
+        used |= c->reads.data[r]->index[d].coef[i] != 0;
+    if (!used)
+      warning_at(c, c->iters.data[i].loc,
+                 "left-side iterator '%s' is used by no read on the right side, so every "
+                 "element of '%s' along it gets the same value", c->iters.data[i].name,
+                 s->lhs->name);
+  }
 }
 
 /* ---- statements and kernels ------------------------------------------------------------- */

@@ -981,6 +981,33 @@ START_TEST(cli_run_prints_the_same) {
 }
 END_TEST
 
+/* A warning: the program parses (status OK, exit 0) and the warning is printed. */
+static const char *const typo_src = "kernel mm(A: f32[8, 4], B: f32[4, 6]) -> (C: f32[8, 6]) {\n"
+                                    "  C[i, j] += A[i, k] * B[k, jj]\n"
+                                    "}\n";
+static const char *const typo_warning =
+    "t.bk:2:8: warning: left-side iterator 'j' is used by no read on the right side, so every "
+    "element of 'C' along it gets the same value\n"
+    "    2 |   C[i, j] += A[i, k] * B[k, jj]\n"
+    "      |        ^\n";
+
+START_TEST(warning_unused_left_iterator) {
+  char *got;
+  ck_assert_int_eq(parse(typo_src, NULL, &got), BRICK_OK);
+  assert_text("typo", got, typo_warning);
+  free(got);
+  cmd_result r = run_on(typo_src, (const char *[]){"show", "--schedule", "t.bk", NULL});
+  ck_assert_int_eq(r.status, 0);
+  assert_text("typo (cli)", r.err, typo_warning);
+  cmd_result_release(&r);
+  /* the same statement written right: no diagnostic */
+  ck_assert_int_eq(parse("kernel mm(A: f32[8, 4], B: f32[4, 6]) -> (C: f32[8, 6]) {\n"
+                         "  C[i, j] += A[i, k] * B[k, j]\n}\n", NULL, &got), BRICK_OK);
+  assert_text("right", got, "");
+  free(got);
+}
+END_TEST
+
 /* ---- -D -------------------------------------------------------------------------------- */
 
 static const char *const sized = "size M = 4\n"
@@ -1230,6 +1257,7 @@ int main(void) {
   TCase *tc = tcase_create("table");
   tcase_add_loop_test(tc, api_case, 0, NCASES);
   tcase_add_loop_test(tc, cli_case, 0, NCASES);
+  tcase_add_test(tc, warning_unused_left_iterator);
   tcase_add_test(tc, cli_run_prints_the_same);
   suite_add_tcase(s, tc);
   tc = tcase_create("defines");
