@@ -49,6 +49,11 @@ LLVMValueRef cg_sym_lookup(cg_fn *f, isl_id *id) {
   return NULL;
 }
 
+LLVMValueRef cg_declare(cg_fn *f, const char *name, LLVMTypeRef ty) {
+  LLVMValueRef fn = LLVMGetNamedFunction(f->m->mod, name);
+  return fn ? fn : LLVMAddFunction(f->m->mod, name, ty);
+}
+
 LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int ntypes,
                           LLVMValueRef *args, int nargs) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));

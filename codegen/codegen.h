@@ -101,6 +101,8 @@ LLVMValueRef cg_alloca_i64(cg_fn *f, const char *name);
 /* An alloca of "ty" at the top of the current function's entry block. */
 LLVMValueRef cg_entry_alloca(cg_fn *f, LLVMTypeRef ty, const char *name);
 LLVMValueRef cg_i64(cg_fn *f, int64_t v);
+/* The function "name" of type "ty" in the module, declared if it is not there yet. */
+LLVMValueRef cg_declare(cg_fn *f, const char *name, LLVMTypeRef ty);
 LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int ntypes,
                           LLVMValueRef *args, int nargs);
 

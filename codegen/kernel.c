@@ -135,7 +135,7 @@ static int emit_body(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const c
 #define BIG_WS (32ll << 20) /* glibc's largest mmap threshold: bigger blocks are mapped per call */
 #define HUGE_PAGE (2ll << 20)
 
-/* NAME(params...): malloc a 64-byte aligned workspace, call NAME_ws, free it. A workspace
+/* NAME(params...): allocate a 64-byte aligned workspace, call NAME_ws, free it. A workspace
  * above BIG_WS on Linux is 2 MB aligned and advised into transparent huge pages. */
 static void emit_wrapper(cg_module *m, const sched_kernel *sk, const cg_options *o) {
   int np = sk->k->params.len;
@@ -151,37 +151,24 @@ static void emit_wrapper(cg_module *m, const sched_kernel *sk, const cg_options 
   if (sk->ws_bytes == 0) {
     args[np] = LLVMConstPointerNull(f.ptr);
     LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
-  } else if (sk->ws_bytes <= BIG_WS || !strstr(m->target->triple, "linux")) {
-    LLVMTypeRef mty = LLVMFunctionType(f.ptr, &f.i64, 1, 0), fty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), &f.ptr, 1, 0);
-    LLVMValueRef mf = LLVMGetNamedFunction(m->mod, "malloc"), ff = LLVMGetNamedFunction(m->mod, "free");
-    mf = mf ? mf : LLVMAddFunction(m->mod, "malloc", mty);
-    ff = ff ? ff : LLVMAddFunction(m->mod, "free", fty);
-    LLVMValueRef size = cg_i64(&f, sk->ws_bytes + 64);
-    LLVMValueRef raw = LLVMBuildCall2(f.b, mty, mf, &size, 1, "ws.raw");
-    LLVMValueRef addr = LLVMBuildPtrToInt(f.b, raw, f.i64, "");
-    addr = LLVMBuildAnd(f.b, LLVMBuildAdd(f.b, addr, cg_i64(&f, 63), ""), cg_i64(&f, ~(int64_t)63), "");
-    args[np] = LLVMBuildIntToPtr(f.b, addr, f.ptr, "ws");
-    LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
-    LLVMBuildCall2(f.b, fty, ff, &raw, 1, "");
   } else {
-    /* a big workspace is mapped fresh on every call (above glibc's mmap threshold): in 2 MB
-     * pages, one fault each rather than 512 */
+    /* aligned_alloc(align, bytes), body, free; a big workspace is mapped fresh on every call
+     * (above glibc's mmap threshold): on Linux in 2 MB pages, one fault each rather than 512 */
+    bool huge = sk->ws_bytes > BIG_WS && strstr(m->target->triple, "linux");
+    int64_t align = huge ? HUGE_PAGE : 64, bytes = (sk->ws_bytes + align - 1) / align * align;
     LLVMTypeRef aargs[2] = {f.i64, f.i64}, margs[3] = {f.ptr, f.i64, f.i32};
-    LLVMTypeRef aty = LLVMFunctionType(f.ptr, aargs, 2, 0), fty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), &f.ptr, 1, 0);
-    LLVMTypeRef mty = LLVMFunctionType(f.i32, margs, 3, 0);
-    LLVMValueRef af = LLVMGetNamedFunction(m->mod, "aligned_alloc"), ff = LLVMGetNamedFunction(m->mod, "free");
-    LLVMValueRef mf = LLVMGetNamedFunction(m->mod, "madvise");
-    af = af ? af : LLVMAddFunction(m->mod, "aligned_alloc", aty);
-    ff = ff ? ff : LLVMAddFunction(m->mod, "free", fty);
-    mf = mf ? mf : LLVMAddFunction(m->mod, "madvise", mty);
-    int64_t bytes = (sk->ws_bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    LLVMValueRef a[2] = {cg_i64(&f, HUGE_PAGE), cg_i64(&f, bytes)};
-    LLVMValueRef ws = LLVMBuildCall2(f.b, aty, af, a, 2, "ws");
-    LLVMValueRef ma[3] = {ws, cg_i64(&f, bytes), LLVMConstInt(f.i32, 14 /* MADV_HUGEPAGE */, 0)};
-    LLVMBuildCall2(f.b, mty, mf, ma, 3, "");
+    LLVMTypeRef aty = LLVMFunctionType(f.ptr, aargs, 2, 0);
+    LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), &f.ptr, 1, 0);
+    LLVMValueRef a[2] = {cg_i64(&f, align), cg_i64(&f, bytes)};
+    LLVMValueRef ws = LLVMBuildCall2(f.b, aty, cg_declare(&f, "aligned_alloc", aty), a, 2, "ws");
+    if (huge) {
+      LLVMTypeRef mty = LLVMFunctionType(f.i32, margs, 3, 0);
+      LLVMValueRef ma[3] = {ws, cg_i64(&f, bytes), LLVMConstInt(f.i32, 14 /* MADV_HUGEPAGE */, 0)};
+      LLVMBuildCall2(f.b, mty, cg_declare(&f, "madvise", mty), ma, 3, "");
+    }
     args[np] = ws;
     LLVMBuildCall2(f.b, body_ty, body, args, (unsigned)np + 1, "");
-    LLVMBuildCall2(f.b, fty, ff, &ws, 1, "");
+    LLVMBuildCall2(f.b, fty, cg_declare(&f, "free", fty), &ws, 1, "");
   }
   LLVMBuildRetVoid(f.b);
   free(args);

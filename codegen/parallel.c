@@ -43,13 +43,7 @@
  * not do: one pause takes 100 cycles on Zen 5, far fewer on older cores. */
 #define BAR_SPIN_CYCLES (1 << 19)
 #define BAR_YIELD_EVERY 512 /* pause rounds between two sched_yield while spinning */
-#define BAR_YIELDS 64   /* sched_yield rounds after those, before it sleeps 50 us per round */
 #define BAR_SLEEP_US 50
-
-static LLVMValueRef get_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
-  LLVMValueRef fn = LLVMGetNamedFunction(f->m->mod, name);
-  return fn ? fn : LLVMAddFunction(f->m->mod, name, ty);
-}
 
 /* The condition of for node "node" if it is "it <= e" or "it < e" (then *lt says which). */
 static isl_ast_expr *bound_expr(isl_ast_node *node, bool *lt) {
@@ -114,14 +108,13 @@ static LLVMValueRef slot_ptr(cg_fn *g, LLVMValueRef data, int i) {
   return LLVMBuildGEP2(g->b, g->i64, data, &idx, 1, "");
 }
 
-static LLVMValueRef atomic_load(cg_fn *g, LLVMValueRef p) {
+static LLVMValueRef atomic_load(cg_fn *g, LLVMValueRef p, LLVMAtomicOrdering order) {
   LLVMValueRef v = LLVMBuildLoad2(g->b, g->i64, p, "");
-  LLVMSetOrdering(v, LLVMAtomicOrderingAcquire);
+  LLVMSetOrdering(v, order);
   LLVMSetAlignment(v, 8);
   return v;
 }
 
-/* All threads of the team wait here until each has arrived. */
 /* The futex system call number for the target, or 0 (then a waiting thread sleeps in
  * BAR_SLEEP_US steps instead). */
 static int64_t futex_nr(const cg_fn *g) {
@@ -136,14 +129,7 @@ static void futex(cg_fn *g, int64_t nr, LLVMValueRef word, int64_t op, LLVMValue
   LLVMTypeRef first = g->i64;
   LLVMTypeRef fty = LLVMFunctionType(g->i64, &first, 1, 1);
   LLVMValueRef args[5] = {cg_i64(g, nr), word, cg_i64(g, op), val, cg_i64(g, 0)};
-  LLVMBuildCall2(g->b, fty, get_fn(g, "syscall", fty), args, 5, "");
-}
-
-static LLVMValueRef seq_load(cg_fn *g, LLVMValueRef p) {
-  LLVMValueRef v = LLVMBuildLoad2(g->b, g->i64, p, "");
-  LLVMSetOrdering(v, LLVMAtomicOrderingSequentiallyConsistent);
-  LLVMSetAlignment(v, 8);
-  return v;
+  LLVMBuildCall2(g->b, fty, cg_declare(g, "syscall", fty), args, 5, "");
 }
 
 /* All threads of the team wait here until each has arrived. The last to arrive resets the
@@ -153,7 +139,7 @@ static LLVMValueRef seq_load(cg_fn *g, LLVMValueRef p) {
  * yield and sleep in steps. */
 static void barrier(cg_fn *g) {
   int64_t nr = futex_nr(g);
-  LLVMValueRef gen0 = atomic_load(g, g->bar_gen);
+  LLVMValueRef gen0 = atomic_load(g, g->bar_gen, LLVMAtomicOrderingAcquire);
   LLVMValueRef old = LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpAdd, g->bar_count, cg_i64(g, 1),
                                         LLVMAtomicOrderingAcquireRelease, 0);
   LLVMValueRef last = LLVMBuildICmp(g->b, LLVMIntEQ, old, LLVMBuildSub(g->b, g->nth, cg_i64(g, 1), ""), "");
@@ -172,7 +158,7 @@ static void barrier(cg_fn *g) {
                      LLVMAtomicOrderingSequentiallyConsistent, 0);
   if (nr) {
     LLVMBasicBlockRef wake = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.wake");
-    LLVMValueRef any = LLVMBuildICmp(g->b, LLVMIntNE, seq_load(g, g->bar_sleepers), cg_i64(g, 0), "");
+    LLVMValueRef any = LLVMBuildICmp(g->b, LLVMIntNE, atomic_load(g, g->bar_sleepers, LLVMAtomicOrderingSequentiallyConsistent), cg_i64(g, 0), "");
     LLVMBuildCondBr(g->b, any, wake, done);
     LLVMPositionBuilderAtEnd(g->b, wake);
     futex(g, nr, g->bar_gen, 129 /* FUTEX_WAKE_PRIVATE */, cg_i64(g, 0x7fffffff));
@@ -184,7 +170,7 @@ static void barrier(cg_fn *g) {
   LLVMValueRef t0 = cg_intrinsic(g, "llvm.readcyclecounter", NULL, 0, NULL, 0);
   LLVMBuildBr(g->b, wait);
   LLVMPositionBuilderAtEnd(g->b, wait);
-  LLVMValueRef moved = LLVMBuildICmp(g->b, LLVMIntNE, atomic_load(g, g->bar_gen), gen0, "");
+  LLVMValueRef moved = LLVMBuildICmp(g->b, LLVMIntNE, atomic_load(g, g->bar_gen, LLVMAtomicOrderingAcquire), gen0, "");
   LLVMBasicBlockRef pause = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.pause");
   LLVMBuildCondBr(g->b, moved, done, pause);
   LLVMPositionBuilderAtEnd(g->b, pause);
@@ -200,7 +186,7 @@ static void barrier(cg_fn *g) {
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, every, cg_i64(g, 0), ""), yield0, check);
   LLVMPositionBuilderAtEnd(g->b, yield0);
   LLVMTypeRef y0ty = LLVMFunctionType(g->i32, NULL, 0, 0);
-  LLVMBuildCall2(g->b, y0ty, get_fn(g, "sched_yield", y0ty), NULL, 0, "");
+  LLVMBuildCall2(g->b, y0ty, cg_declare(g, "sched_yield", y0ty), NULL, 0, "");
   LLVMBuildBr(g->b, check);
   LLVMPositionBuilderAtEnd(g->b, check);
   LLVMValueRef el = LLVMBuildSub(g->b, cg_intrinsic(g, "llvm.readcyclecounter", NULL, 0, NULL, 0), t0, "");
@@ -213,7 +199,7 @@ static void barrier(cg_fn *g) {
                        LLVMAtomicOrderingSequentiallyConsistent, 0);
     LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.futex");
     LLVMBasicBlockRef woke = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.woke");
-    LLVMValueRef same = LLVMBuildICmp(g->b, LLVMIntEQ, seq_load(g, g->bar_gen), gen0, "");
+    LLVMValueRef same = LLVMBuildICmp(g->b, LLVMIntEQ, atomic_load(g, g->bar_gen, LLVMAtomicOrderingSequentiallyConsistent), gen0, "");
     LLVMBuildCondBr(g->b, same, sleep, woke);
     LLVMPositionBuilderAtEnd(g->b, sleep);
     futex(g, nr, g->bar_gen, 128 /* FUTEX_WAIT_PRIVATE */,
@@ -223,21 +209,10 @@ static void barrier(cg_fn *g) {
     LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpSub, g->bar_sleepers, cg_i64(g, 1),
                        LLVMAtomicOrderingSequentiallyConsistent, 0);
     LLVMBuildBr(g->b, wait);
-  } else {
-    /* (rounds counts the spinning too: past the spin, this sleeps BAR_SLEEP_US per round) */
-    LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildLoad2(g->b, g->i64, rounds, ""), cg_i64(g, 1), "");
-    LLVMBuildStore(g->b, n, rounds);
-    LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.yield");
-    LLVMBasicBlockRef sleep = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "bar.sleep");
-    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, BAR_YIELDS), ""), sleep, yield);
-    LLVMPositionBuilderAtEnd(g->b, yield);
-    LLVMTypeRef yty = LLVMFunctionType(g->i32, NULL, 0, 0);
-    LLVMBuildCall2(g->b, yty, get_fn(g, "sched_yield", yty), NULL, 0, "");
-    LLVMBuildBr(g->b, wait);
-    LLVMPositionBuilderAtEnd(g->b, sleep);
+  } else { /* no futex: sleep BAR_SLEEP_US per round */
     LLVMTypeRef sty = LLVMFunctionType(g->i32, &g->i32, 1, 0);
     LLVMValueRef us = LLVMConstInt(g->i32, BAR_SLEEP_US, 0);
-    LLVMBuildCall2(g->b, sty, get_fn(g, "usleep", sty), &us, 1, "");
+    LLVMBuildCall2(g->b, sty, cg_declare(g, "usleep", sty), &us, 1, "");
     LLVMBuildBr(g->b, wait);
   }
   LLVMPositionBuilderAtEnd(g->b, done);
@@ -368,10 +343,16 @@ static LLVMValueRef new_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
   return fn;
 }
 
+/* The i32 result of libgomp's query "name" (omp_get_thread_num...), as an i64. */
+static LLVMValueRef omp_query(cg_fn *g, const char *name) {
+  LLVMTypeRef ty = LLVMFunctionType(g->i32, NULL, 0, 0);
+  return LLVMBuildSExt(g->b, LLVMBuildCall2(g->b, ty, cg_declare(g, name, ty), NULL, 0, ""), g->i64, "");
+}
+
 /*
  * Two functions: "NAME_ws.body(buffers..., tid, nth, &count, &gen, spins, counters)" holds
- * the code; its buffer
- * parameters are noalias, as NAME_ws's are (the buffers are distinct tensors and disjoint
+ * the code (the barrier's third word, the sleepers, follows "gen"); its buffer parameters are
+ * noalias, as NAME_ws's are (the buffers are distinct tensors and disjoint
  * slices of the workspace), so that the loops it runs vectorize as they would outside the
  * region, and it is always inlined into "NAME_ws.omp(data)", the function GOMP_parallel runs,
  * which reads the slots of "data". The barrier's atomics (acquire, release) order every
@@ -420,6 +401,7 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   LLVMBuildRetVoid(g.b);
   if (g.err && !f->err)
     f->err = g.err;
+  LLVMValueRef body = g.fn;
 
   /* the function each thread runs: unpack "data", call the body */
   snprintf(name, sizeof name, "%s.omp", base);
@@ -431,16 +413,13 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   LLVMValueRef *args = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)np);
   for (int i = 0; i < nbufs; i++)
     args[i] = LLVMBuildIntToPtr(g.b, LLVMBuildLoad2(g.b, g.i64, slot_ptr(&g, gdata, i), ""), g.ptr, "");
-  LLVMTypeRef i32fn = LLVMFunctionType(g.i32, NULL, 0, 0);
-  args[nbufs] = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_thread_num", i32fn), NULL, 0, ""), g.i64, "tid");
-  args[nbufs + 1] = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_threads", i32fn), NULL, 0, ""), g.i64, "nth");
+  args[nbufs] = omp_query(&g, "omp_get_thread_num");
+  args[nbufs + 1] = omp_query(&g, "omp_get_num_threads");
   args[nbufs + 2] = slot_ptr(&g, gdata, nbufs);
   args[nbufs + 3] = slot_ptr(&g, gdata, nbufs + 1);
-  LLVMValueRef procs = LLVMBuildSExt(g.b, LLVMBuildCall2(g.b, i32fn, get_fn(&g, "omp_get_num_procs", i32fn), NULL, 0, ""), g.i64, "procs");
-  LLVMValueRef fits = LLVMBuildICmp(g.b, LLVMIntSLE, args[nbufs + 1], procs, "");
+  LLVMValueRef fits = LLVMBuildICmp(g.b, LLVMIntSLE, args[nbufs + 1], omp_query(&g, "omp_get_num_procs"), "");
   args[nbufs + 4] = LLVMBuildSelect(g.b, fits, cg_i64(&g, BAR_SPIN_CYCLES), cg_i64(&g, 0), "spins");
   args[nbufs + 5] = slot_ptr(&g, gdata, nbufs + 3);
-  LLVMValueRef body = LLVMGetNamedFunction(f->m->mod, bk_arena_printf(f->arena, "%s.body", base));
   LLVMBuildCall2(g.b, LLVMGlobalGetValueType(body), body, args, (unsigned)np, "");
   LLVMBuildRetVoid(g.b);
   LLVMDisposeBuilder(g.b);
@@ -449,5 +428,5 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   LLVMTypeRef gty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), gomp_args, 4, 0);
   LLVMValueRef gargs[4] = {omp, data, LLVMConstInt(f->i32, (unsigned)f->o->threads, 0),
                            LLVMConstInt(f->i32, 0, 0)};
-  LLVMBuildCall2(f->b, gty, get_fn(f, "GOMP_parallel", gty), gargs, 4, "");
+  LLVMBuildCall2(f->b, gty, cg_declare(f, "GOMP_parallel", gty), gargs, 4, "");
 }

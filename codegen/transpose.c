@@ -149,12 +149,9 @@ void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueR
     LLVMValueRef first = index_at(f, op, r, d, at), last = index_at(f, op, r, d, hi);
     if (r->index[d].coef[in])
       last = LLVMBuildAdd(f->b, last, cg_i64(f, r->index[d].coef[in] > 0 ? 1 : -1), "");
-    LLVMValueRef lo_ok = LLVMBuildICmp(f->b, LLVMIntSGE, first, cg_i64(f, 0), "");
-    LLVMValueRef hi_ok = LLVMBuildICmp(f->b, LLVMIntSLT, last, cg_i64(f, dim), "");
-    LLVMValueRef lo2 = LLVMBuildICmp(f->b, LLVMIntSGE, last, cg_i64(f, 0), "");
-    LLVMValueRef hi2 = LLVMBuildICmp(f->b, LLVMIntSLT, first, cg_i64(f, dim), "");
-    ok = LLVMBuildAnd(f->b, ok, LLVMBuildAnd(f->b, LLVMBuildAnd(f->b, lo_ok, hi_ok, ""),
-                                             LLVMBuildAnd(f->b, lo2, hi2, ""), ""), "");
+    /* both ends in [0, dim): one unsigned compare each (the index is monotonic in the tile) */
+    ok = LLVMBuildAnd(f->b, ok, LLVMBuildICmp(f->b, LLVMIntULT, first, cg_i64(f, dim), ""), "");
+    ok = LLVMBuildAnd(f->b, ok, LLVMBuildICmp(f->b, LLVMIntULT, last, cg_i64(f, dim), ""), "");
   }
   LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "sub.full");
   LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "sub.border");

@@ -25,22 +25,17 @@ typedef struct sema {
   bool ok;
 } sema;
 
-static void error_at(sema *c, bk_loc loc, const char *fmt, ...) BK_PRINTF(3, 4);
-static void error_at(sema *c, bk_loc loc, const char *fmt, ...) {
+/* Report a diagnostic of severity "sev"; an error makes the statement fail. */
+static void report_at(sema *c, bk_severity sev, bk_loc loc, const char *fmt, ...) BK_PRINTF(4, 5);
+static void report_at(sema *c, bk_severity sev, bk_loc loc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  bk_diag_vreport(c->p->diag, BK_SEV_ERROR, loc, fmt, ap);
+  bk_diag_vreport(c->p->diag, sev, loc, fmt, ap);
   va_end(ap);
-  c->ok = false;
+  if (sev == BK_SEV_ERROR)
+    c->ok = false;
 }
-
-static void warning_at(sema *c, bk_loc loc, const char *fmt, ...) BK_PRINTF(3, 4);
-static void warning_at(sema *c, bk_loc loc, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  bk_diag_vreport(c->p->diag, BK_SEV_WARNING, loc, fmt, ap);
-  va_end(ap);
-}
+#define error_at(c, ...) report_at(c, BK_SEV_ERROR, __VA_ARGS__)
 
 /* ---- integer expressions over sizes -------------------------------------------- */
 
@@ -543,7 +538,7 @@ static void check_rules(sema *c, const written_set *written) {
       for (int d = 0; c->reads.data[r]->index && d < c->reads.data[r]->nargs; d++)
         used |= c->reads.data[r]->index[d].coef[i] != 0;
     if (!used)
-      warning_at(c, c->iters.data[i].loc,
+      report_at(c, BK_SEV_WARNING, c->iters.data[i].loc,
                  "left-side iterator '%s' is used by no read on the right side, so every "
                  "element of '%s' along it gets the same value", c->iters.data[i].name,
                  s->lhs->name);

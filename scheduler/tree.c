@@ -103,6 +103,17 @@ static isl_schedule_node *insert_parallel(isl_schedule_node *band, const sched_o
 
 #define TRANSPOSE_BLOCK 32
 
+/* If "op" is a plain copy (a pack), the linear strides of its write and of its read over its
+ * iterators, into "lw" and "lr". */
+static bool copy_strides(const sched_kernel *sk, const sched_op *op, int64_t *lw, int64_t *lr) {
+  if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_COPY || op->nreads != 1)
+    return false;
+  int64_t c0;
+  sched_access_linearize(sk, op, &op->write, lw, &c0);
+  sched_access_linearize(sk, op, &op->reads[0], lr, &c0);
+  return true;
+}
+
 /* Transposing copies. A copy whose innermost loop is contiguous in the write but reads across
  * rows (stride >= 16 floats) of a read that another loop walks contiguously (T[c][k] =
  * W[k][c], conv weights [c][r][s][k] from [k][c][r][s]) touches another cache line per step
@@ -113,11 +124,9 @@ static isl_schedule_node *insert_parallel(isl_schedule_node *band, const sched_o
  * Returns 1 and fills "bl" (block loop position) and "bsize" when "op" is such a copy. */
 static int transpose_blocks(const sched_kernel *sk, const sched_op *op, const int *iters, int n,
                             int *bl, int64_t *bsize) {
-  if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_COPY || op->nreads != 1 || n < 2)
+  int64_t lw[64], lr[64];
+  if (n < 2 || !copy_strides(sk, op, lw, lr))
     return 0;
-  int64_t lw[64], lr[64], c0;
-  sched_access_linearize(sk, op, &op->write, lw, &c0);
-  sched_access_linearize(sk, op, &op->reads[0], lr, &c0);
   int in = iters[n - 1], j = -1;
   for (int i = 0; i < n - 1; i++)
     if (lr[iters[i]] == 1)
@@ -187,12 +196,9 @@ static isl_schedule_node *blocked_band(isl_schedule_node *node, const sched_op *
  * element (im2col of a stride-2 1x1 convolution, im2row of a 7x7/2 one): LLVM makes that loop
  * of gathers, so it gets 16-wide tiles under a "subsample" mark instead (codegen/transpose.c). */
 static bool subsample_copy(const sched_kernel *sk, const sched_op *op, const int *iters, int n) {
-  if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_COPY || op->nreads != 1 || n < 1 ||
-      op->sched.parallel == n - 1)
+  int64_t lw[64], lr[64];
+  if (n < 1 || op->sched.parallel == n - 1 || !copy_strides(sk, op, lw, lr))
     return false;
-  int64_t lw[64], lr[64], c0;
-  sched_access_linearize(sk, op, &op->write, lw, &c0);
-  sched_access_linearize(sk, op, &op->reads[0], lr, &c0);
   int in = iters[n - 1];
   return lw[in] == 1 && lr[in] == 2 && op->iters[in].hi - op->iters[in].lo >= 8;
 }
@@ -225,16 +231,10 @@ static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int
   node = isl_schedule_node_child(node, 0);
   int bl;
   int64_t bsize;
-  bool blocked = transpose_blocks(sk, op, iters, n, &bl, &bsize);
-  if (blocked)
-    node = blocked_band(node, op, iters, n, bl, bsize, threads);
-  else if (subsample_copy(sk, op, iters, n))
-    node = subsample_band(node, op, iters, n);
-  else
-    node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
-  if (blocked) {
-    /* blocked_band placed the parallel mark */
+  if (transpose_blocks(sk, op, iters, n, &bl, &bsize)) {
+    node = blocked_band(node, op, iters, n, bl, bsize, threads); /* with its parallel mark */
   } else if (op->kind == SCHED_OP_BRGEMM) {
+    node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
     node = isl_schedule_node_band_tile(node, tile_sizes(node, tiles, n));
     int norder = op->sched.norder;
     isl_id *mark = isl_id_alloc(isl_schedule_node_get_ctx(node), SCHED_MARK_BRGEMM, (void *)op);
@@ -249,6 +249,10 @@ static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int
       node = insert_parallel(node, op, threads);
     }
   } else {
+    if (subsample_copy(sk, op, iters, n))
+      node = subsample_band(node, op, iters, n);
+    else
+      node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
     node = insert_parallel(node, op, threads);
   }
   sch = isl_schedule_node_get_schedule(node);
