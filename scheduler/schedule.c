@@ -288,9 +288,9 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     return true;
   }
   if (!word_is(s, n, "order") && !word_is(s, n, "parallel") && !word_is(s, n, "pack") &&
-      !word_is(s, n, "flatten")) {
-    serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, flatten, epilogue, order, "
-           "parallel, pack, loops or fused)", (int)n, s);
+      !word_is(s, n, "flatten") && !word_is(s, n, "tail")) {
+    serror(P, loc, "unknown schedule item '%.*s' (expected brgemm, flatten, tail, epilogue, "
+           "order, parallel, pack, loops or fused)", (int)n, s);
     return false;
   }
   if (!expect_char(P, '='))
@@ -305,6 +305,20 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
       return false;
     }
     ss->flatten = true;
+    return true;
+  }
+  if (word_is(s, n, "tail")) {
+    size_t tb = P->pos;
+    char *end;
+    long long v = strtoll(P->src->text + P->pos, &end, 10);
+    P->pos = (size_t)(end - P->src->text);
+    if (P->pos == tb || v <= 0) {
+      serror(P, (bk_loc){P->src, (uint32_t)tb, (uint32_t)(P->pos > tb ? P->pos - tb : 1)},
+             "'tail' takes a positive number of M iterations");
+      return false;
+    }
+    ss->tail = v;
+    ss->tail_loc = loc;
     return true;
   }
   if (word_is(s, n, "order")) {
@@ -376,6 +390,15 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
     return true; /* computed by another statement's epilogue: no loops of its own */
   if (ss->epilogue && !ss->brgemm) {
     serror(P, ss->loc, "'epilogue' needs a BRGEMM statement");
+    return false;
+  }
+  if (ss->tail && !ss->brgemm) {
+    serror(P, ss->tail_loc, "'tail' needs a BRGEMM statement");
+    return false;
+  }
+  if (ss->tail && ss->epilogue) {
+    serror(P, ss->tail_loc, "'tail' cannot be combined with 'epilogue': the dot products would "
+           "skip the epilogue");
     return false;
   }
   for (int r = 0; r < 3 && ss->brgemm; r++)
@@ -548,6 +571,8 @@ static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss
     bk_strbuf_puts(sb, ")");
     if (ss->flatten)
       bk_strbuf_printf(sb, ";flatten=%s", st->iters[ss->flatten_iter].name);
+    if (ss->tail)
+      bk_strbuf_printf(sb, ";tail=%lld", (long long)ss->tail);
     if (ss->epilogue)
       bk_strbuf_printf(sb, ";epilogue=s%d", ss->epilogue_stmt);
   } else {

@@ -21,7 +21,7 @@
 #include <isl/union_set.h>
 
 #define SCHED_MAX_LOOPS 16
-#define SCHED_FORMAT_VERSION 1
+#define SCHED_FORMAT_VERSION 2
 
 /* ---- schedule.c: schedules as data --------------------------------------------------- */
 
@@ -70,8 +70,10 @@ typedef struct sched_stmt {
   bool epilogue;            /* statement "epilogue_stmt" runs as this BRGEMM's epilogue */
   int epilogue_stmt;
   bool fused;               /* this statement runs as another statement's epilogue */
+  int64_t tail;             /* the last "tail" iterations of M run as dot products (lower.c) */
   BK_VEC(struct sched_pack_rec { int read; sched_pack kind; }) packs;
   bk_loc loc;               /* the section in the schedule text, for messages */
+  bk_loc tail_loc;          /* the "tail" item, for messages */
 } sched_stmt;
 
 typedef struct sched_schedule {
@@ -123,6 +125,10 @@ typedef struct sched_target {
 /* 32 KiB, 1 MiB, 32 MiB: the smallest of the x86 machines brick targets. */
 sched_target sched_target_default(void);
 
+/* The "tail" the default gives BRGEMM schedule "ss" of "s" as it stands (M, flatten, packs):
+ * 1 or 2 when M ends that far past a multiple of the vector and B has a long unit-stride
+ * reduction for the dot products; else 0. */
+int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss);
 /* The default schedule of statement "s" (of kernel "k") with "threads" threads (0 = any). */
 void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
                         bk_arena *arena);
@@ -202,6 +208,9 @@ int64_t sched_access_dim(const sched_kernel *sk, const sched_access *a, int d);
 /* The row pitch with which "flatten=p" would fuse p into the M iterator of "ss" (see
  * lower.c), or 0 when it cannot. */
 int64_t sched_flatten_pitch(const ir_stmt *s, const sched_stmt *ss, int p);
+/* The range of the M iterator of BRGEMM schedule "ss" as the lowering sees it: with flatten,
+ * several rows; the BRGEMM calls cover all but the last "tail" of it. */
+int64_t sched_call_m_extent(const ir_stmt *s, const sched_stmt *ss);
 /* Can statement "e" run as the epilogue of the BRGEMM statement "c" scheduled by "ss"
  * (e is "T[..] = T[..] + b[x]", "b[x] + T[..]", "relu(...)" of those, or "relu(T[..])" on the
  * target of c, with x the M or N iterator, b unit-stride along it)? Returns the brg_epilogue

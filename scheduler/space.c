@@ -303,6 +303,16 @@ static void random_flatten(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss,
   ss->flatten = lowers(k, s, ss);
 }
 
+/* Now and then run the last iterations of M as dot products ("tail", lower.c). */
+static void random_tail(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss, uint64_t *rng) {
+  int64_t em = sched_call_m_extent(s, ss);
+  if (em < 2 || !chance(rng, 25))
+    return;
+  ss->tail = 1 + sched_rng_below(rng, em - 1 < 20 ? em - 1 : 20);
+  if (!lowers(k, s, ss))
+    ss->tail = 0;
+}
+
 static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapping *mp,
                           sched_stmt *ss, uint64_t *rng, bk_arena *arena) {
   ss->brgemm = true;
@@ -315,6 +325,7 @@ static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapp
     sched_stmt_add_pack(ss, s, w == 0 ? mp->a_read : mp->b_read, mp->pack[w], arena);
   }
   random_flatten(k, s, ss, rng);
+  random_tail(k, s, ss, rng);
 }
 
 /* A plain loop nest in a random order; some reads padded (which changes nothing). */
@@ -350,7 +361,7 @@ static void random_epilogues(const ir_kernel *k, sched_schedule *sch, uint64_t *
   for (int i = 0; i + 1 < sch->stmts.len; i++) {
     sched_stmt *c = &sch->stmts.data[i], *e = &sch->stmts.data[i + 1];
     int bias;
-    if (!c->brgemm || c->fused || !chance(rng, 50) ||
+    if (!c->brgemm || c->fused || c->tail || !chance(rng, 50) ||
         !sched_epilogue_match(k->stmts.data[i], c, k->stmts.data[i + 1], &bias))
       continue;
     c->epilogue = true;
@@ -551,7 +562,7 @@ bool sched_stmt_is_equal(const sched_stmt *a, const sched_stmt *b) {
   if (a->stmt != b->stmt || a->brgemm != b->brgemm || a->norder != b->norder ||
       a->nbatch != b->nbatch || a->parallel != b->parallel || a->packs.len != b->packs.len ||
       a->flatten != b->flatten || (a->flatten && a->flatten_iter != b->flatten_iter) ||
-      a->fused != b->fused || a->epilogue != b->epilogue ||
+      a->fused != b->fused || a->epilogue != b->epilogue || a->tail != b->tail ||
       (a->epilogue && a->epilogue_stmt != b->epilogue_stmt))
     return false;
   for (int r = 0; r < 3 && a->brgemm; r++)

@@ -6,7 +6,7 @@
  *
  * Strategies draw from pools of candidates ranked by the cost model:
  *
- *  - exhaustive: the scheduler's pruned space (plus flatten variants), in model order;
+ *  - exhaustive: the scheduler's pruned space (plus flatten and M-tail variants), in model order;
  *  - random: a few thousand random samples, in model order;
  *  - evolutionary: a frontier of unmeasured candidates, seeded with random samples (and the
  *    pruned space when it is small) and refilled each generation with mutations and crossovers

@@ -1,8 +1,9 @@
 /*
  * Candidates of the search: complete schedules of one kernel, drawn from the scheduler's space
  * (scheduler/space.c: random samples, the enumeration of its pruned space) and varied here by
- * mutation and crossover. The tuner adds one choice the scheduler's space leaves out: "flatten"
- * (output rows fused into M), which the default heuristic uses on narrow images.
+ * mutation and crossover. The tuner adds two choices the scheduler's enumeration leaves out:
+ * "flatten" (output rows fused into M), which the default heuristic uses on narrow images, and
+ * the default's "tail" (the last 1 or 2 iterations of M as dot products).
  *
  * Every candidate goes through tune_space_make(): lowered (which validates its structure),
  * printed and parsed back to the same text (the worker receives the text), and costed by the
@@ -244,6 +245,19 @@ static bool toggle_flatten(const ir_stmt *s, sched_stmt *ss) {
   return true;
 }
 
+/* Give every BRGEMM statement of "s" the default's M tail ("tail", lower.c) for its mapping;
+ * false when none gets one. */
+static bool add_tails(const ir_kernel *k, sched_schedule *s) {
+  bool changed = false;
+  for (int i = 0; i < s->stmts.len; i++) {
+    sched_stmt *ss = &s->stmts.data[i];
+    int64_t t = ss->tail ? ss->tail : sched_default_tail(k->stmts.data[ss->stmt], ss);
+    changed |= t != ss->tail;
+    ss->tail = t;
+  }
+  return changed;
+}
+
 /* ---- random ----------------------------------------------------------------------------------- */
 
 static bool chance(tune_space *sp, int percent) { return sched_rng_below(&sp->rng, 100) < percent; }
@@ -254,6 +268,8 @@ tune_cand *tune_space_random(tune_space *sp, int tries) {
     for (int i = 0; i < s->stmts.len; i++)
       if (chance(sp, 40))
         toggle_flatten(sp->k->stmts.data[s->stmts.data[i].stmt], &s->stmts.data[i]);
+    if (chance(sp, 40))
+      add_tails(sp->k, s);
     tune_cand *c = tune_space_make(sp, s, TUNE_ORIGIN_RANDOM, true);
     if (c)
       return c;
@@ -282,19 +298,20 @@ static int main_stmt(const ir_kernel *k) {
   return best;
 }
 
-/* Candidates of the combination "idx" of "lists" (with and without flatten). */
+/* Candidates of the combination "idx" of "lists" (with and without flatten, with and without
+ * the default's M tails). */
 static bool visit_combination(tune_space *sp, stmt_list *lists, const int *idx,
                               bool (*visit)(void *, tune_cand *), void *user) {
   int n = sp->k->stmts.len;
-  for (int flat = 0; flat < 2; flat++) {
+  for (int v = 0; v < 4; v++) { /* bit 0: flatten toggled, bit 1: the default's tails */
     sched_schedule *s = sched_schedule_new();
     bool changed = false;
     for (int i = 0; i < n; i++) {
       sched_stmt *ss = stmt_copy(s, &lists[i].holder->stmts.data[idx[i]]);
-      if (flat)
+      if (v & 1)
         changed |= toggle_flatten(sp->k->stmts.data[i], ss);
     }
-    if (flat && !changed) {
+    if (((v & 1) && !changed) || ((v & 2) && !add_tails(sp->k, s))) {
       sched_schedule_free(s);
       continue;
     }

@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(test_random_samples) {
   char **paths = example_paths();
-  int samples = reduced() ? 3 : 25;
+  int samples = reduced() ? 3 : 25, tails = 0;
   uint64_t rng = 12345;
   for (int p = 0; paths[p]; p++) {
     loaded *l = load_file(paths[p]);
@@ -172,11 +172,14 @@ START_TEST(test_random_samples) {
         sched_schedule *s = sched_space_random(k, &rng);
         check_round_trip(k, s, paths[p]);
         check_lowers(k, l->prog->isl, s, paths[p]);
+        for (int j = 0; j < s->stmts.len; j++)
+          tails += s->stmts.data[j].tail > 0;
         sched_schedule_free(s);
       }
     loaded_free(l);
   }
   paths_free(paths);
+  ck_assert_msg(reduced() || tails > 0, "no sample has an M tail");
 }
 END_TEST
 
@@ -303,7 +306,8 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{" CONV_OK ";pack=I:foo}", 41, 3,
      "unknown packing 'foo' (expected 'pad', 'im2col' or 'im2row')"},
     {conv_text, "s0{tile=4}", 4, 4,
-     "unknown schedule item 'tile' (expected brgemm, flatten, epilogue, order, parallel, pack, loops or fused)"},
+     "unknown schedule item 'tile' (expected brgemm, flatten, tail, epilogue, order, parallel, "
+     "pack, loops or fused)"},
     {conv_text, "s0{loops} s0{loops}", 11, 2, "statement s0 is scheduled twice"},
     {fc_text, "s1{loops} act{loops}", 11, 3, "statement s1 is scheduled twice"},
     /* tile sizes */
@@ -347,6 +351,16 @@ static const bad_schedule bad[] = {
      "'pack=I:im2row' needs a BRGEMM with an M iterator"},
     {diag_text, "s0{brgemm(m=j,n=i);pack=A:im2row}", 1, 2,
      "'pack=A:im2row' needs the M iterator 'j' in exactly one dimension of 'A'"},
+    /* the M tail */
+    {conv_text, "s0{loops;tail=1}", 10, 4, "'tail' needs a BRGEMM statement"},
+    {conv_text, "s0{" CONV_OK ";tail=0;pack=I:pad}", 39, 1,
+     "'tail' takes a positive number of M iterations"},
+    {conv_text, "s0{" CONV_OK ";tail=x;pack=I:pad}", 39, 1,
+     "'tail' takes a positive number of M iterations"},
+    {conv_text, "s0{" CONV_OK ";tail=9;pack=I:pad}", 34, 4,
+     "'tail=9' leaves no iteration of M 'q' (9 in all) to the BRGEMM calls"},
+    {fc_text, "s0{brgemm(m=n,n=k,k=c);tail=1;epilogue=s1} s1{fused}", 24, 4,
+     "'tail' cannot be combined with 'epilogue': the dot products would skip the epilogue"},
     /* loops */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
      "loop 'p' is listed twice"},
@@ -567,6 +581,25 @@ static void check_runs(const char *text, const char *schedule, int threads) {
   loaded_free(l);
 }
 
+/* The default schedule of kernel "text" on "threads" threads, without the kernel's name
+ * (malloc'ed). */
+static char *default_schedule(const char *text, int threads) {
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "default.bk", text, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_threads(opts, threads);
+  char *named;
+  ck_assert_int_eq(brick_kernel_schedule(ctx, prog, 0, opts, &named), BRICK_OK);
+  const char *sp = strchr(named, ' ');
+  char *plain = strdup(sp ? sp + 1 : named);
+  free(named);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+  return plain;
+}
+
 /* A K range that starts off a multiple of the K tile and is no longer than one tile still
  * spans two partial tiles (1..4 and 4..5 for tile 4): codegen knew only the size 4. */
 START_TEST(test_regress_k_tile_off_origin) {
@@ -615,19 +648,50 @@ START_TEST(test_pad_pitch) {
   /* the default: N >= 1024 and rows of 256 floats, so B is copied with the longer pitch */
   static const char big[] = "kernel k(A: f32[1024, 64], B: f32[64, 256]) -> (C: f32[1024, 256]) {\n"
                             "  C[i, j] += A[i, k] * B[k, j]\n}\n";
-  brick_ctx *ctx = brick_ctx_new();
-  brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "big.bk", big, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_threads(opts, 2);
-  char *text;
-  ck_assert_int_eq(brick_kernel_schedule(ctx, prog, 0, opts, &text), BRICK_OK);
+  char *text = default_schedule(big, 2);
   ck_assert_msg(strstr(text, "pack=B:pad"), "default schedule without the pitch copy: %s", text);
-  check_runs(big, strchr(text, ' ') ? strchr(text, ' ') + 1 : text, 2);
+  check_runs(big, text, 2);
   free(text);
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
+}
+END_TEST
+
+static char *loops_of(const char *text, const char *schedule, int threads);
+
+/* "tail=T": the last T iterations of M run as dot products after the BRGEMM calls (a copy of
+ * A's slice, a fill when the statement starts the accumulation, a loop nest). The default
+ * takes a tail of 1 or 2 where B has a long unit-stride reduction (1x1 conv on 7x7, a GEMM
+ * with 33 columns), not for a 3x3 (only 3 unit-stride columns in the weights). Outputs start
+ * as NaN, so a tail element left unfilled or unwritten fails. */
+START_TEST(test_m_tail) {
+  static const char c1x1[] = "kernel k(I: f32[1, 80, 7, 7], W: f32[24, 80, 1, 1]) -> (O: f32[1, 24, 7, 7]) {\n"
+                             "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
+  static const char gemm[] = "kernel k(A: f32[5, 70], B: f32[70, 33]) -> (C: f32[5, 33]) {\n"
+                             "  C[i, j] += A[i, k] * B[k, j]\n}\n";
+  static const char c3x3[] = "kernel k(I: f32[1, 32, 12, 12], W: f32[64, 32, 3, 3]) -> (O: f32[1, 64, 10, 10]) {\n"
+                             "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
+  const char *texts[] = {c1x1, gemm};
+  for (int i = 0; i < 2; i++) {
+    char *text = default_schedule(texts[i], 1);
+    ck_assert_msg(strstr(text, ";tail=1"), "no tail in the default schedule: %s", text);
+    check_runs(texts[i], text, 1);
+    free(text);
+  }
+  char *text = default_schedule(c3x3, 2);
+  ck_assert_msg(!strstr(text, "tail="), "a tail in the default schedule of a 3x3: %s", text);
+  free(text);
+  /* the flattened rows of a 3x3 (pitch 12, a copy-back), a parallel BRGEMM: the tail's loop
+   * nest (64 x 6 x 288 points) splits over k; then a tail of one, then one vector */
+  const char *s3 = "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=6;order=n,p,k/16,c/16;"
+                   "parallel=k/16}";
+  check_runs(c3x3, s3, 1);
+  check_runs(c3x3, s3, 2);
+  check_runs(c3x3, "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=1;order=n,p,k/16,c/16}", 1);
+  check_runs(c3x3, "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=16;order=n,p,k/16,c/16}", 1);
+  char *loops = loops_of(c3x3, s3, 2);
+  ck_assert_msg(strstr(loops, "// O1: pack") && strstr(loops, "// O2: fill") &&
+                strstr(loops, "// O3: statement") && strstr(loops, "// parallel"),
+                "the tail ops are not there:\n%s", loops);
+  free(loops);
 }
 END_TEST
 
@@ -731,6 +795,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_pad_pitch);
   tcase_add_test(tc, test_transpose_blocks);
   tcase_add_test(tc, test_subsample_tiles);
+  tcase_add_test(tc, test_m_tail);
   suite_add_tcase(s, tc);
   return s;
 }
