@@ -31,6 +31,7 @@
 #define VEC 16                 /* floats per vector (AVX-512; AVX2's 8 divides it) */
 #define TAIL_MAX 2             /* M remainders run as dot products up to this many (choose_tail) */
 #define TAIL_MIN_DOT 64        /* ... when B's unit-stride reduction is at least this long */
+#define IM2COL_ROWS_MIN_N 128  /* output channels from which an im2col copy of a small image pays */
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
 
@@ -171,11 +172,10 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
 /* "tail" (0: none): when M ends 1 or 2 iterations past a multiple of the vector (7x7 outputs: 49 pixels),
  * those run as dot products outside the calls (lower_tail). The last vector of every call
  * then goes away: 1/4 of the FMAs at M = 49, 1/8 at 113. The dot products read B once more,
- * contiguously along a reduction of at least TAIL_MIN_DOT that B has at unit stride (the
- * channels of NCHW 1x1 weights, the K of a row-major GEMM's A): measured on the 1x1 convs on
- * 7x7 of ResNet-50, 1 thread x1.18-1.22, 2 threads x1.16-1.20. A 3x3's weights have only
- * their 3 columns at unit stride: no tail. From 3 iterations on the extra read of B costs
- * about as much as the vector saves. */
+ * contiguously along the reductions that B has one after the other from unit stride, at
+ * least TAIL_MIN_DOT of them (the c, r, s of NCHW weights, the K of a row-major GEMM's A):
+ * measured on the 1x1 convs on 7x7 of ResNet-50, 1 thread x1.18-1.22, 2 threads x1.16-1.20.
+ * From 3 iterations on the extra read of B costs about as much as the vector saves. */
 int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
   int64_t em = sched_call_m_extent(s, ss), t = em % VEC;
   if (!ss->brgemm || ss->epilogue || em < VEC || t == 0 || t > TAIL_MAX)
@@ -187,15 +187,64 @@ int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
   bool a_is_x = c.cls[m] == SCHED_CLASS_X_SIDE;
   sched_packed_strides(s, ss, a_is_x ? c.y : c.x, lb);
   const ir_expr *a = s->reads[a_is_x ? c.x : c.y];
-  bool dot = false;
   for (int i = 0; i < s->niters; i++) {
-    dot |= s->iters[i].reduction && lb[i] == 1 && extent(s, i) >= TAIL_MIN_DOT;
     bool used = false;
     for (int d = 0; d < a->nargs; d++)
       used |= a->index[d].coef[i] != 0;
     copy_rank += used && i != m && extent(s, i) > 1;
   }
-  return dot && copy_rank <= IR_MAX_RANK ? t : 0;
+  /* the dot products run along the reductions that follow each other at unit stride in B */
+  int64_t dot = 1, next = 1;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (int i = 0; i < s->niters; i++)
+      if (s->iters[i].reduction && extent(s, i) > 1 && lb[i] == next) {
+        dot *= extent(s, i);
+        next = lb[i] * extent(s, i);
+        grew = true;
+        break;
+      }
+  }
+  return dot >= TAIL_MIN_DOT && copy_rank <= IR_MAX_RANK ? t : 0;
+}
+
+/* Vectors of 16 that each call of "ss" spends along M. */
+static int64_t m_vectors(const ir_stmt *s, const sched_stmt *ss) {
+  return (sched_call_m_extent(s, ss) - ss->tail + VEC - 1) / VEC;
+}
+
+/* A padded conv on a small image flattens its rows at the padded pitch: a 3x3 on 7x7 runs
+ * 61 lanes, 4 vectors, for 49 pixels. An im2col copy with the rows next to each other (lower.c
+ * im2col_row) makes M the 49 pixels themselves: 3 vectors and a tail of one. Taken when the
+ * calls then need at most 4/5 of the vectors, and at least IM2COL_ROWS_MIN_N output channels
+ * read the copy (R x S times the input). 3x3 C512 on 7x7, 1 thread: 1.09-1.17 ms -> 1.00-1.04;
+ * on 14x14 (14 vectors -> 13) the copy costs what the vector saves. */
+static void try_im2col_rows(const ir_stmt *s, sched_stmt *ss, const sched_mapping *mp,
+                            const sched_mapping *maps, int nmaps) {
+  int n = ss->role[SCHED_N];
+  if (!ss->flatten || n < 0 || extent(s, n) < IM2COL_ROWS_MIN_N)
+    return;
+  struct sched_pack_rec *pad = NULL;
+  for (int i = 0; i < ss->packs.len; i++)
+    if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind == SCHED_PACK_PAD)
+      pad = &ss->packs.data[i];
+  bool legal = false;
+  for (int j = 0; j < nmaps; j++)
+    legal |= maps[j].m == mp->m && maps[j].a_read == mp->a_read &&
+             maps[j].pack[0] == SCHED_PACK_IM2COL && maps[j].pack[1] == mp->pack[1];
+  if (!pad || !legal)
+    return;
+  sched_stmt col = *ss;
+  pad->kind = SCHED_PACK_IM2COL; /* shared with "col" */
+  col.tail = 0;
+  if (sched_flatten_pitch(s, &col, ss->flatten_iter) == extent(s, ss->role[SCHED_M])) {
+    col.tail = sched_default_tail(s, &col);
+    if (5 * m_vectors(s, &col) <= 4 * m_vectors(s, ss)) {
+      ss->tail = col.tail;
+      return;
+    }
+  }
+  pad->kind = SCHED_PACK_PAD;
 }
 
 /* A tile of at most about "t" that splits "e" into equal parts (64 = 32 + 32, not 56 + 8),
@@ -283,6 +332,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
     sched_stmt_add_pack(ss, s, mp->a_read, SCHED_PACK_PAD, arena);
   try_flatten(s, ss);
   ss->tail = sched_default_tail(s, ss);
+  try_im2col_rows(s, ss, mp, maps, nmaps);
   block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);
   return true;

@@ -294,19 +294,36 @@ static int im2col_rank(const ir_stmt *s, int r, int m) {
   return n;
 }
 
-/* Pack read "r" of "s" over the iterators it uses, in the order its dimensions use them and
- * "m" last; returns the new access. */
-static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m) {
+/* The iterator that the im2col copy of read "r" puts just before M: the row iterator that
+ * "flatten" fuses into M, when the read uses it (its rows then follow each other with the
+ * pitch of M's range, so M runs over whole images: 49 pixels, not 61 with a padded pitch of 9
+ * on 7x7); else -1. */
+static int im2col_row(const ir_stmt *s, const sched_stmt *ss, int r) {
+  if (!ss->flatten)
+    return -1;
+  for (int d = 0; d < s->reads[r]->nargs; d++)
+    if (s->reads[r]->index[d].coef[ss->flatten_iter])
+      return ss->flatten_iter;
+  return -1;
+}
+
+/* Pack read "r" of "s" over the iterators it uses, in the order its dimensions use them, then
+ * "row" (>= 0: im2col_row) and "m" last; returns the new access. */
+static sched_access pack_im2col(lower *L, const ir_stmt *s, int r, int m, int row) {
   const ir_expr *e = s->reads[r];
   int J[IR_MAX_RANK + 1], nj = 0;
   bool taken[64] = {false};
   taken[m] = true;
+  if (row >= 0)
+    taken[row] = true;
   for (int d = 0; d < e->nargs; d++)
     for (int i = 0; i < s->niters; i++)
       if (e->index[d].coef[i] && !taken[i] && nj < IR_MAX_RANK - 1) {
         taken[i] = true;
         J[nj++] = i;
       }
+  if (row >= 0)
+    J[nj++] = row;
   J[nj++] = m;
   ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(nj + 1));
   for (int p = 0; p < nj; p++)
@@ -593,9 +610,13 @@ void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t
     return;
   }
   if (kind == SCHED_PACK_IM2COL) {
-    int m = ss->role[SCHED_M];
+    int m = ss->role[SCHED_M], row = im2col_row(s, ss, r);
     int64_t stride = s->iters[m].hi - s->iters[m].lo;
     lin[m] = 1;
+    if (row >= 0) {
+      lin[row] = stride;
+      stride *= s->iters[row].hi - s->iters[row].lo;
+    }
     for (int d = e->nargs - 1; d >= 0; d--)
       for (int i = s->niters - 1; i >= 0; i--)
         if (e->index[d].coef[i] && i != m && lin[i] == 0) {
@@ -622,8 +643,11 @@ int64_t sched_flatten_pitch(const ir_stmt *s, const sched_stmt *ss, int p) {
     return 0;
   int ar = c.cls[q] == SCHED_CLASS_X_SIDE ? c.x : c.y, br = ar == c.x ? c.y : c.x;
   int64_t la[64], lb[64];
-  sched_packed_strides(s, ss, ar, la);
-  sched_packed_strides(s, ss, br, lb);
+  sched_stmt flat = *ss; /* the copies as they are laid out with p flattened */
+  flat.flatten = true;
+  flat.flatten_iter = p;
+  sched_packed_strides(s, &flat, ar, la);
+  sched_packed_strides(s, &flat, br, lb);
   int64_t eq = s->iters[q].hi - s->iters[q].lo;
   bool rows = s->lhs->index[rank - 2].coef[p] == 1 && s->lhs->index[rank - 1].coef[q] == 1;
   if (!rows || s->iters[p].lo || s->iters[q].lo || la[q] != 1 || lb[p] || lb[q] || la[p] < eq)
@@ -707,6 +731,65 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
  * copy and B contiguously and LLVM vectorizes it as a reduction; B is read once more. The
  * ops: the copy, a fill of the tail's outputs (when the statement starts its accumulation),
  * the loop nest (parallel over its outermost loop when the BRGEMM is parallel). */
+/* The tail's innermost reductions that follow each other contiguously in B ("red", outermost
+ * first; c, r, s of NCHW weights: 4608 floats) lie contiguously in A's copy too (its last
+ * dimensions, in that order). Run them as one loop, so that the vectorized loop is long, not
+ * the 3 of s: the outermost of them takes the combined range from 0, the others one value,
+ * and B and the copy are read through flat accesses. Returns the loop nest's iterators. */
+static ir_iter *merge_reductions(lower *L, int n, const ir_iter *ti, const int *red, int nred,
+                                 const int64_t *lb, int64_t b_c0, sched_access *b,
+                                 sched_access *copy, const int *J, int nj) {
+  int R[64], nr = 0;
+  for (int i = 0; i < nred; i++)
+    if (ti[red[i]].hi - ti[red[i]].lo > 1)
+      R[nr++] = red[i];
+  int gs = nr - 1;
+  while (gs > 0 && lb[R[gs - 1]] == lb[R[gs]] * (ti[R[gs]].hi - ti[R[gs]].lo))
+    gs--;
+  while (gs < nr - 1 && nj - (nr - gs) < 0)
+    gs++;
+  for (int g = gs; g < nr - 1; g++) /* the group must also end the copy (A may lack some) */
+    if (J[nj - (nr - g)] != R[g]) {
+      gs = g + 1;
+    }
+  if (nr == 0 || gs >= nr - 1 || J[nj - 1] != R[nr - 1])
+    return (ir_iter *)ti;
+  bk_arena *A = L->sk->arena;
+  ir_iter *li = bk_arena_alloc(A, sizeof(ir_iter) * (size_t)(n + 1));
+  memcpy(li, ti, sizeof(ir_iter) * (size_t)n);
+  bool in_group[64] = {false};
+  int64_t span = 1;
+  for (int g = gs; g < nr; g++) {
+    in_group[R[g]] = true;
+    span *= ti[R[g]].hi - ti[R[g]].lo;
+    li[R[g]].hi = li[R[g]].lo + 1;
+  }
+  li[R[gs]].lo = 0;
+  li[R[gs]].hi = span;
+  sched_access fb = {.buf = b->buf, .flat = true, .index = affines(A, 1, n)};
+  fb.index[0].c = b_c0;
+  for (int i = 0; i < n; i++) {
+    if (in_group[i])
+      fb.index[0].c += lb[i] * ti[i].lo;
+    else
+      fb.index[0].coef[i] = lb[i];
+  }
+  fb.index[0].coef[R[gs]] = lb[R[nr - 1]];
+  *b = fb;
+  sched_access fc = {.buf = copy->buf, .flat = true, .index = affines(A, 1, n)};
+  int64_t stride = 1;
+  for (int p = nj - 1; p >= 0; p--) {
+    if (!in_group[J[p]]) {
+      fc.index[0].coef[J[p]] = stride;
+      fc.index[0].c -= stride * ti[J[p]].lo;
+    }
+    stride *= ti[J[p]].hi - ti[J[p]].lo;
+  }
+  fc.index[0].coef[R[gs]] = 1;
+  *copy = fc;
+  return li;
+}
+
 static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir_iter *iters,
                        sched_access write, const sched_access *reads) {
   const sched_stmt *ss = &bop->sched;
@@ -785,7 +868,9 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
     f->write = write;
     plain_schedule(f, 1);
   }
-  sched_op *t = new_op(L, SCHED_OP_LOOPS, n, ti);
+  ir_iter *li = merge_reductions(L, n, ti, ord + first_red, no - first_red, lb, c0,
+                                 &treads[bop->b_read], &treads[bop->a_read], J, nj);
+  sched_op *t = new_op(L, SCHED_OP_LOOPS, n, li);
   t->stmt = s;
   t->value = SCHED_VAL_EXPR;
   t->assign = s->assign;
@@ -797,10 +882,10 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
   int64_t points = 1;
   for (int o = 0; o < no; o++) {
     t->sched.order[o] = (sched_loop){ord[o], false};
-    points *= ti[ord[o]].hi - ti[ord[o]].lo;
+    points *= li[ord[o]].hi - li[ord[o]].lo;
   }
   for (int o = 0; o < first_red && ss->parallel >= 0 && points >= 65536; o++)
-    if (ti[ord[o]].hi - ti[ord[o]].lo >= 2) {
+    if (li[ord[o]].hi - li[ord[o]].lo >= 2) {
       t->sched.parallel = o;
       break;
     }
@@ -856,7 +941,7 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
       lerror(L, ss->loc, "'pack=%s:im2col' needs %d dimensions, more than the %d a tensor can have",
              s->reads[r]->name, im2col_rank(s, r, ss->role[SCHED_M]), IR_MAX_RANK);
     else
-      reads[r] = pack_im2col(L, s, r, ss->role[SCHED_M]);
+      reads[r] = pack_im2col(L, s, r, ss->role[SCHED_M], im2col_row(s, ss, r));
     if (L->ok && L->sk->ops.len > nops)
       align_parallel(L->sk->ops.data[nops], split_dim(L->sk, &reads[r], split));
   }

@@ -659,9 +659,9 @@ static char *loops_of(const char *text, const char *schedule, int threads);
 
 /* "tail=T": the last T iterations of M run as dot products after the BRGEMM calls (a copy of
  * A's slice, a fill when the statement starts the accumulation, a loop nest). The default
- * takes a tail of 1 or 2 where B has a long unit-stride reduction (1x1 conv on 7x7, a GEMM
- * with 33 columns), not for a 3x3 (only 3 unit-stride columns in the weights). Outputs start
- * as NaN, so a tail element left unfilled or unwritten fails. */
+ * takes a tail of 1 or 2 where B has a long unit-stride run of reductions (1x1 conv on 7x7, a
+ * GEMM with 33 columns, a 3x3 on 7x7 after an im2col copy), not where M ends 6 past a vector.
+ * Outputs start as NaN, so a tail element left unfilled or unwritten fails. */
 START_TEST(test_m_tail) {
   static const char c1x1[] = "kernel k(I: f32[1, 80, 7, 7], W: f32[24, 80, 1, 1]) -> (O: f32[1, 24, 7, 7]) {\n"
                              "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
@@ -679,6 +679,23 @@ START_TEST(test_m_tail) {
   char *text = default_schedule(c3x3, 2);
   ck_assert_msg(!strstr(text, "tail="), "a tail in the default schedule of a 3x3: %s", text);
   free(text);
+  /* a padded 3x3 on 7x7 with 128 outputs: an im2col copy with the rows next to each other
+   * (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at once */
+  static const char small[] = "kernel k(I: f32[1, 16, 7, 7], W: f32[128, 16, 3, 3]) -> (O: f32[1, 128, 7, 7]) {\n"
+                              "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  text = default_schedule(small, 1);
+  ck_assert_msg(strstr(text, ";flatten=p;tail=1;") && strstr(text, "pack=I:im2col"),
+                "not the im2col rows and a tail: %s", text);
+  check_runs(small, text, 1);
+  /* found by the random tests: r is a reduction of one factor only, so A's copy has no r and
+   * the tail's k and r (one after the other in B) cannot run as one loop */
+  check_runs("kernel k(A: f32[3, 4, 25], B: f32[4, 57]) -> (C: f32[2, 25, 57]) {\n"
+             "  C[l, i, j] += A[r, k, i] * B[k, j]\n}\n",
+             "s0{brgemm(m=j,n=i/25,k=k/4;batch=r);tail=3;order=k/4,l,i/25;pack=A:im2col}", 1);
+  char *loops = loops_of(small, text, 1);
+  ck_assert_msg(strstr(loops, "c4 <= 143"), "the tail's reductions are not one loop:\n%s", loops);
+  free(loops);
+  free(text);
   /* the flattened rows of a 3x3 (pitch 12, a copy-back), a parallel BRGEMM: the tail's loop
    * nest (64 x 6 x 288 points) splits over k; then a tail of one, then one vector */
   const char *s3 = "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=6;order=n,p,k/16,c/16;"
@@ -687,7 +704,7 @@ START_TEST(test_m_tail) {
   check_runs(c3x3, s3, 2);
   check_runs(c3x3, "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=1;order=n,p,k/16,c/16}", 1);
   check_runs(c3x3, "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=16;order=n,p,k/16,c/16}", 1);
-  char *loops = loops_of(c3x3, s3, 2);
+  loops = loops_of(c3x3, s3, 2);
   ck_assert_msg(strstr(loops, "// O1: pack") && strstr(loops, "// O2: fill") &&
                 strstr(loops, "// O3: statement") && strstr(loops, "// parallel"),
                 "the tail ops are not there:\n%s", loops);
