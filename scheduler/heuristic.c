@@ -31,6 +31,8 @@
 #define VEC 16                 /* floats per vector (AVX-512; AVX2's 8 divides it) */
 #define TAIL_MAX 2             /* M remainders run as dot products up to this many (choose_tail) */
 #define TAIL_MIN_DOT 64        /* ... when B's unit-stride reduction is at least this long */
+#define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
+#define DOT_MAX_REUSE_BIG 32   /* ... when the copy would not fit in half the L3 */
 #define IM2COL_ROWS_MIN_N 128  /* output channels from which an im2col copy of a small image pays */
 
 static int64_t extent(const ir_stmt *s, int it) { return s->iters[it].hi - s->iters[it].lo; }
@@ -301,6 +303,48 @@ static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target
   ss->tile[SCHED_M] = mt >= em ? 0 : mt;
 }
 
+/* Does contraction "s" run better as a plain loop nest of dot products than with mapping
+ * "mp"? When the mapping copies A (transposes it) although each element of A then feeds few
+ * outputs ("reuse": a fully connected layer with PyTorch's W[k, c] has one per image), and
+ * some reduction of at least VEC has unit stride in both factors. The copy is one more pass
+ * over A, three when A comes from memory, against ~60 GFLOP/s for LLVM's dot products;
+ * measured with W[k, c] (N images x C = K), 1 thread, GFLOP/s BRGEMM with the copy -> dots:
+ * 1 x 2048: 10 -> 60; 8 x 1024: 47 -> 62; 16 x 1024: 72 -> 63; 16 x 2048: 39 -> 68;
+ * 16 x 4096: 28 -> 63; 32 x 1024: 112 -> 67; 32 x 4096: 48 -> 57; 64 x 4096: 80 -> 54. So:
+ * up to DOT_MAX_REUSE outputs per element, or up to DOT_MAX_REUSE_BIG when the copy would
+ * not fit in half the L3. */
+static bool dot_products_better(const ir_stmt *s, const sched_mapping *mp,
+                                const sched_contraction *c, const sched_target *t) {
+  if (mp->pack[0] != SCHED_PACK_IM2COL && mp->pack[0] != SCHED_PACK_IM2ROW)
+    return false;
+  int64_t reuse = 1;
+  bool dot = false;
+  for (int i = 0; i < s->niters; i++) {
+    if (c->cls[i] == mp->b_side)
+      reuse *= extent(s, i);
+    dot |= c->cls[i] == SCHED_CLASS_REDUCE && c->lin_x[i] == 1 && c->lin_y[i] == 1 &&
+           extent(s, i) >= VEC;
+  }
+  int64_t copy_bytes = 4 * sched_pack_elems(s, mp->a_read, mp->m, mp->pack[0]);
+  return dot && (reuse <= DOT_MAX_REUSE || (reuse <= DOT_MAX_REUSE_BIG && 2 * copy_bytes >= t->l3));
+}
+
+/* The loop nest of dot products: the output iterators of A (each row of A then stays in L1
+ * for all the products it takes part in), the other output iterators, the reductions, the
+ * ones of unit stride in both factors innermost (vectorized). */
+static void dot_loops(const ir_stmt *s, const sched_mapping *mp, const sched_contraction *c,
+                      sched_stmt *ss) {
+  ss->brgemm = false;
+  for (int pass = 0; pass < 4; pass++)
+    for (int i = 0; i < s->niters; i++) {
+      bool red = s->iters[i].reduction, unit = c->lin_x[i] == 1 && c->lin_y[i] == 1;
+      bool in_a = c->cls[i] != mp->b_side && c->cls[i] != SCHED_CLASS_REDUCE;
+      int p = !red ? (in_a ? 0 : 1) : (unit ? 3 : 2);
+      if (p == pass)
+        add_loop(ss->order, &ss->norder, i, false);
+    }
+}
+
 /* Fill "ss" for contraction "s"; false if no BRGEMM mapping exists. */
 static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss,
                                 bk_arena *arena, const sched_target *t) {
@@ -310,6 +354,10 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   const sched_mapping *mp = choose_mapping(s, maps, nmaps);
   if (!mp || !sched_classify(s, &c))
     return false;
+  if (dot_products_better(s, mp, &c, t)) {
+    dot_loops(s, mp, &c, ss);
+    return true;
+  }
   ss->brgemm = true;
   ss->role[SCHED_M] = mp->m;
   ss->tile[SCHED_M] = tile_for(extent(s, mp->m), M_TILE, M_TILE);

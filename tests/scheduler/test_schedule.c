@@ -783,6 +783,27 @@ START_TEST(test_subsample_tiles) {
 }
 END_TEST
 
+/* A fully connected layer with PyTorch's weights W[k, c] runs as dot products along c by
+ * default when each weight serves few images (here 1 and 8): a BRGEMM would need W
+ * transposed, a copy of all of W. Loops: k outermost, so each row of W stays in L1 for all
+ * images. With 12 images and a small W, the copy pays again. */
+START_TEST(test_gemv_dot_products) {
+  static const char *const texts[] = {
+      "kernel k(X: f32[1, 300], W: f32[70, 300]) -> (Y: f32[1, 70]) {\n"
+      "  Y[n, k] += X[n, c] * W[k, c]\n}\n",
+      "kernel k(X: f32[8, 300], W: f32[70, 300]) -> (Y: f32[8, 70]) {\n"
+      "  Y[n, k] += X[n, c] * W[k, c]\n}\n",
+      "kernel k(X: f32[12, 300], W: f32[70, 300]) -> (Y: f32[12, 70]) {\n"
+      "  Y[n, k] += X[n, c] * W[k, c]\n}\n"};
+  for (int i = 0; i < 3; i++) {
+    char *text = default_schedule(texts[i], 1);
+    ck_assert_msg((strcmp(text, "s0{loops;order=k,n,c}") == 0) == (i < 2), "%d: %s", i, text);
+    check_runs(texts[i], text, 1);
+    free(text);
+  }
+}
+END_TEST
+
 /* A 'where' range that ends at or below 0 was taken for "no range inferred". */
 START_TEST(test_regress_where_negative_range) {
   check_runs("kernel k(A: f32[1, 4], B: f32[4, 19]) -> (C: f32[1, 19]) {\n"
@@ -813,6 +834,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_transpose_blocks);
   tcase_add_test(tc, test_subsample_tiles);
   tcase_add_test(tc, test_m_tail);
+  tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
   return s;
 }
