@@ -215,38 +215,54 @@ static int64_t m_vectors(const ir_stmt *s, const sched_stmt *ss) {
   return (sched_call_m_extent(s, ss) - ss->tail + VEC - 1) / VEC;
 }
 
-/* A padded conv on a small image flattens its rows at the padded pitch: a 3x3 on 7x7 runs
- * 61 lanes, 4 vectors, for 49 pixels. An im2col copy with the rows next to each other (lower.c
- * im2col_row) makes M the 49 pixels themselves: 3 vectors and a tail of one. Taken when the
- * calls then need at most 4/5 of the vectors, and at least IM2COL_ROWS_MIN_N output channels
- * read the copy (R x S times the input). 3x3 C512 on 7x7, 1 thread: 1.09-1.17 ms -> 1.00-1.04;
- * on 14x14 (14 vectors -> 13) the copy costs what the vector saves. */
-static void try_im2col_rows(const ir_stmt *s, sched_stmt *ss, const sched_mapping *mp,
+/* Pack A's read "pad" (a padded copy) as "kind" instead, with its rows next to each other
+ * (lower.c: im2row_order, im2col_row), and the default tail; keep it when the calls then
+ * need at most 24/25 of the vectors along M (an im2row copy, S times the input), or at most
+ * 4/5 of them (an im2col copy, R x S times the input) for at least IM2COL_ROWS_MIN_N output
+ * channels. */
+static bool try_rows_copy(const ir_stmt *s, sched_stmt *ss, const sched_mapping *mp,
+                          const sched_mapping *maps, int nmaps, struct sched_pack_rec *pad,
+                          sched_pack kind) {
+  bool legal = false;
+  for (int j = 0; j < nmaps; j++)
+    legal |= maps[j].m == mp->m && maps[j].a_read == mp->a_read && maps[j].pack[0] == kind &&
+             maps[j].pack[1] == mp->pack[1];
+  if (!legal)
+    return false;
+  int64_t vp = m_vectors(s, ss);
+  sched_stmt col = *ss;
+  pad->kind = kind; /* shared by "col" and "ss" */
+  col.tail = 0;
+  if (sched_flatten_pitch(s, &col, ss->flatten_iter) == extent(s, ss->role[SCHED_M])) {
+    col.tail = sched_default_tail(s, &col);
+    int64_t vc = m_vectors(s, &col);
+    if (kind == SCHED_PACK_IM2ROW ? 25 * vc <= 24 * vp
+                                  : 5 * vc <= 4 * vp && extent(s, ss->role[SCHED_N]) >= IM2COL_ROWS_MIN_N) {
+      ss->tail = col.tail;
+      return true;
+    }
+  }
+  pad->kind = SCHED_PACK_PAD;
+  return false;
+}
+
+/* A padded conv on an image narrower than M_TILE flattens its rows at the padded pitch and
+ * copies them back: a 3x3 on 28x28 runs 838 lanes for 784 pixels, on 7x7 61 (4 vectors) for
+ * 49. A copy of A with the rows at the image's own width makes M the pixels themselves:
+ * im2row ([c][s][row][q], S x the input; no copy-back), else im2col ([c][r][s][p][q]). Measured
+ * on the 3x3 convs of ResNet-50, 1 / 2 threads: 28x28 x1.07 / x1.0-1.07, 14x14 x1.08 /
+ * x1.04-1.09, 7x7 (3 vectors and a tail instead of 4) x1.04 / x1.03 over im2col's 1.09-1.17
+ * -> 1.00-1.04 ms; 56x56 (3.4% of the lanes) x1.01 / x0.97: kept padded. */
+static void try_rows_copies(const ir_stmt *s, sched_stmt *ss, const sched_mapping *mp,
                             const sched_mapping *maps, int nmaps) {
-  int n = ss->role[SCHED_N];
-  if (!ss->flatten || n < 0 || extent(s, n) < IM2COL_ROWS_MIN_N)
+  if (!ss->flatten || ss->role[SCHED_N] < 0)
     return;
   struct sched_pack_rec *pad = NULL;
   for (int i = 0; i < ss->packs.len; i++)
     if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind == SCHED_PACK_PAD)
       pad = &ss->packs.data[i];
-  bool legal = false;
-  for (int j = 0; j < nmaps; j++)
-    legal |= maps[j].m == mp->m && maps[j].a_read == mp->a_read &&
-             maps[j].pack[0] == SCHED_PACK_IM2COL && maps[j].pack[1] == mp->pack[1];
-  if (!pad || !legal)
-    return;
-  sched_stmt col = *ss;
-  pad->kind = SCHED_PACK_IM2COL; /* shared with "col" */
-  col.tail = 0;
-  if (sched_flatten_pitch(s, &col, ss->flatten_iter) == extent(s, ss->role[SCHED_M])) {
-    col.tail = sched_default_tail(s, &col);
-    if (5 * m_vectors(s, &col) <= 4 * m_vectors(s, ss)) {
-      ss->tail = col.tail;
-      return;
-    }
-  }
-  pad->kind = SCHED_PACK_PAD;
+  if (pad && !try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2ROW))
+    try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2COL);
 }
 
 /* A tile of at most about "t" that splits "e" into equal parts (64 = 32 + 32, not 56 + 8),
@@ -380,7 +396,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
     sched_stmt_add_pack(ss, s, mp->a_read, SCHED_PACK_PAD, arena);
   try_flatten(s, ss);
   ss->tail = sched_default_tail(s, ss);
-  try_im2col_rows(s, ss, mp, maps, nmaps);
+  try_rows_copies(s, ss, mp, maps, nmaps);
   block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);
   return true;

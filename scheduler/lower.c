@@ -397,39 +397,74 @@ int64_t sched_pack_elems(const ir_stmt *s, int r, int m, sched_pack kind) {
   return n;
 }
 
+/* The order of the dimensions of the im2row copy of read "r" (M = "m" expanding dimension
+ * "dim", iterators J[0..nj), m last): slots 0..nkept-1 are the kept dimensions in order, then
+ * nkept + j the iterator J[j]. Normally the slots in that order. With "flatten" fusing row
+ * iterator p into M, when p indexes exactly one kept dimension, that dimension moves right
+ * before M (after the other expanded iterators): consecutive rows are then M's range apart,
+ * so M runs over whole images with no padded pitch (3x3 on 28x28: [c][s][row][q], 784 lanes
+ * for 784 pixels, no copy-back, where the padded copy computes 838). Returns the rank. */
+static int im2row_order(const ir_stmt *s, const sched_stmt *ss, int r, int dim, int nj,
+                        int *order) {
+  const ir_expr *e = s->reads[r];
+  int nkept = e->nargs - 1, row = -1, n = 0;
+  if (ss && ss->flatten && !e->index[dim].coef[ss->flatten_iter])
+    for (int q = 0, d = 0; d < e->nargs; d++) {
+      if (d == dim)
+        continue;
+      if (e->index[d].coef[ss->flatten_iter])
+        row = row == -1 ? q : -2;
+      q++;
+    }
+  for (int q = 0; q < nkept; q++)
+    if (q != row)
+      order[n++] = q;
+  for (int j = 0; j < nj - 1; j++)
+    order[n++] = nkept + j;
+  if (row >= 0)
+    order[n++] = row;
+  order[n++] = nkept + nj - 1;
+  return n;
+}
+
 /* Pack read "r" of "s" for M = "m" by expanding only the dimension "dim" that m indexes: the
  * copy's dimensions are the read's others (zero-padded, as pack_pad), then the iterators of
- * that dimension, m last. Returns the statement's new access. */
-static sched_access pack_im2row(lower *L, const ir_stmt *s, int r, int m, int dim) {
+ * that dimension, m last (in im2row_order). Returns the statement's new access. */
+static sched_access pack_im2row(lower *L, const ir_stmt *s, const sched_stmt *ss, int r, int m,
+                                int dim) {
   const ir_expr *e = s->reads[r];
   int J[64], nj = im2row_iters(s, r, dim, m, J), rank = e->nargs - 1 + nj, D[IR_MAX_RANK];
+  int order[64], pos[64];
+  im2row_order(s, ss, r, dim, nj, order);
+  for (int k = 0; k < rank; k++)
+    pos[order[k]] = k;
   int64_t padded, padlo[IR_MAX_RANK];
   ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(rank + 1));
-  int p = 0;
+  int nkept = 0;
   for (int d = 0; d < e->nargs; d++)
     if (d != dim) {
       sched_pad_extent(s, r, d, &padlo[d], &padded);
-      it[p] = (ir_iter){.name = y_names[p], .lo = 0, .hi = padded};
-      D[p++] = d;
+      it[pos[nkept]] = (ir_iter){.name = y_names[pos[nkept]], .lo = 0, .hi = padded};
+      D[nkept++] = d;
     }
-  for (int j = 0; j < nj; j++, p++)
-    it[p] = s->iters[J[j]];
+  for (int j = 0; j < nj; j++)
+    it[pos[nkept + j]] = s->iters[J[j]];
   int buf;
   sched_op *op = copy_tensor_op(L, e->tensor, "_im2row", rank, it, &buf);
   sched_access a = {.buf = buf, .index = affines(L->sk->arena, rank, s->niters)};
-  int nkept = e->nargs - 1;
   for (int q = 0; q < nkept; q++) { /* a kept dimension: padded copy, original index + padlo */
-    int d = D[q];
-    op->reads[0].index[d].coef[q] = 1;
+    int d = D[q], P = pos[q];
+    op->reads[0].index[d].coef[P] = 1;
     op->reads[0].index[d].c = -padlo[d];
-    a.index[q].c = e->index[d].c + padlo[d];
-    memcpy(a.index[q].coef, e->index[d].coef, sizeof(int64_t) * (size_t)s->niters);
+    a.index[P].c = e->index[d].c + padlo[d];
+    memcpy(a.index[P].coef, e->index[d].coef, sizeof(int64_t) * (size_t)s->niters);
   }
   op->reads[0].index[dim].c = e->index[dim].c; /* the expanded dimension, over its iterators */
   for (int j = 0; j < nj; j++) {
-    op->reads[0].index[dim].coef[nkept + j] = e->index[dim].coef[J[j]];
-    a.index[nkept + j].coef[J[j]] = 1;
-    a.index[nkept + j].c = -it[nkept + j].lo;
+    int P = pos[nkept + j];
+    op->reads[0].index[dim].coef[P] = e->index[dim].coef[J[j]];
+    a.index[P].coef[J[j]] = 1;
+    a.index[P].c = -it[P].lo;
   }
   op->reads[0].may_oob = access_may_oob(L->sk, &op->reads[0], rank, it);
   return a;
@@ -594,19 +629,25 @@ void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t
     int m = ss->role[SCHED_M], dim = m >= 0 ? im2row_dim(s, r, m) : -1, J[64];
     if (dim < 0)
       return;
-    int nj = im2row_iters(s, r, dim, m, J);
+    int nj = im2row_iters(s, r, dim, m, J), order[128], D[64], nkept = 0;
+    int rank = im2row_order(s, ss, r, dim, nj, order);
+    for (int d = 0; d < e->nargs; d++)
+      if (d != dim)
+        D[nkept++] = d;
     int64_t stride = 1, padlo, padded;
-    for (int j = nj - 1; j >= 0; j--) {
-      lin[J[j]] += stride;
-      stride *= s->iters[J[j]].hi - s->iters[J[j]].lo;
-    }
-    for (int d = e->nargs - 1; d >= 0; d--)
-      if (d != dim) {
-        sched_pad_extent(s, r, d, &padlo, &padded);
-        for (int i = 0; i < s->niters; i++)
-          lin[i] += stride * e->index[d].coef[i];
-        stride *= padded;
+    for (int k = rank - 1; k >= 0; k--) {
+      if (order[k] >= nkept) { /* an expanded iterator */
+        int i = J[order[k] - nkept];
+        lin[i] += stride;
+        stride *= s->iters[i].hi - s->iters[i].lo;
+        continue;
       }
+      int d = D[order[k]]; /* a kept dimension */
+      sched_pad_extent(s, r, d, &padlo, &padded);
+      for (int i = 0; i < s->niters; i++)
+        lin[i] += stride * e->index[d].coef[i];
+      stride *= padded;
+    }
     return;
   }
   if (kind == SCHED_PACK_IM2COL) {
@@ -936,7 +977,7 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
         lerror(L, ss->loc, "'pack=%s:im2row' needs more than the %d dimensions a tensor can "
                "have", s->reads[r]->name, IR_MAX_RANK);
       else
-        reads[r] = pack_im2row(L, s, r, m, dim);
+        reads[r] = pack_im2row(L, s, ss, r, m, dim);
     } else if (im2col_rank(s, r, ss->role[SCHED_M]) > IR_MAX_RANK)
       lerror(L, ss->loc, "'pack=%s:im2col' needs %d dimensions, more than the %d a tensor can have",
              s->reads[r]->name, im2col_rank(s, r, ss->role[SCHED_M]), IR_MAX_RANK);

@@ -679,14 +679,29 @@ START_TEST(test_m_tail) {
   char *text = default_schedule(c3x3, 2);
   ck_assert_msg(!strstr(text, "tail="), "a tail in the default schedule of a 3x3: %s", text);
   free(text);
-  /* a padded 3x3 on 7x7 with 128 outputs: an im2col copy with the rows next to each other
-   * (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at once */
+  /* a padded 3x3 on 7x7 with 128 outputs: an im2row copy with the rows next to each other
+   * (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at once;
+   * the same with an im2col copy */
   static const char small[] = "kernel k(I: f32[1, 16, 7, 7], W: f32[128, 16, 3, 3]) -> (O: f32[1, 128, 7, 7]) {\n"
                               "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
   text = default_schedule(small, 1);
-  ck_assert_msg(strstr(text, ";flatten=p;tail=1;") && strstr(text, "pack=I:im2col"),
-                "not the im2col rows and a tail: %s", text);
+  ck_assert_msg(strstr(text, ";flatten=p;tail=1;") && strstr(text, "pack=I:im2row"),
+                "not the im2row rows and a tail: %s", text);
   check_runs(small, text, 1);
+  check_runs(small, "s0{brgemm(m=q,n=k/64,k=c;batch=r,s);flatten=p;tail=1;order=n,p,k/64;"
+                    "pack=I:im2col}", 2);
+  /* a padded 3x3 on 28x28: the im2row copy [c][s][row][q] makes M the 784 pixels (49 vectors,
+   * not 53 at the padded pitch 30), written straight into O: no copy-back op */
+  static const char c28[] = "kernel k(I: f32[1, 16, 28, 28], W: f32[32, 16, 3, 3]) -> (O: f32[1, 32, 28, 28]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  char *t28 = default_schedule(c28, 2);
+  ck_assert_msg(strstr(t28, ";flatten=p;") && strstr(t28, "pack=I:im2row"), "%s", t28);
+  check_runs(c28, t28, 1);
+  check_runs(c28, t28, 2);
+  char *l28 = loops_of(c28, t28, 1);
+  ck_assert_msg(strstr(l28, "// O1: BRGEMM") && !strstr(l28, "// O2"), "%s", l28);
+  free(l28);
+  free(t28);
   /* found by the random tests: r is a reduction of one factor only, so A's copy has no r and
    * the tail's k and r (one after the other in B) cannot run as one loop */
   check_runs("kernel k(A: f32[3, 4, 25], B: f32[4, 57]) -> (C: f32[2, 25, 57]) {\n"
