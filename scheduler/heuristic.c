@@ -10,8 +10,12 @@
  * forms the batch. Tiles are GotoBLAS blocks for the target's caches (block_for_cache). Loops
  * outside the call: the iterators common to all three (independent GEMMs), then the output's
  * iterators in its dimension order, then the M, N and K tile loops. The parallel loop is the
- * outermost loop with work for several threads outside the reduction loops. Statements that
- * are not contractions become plain loop nests.
+ * outermost loop with work for several threads outside the reduction loops. Narrow images
+ * fuse their rows into M (flatten), with a copy that puts the rows at the image's own width
+ * where that saves vectors (try_rows_copies), and the last 1-2 iterations of M past a
+ * multiple of the vector run as dot products (sched_default_tail). Statements that are not
+ * contractions, and contractions whose only mapping transposes A for few products per
+ * element (dot_products_better), become plain loop nests.
  */
 #include "scheduler.h"
 
