@@ -842,11 +842,14 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
   int64_t lb[64], c0;
   sched_op probe = {.niters = n, .iters = ti};
   sched_access_linearize(L->sk, &probe, &reads[bop->b_read], lb, &c0);
-  /* loop order: the output's iterators (M last), then the reductions, largest stride in B first */
+  /* loop order: the output's iterators that index B (each row of B then serves the whole
+   * tail, images included, from L1), the others, M last, then the reductions, largest
+   * stride in B first */
   int ord[64], no = 0, first_red;
-  for (int i = 0; i < n; i++)
-    if (!s->iters[i].reduction && i != m)
-      ord[no++] = i;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++)
+      if (!s->iters[i].reduction && i != m && (lb[i] != 0) == (pass == 0))
+        ord[no++] = i;
   ord[no++] = m;
   first_red = no;
   for (int i = 0; i < n; i++)
