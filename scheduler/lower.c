@@ -127,6 +127,27 @@ static sched_op *new_op(lower *L, sched_op_kind kind, int niters, ir_iter *iters
   return op;
 }
 
+/* An op of kind "kind" that evaluates statement "s" over "iters" with these accesses. */
+static sched_op *stmt_op(lower *L, sched_op_kind kind, const ir_stmt *s, ir_iter *iters,
+                         sched_access write, sched_access *reads) {
+  sched_op *op = new_op(L, kind, s->niters, iters);
+  op->stmt = s;
+  op->value = SCHED_VAL_EXPR;
+  op->assign = s->assign;
+  op->skip_oob_terms = s->product_of_reads;
+  op->write = write;
+  op->reads = reads;
+  op->nreads = s->nreads;
+  return op;
+}
+
+/* A copy of the "n" iterators "it", to change. */
+static ir_iter *copy_iters(lower *L, const ir_iter *it, int n) {
+  ir_iter *c = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(n + 1));
+  memcpy(c, it, sizeof(ir_iter) * (size_t)n);
+  return c;
+}
+
 /* Names of the iterators of an op over a buffer's own dimensions. */
 static const char *const y_names[IR_MAX_RANK] = {"y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7"};
 
@@ -731,8 +752,7 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
            s->reads[ar]->name, s->reads[br]->name, s->lhs->name);
     return false;
   }
-  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)s->niters);
-  memcpy(it, s->iters, sizeof(ir_iter) * (size_t)s->niters);
+  ir_iter *it = copy_iters(L, s->iters, s->niters);
   it[p].hi = 1;
   it[q].hi = (ep - 1) * wa + eq;
   *iters = it;
@@ -796,8 +816,7 @@ static ir_iter *merge_reductions(lower *L, int n, const ir_iter *ti, const int *
   if (nr == 0 || gs >= nr - 1 || J[nj - 1] != R[nr - 1])
     return (ir_iter *)ti;
   bk_arena *A = L->sk->arena;
-  ir_iter *li = bk_arena_alloc(A, sizeof(ir_iter) * (size_t)(n + 1));
-  memcpy(li, ti, sizeof(ir_iter) * (size_t)n);
+  ir_iter *li = copy_iters(L, ti, n);
   bool in_group[64] = {false};
   int64_t span = 1;
   for (int g = gs; g < nr; g++) {
@@ -836,8 +855,7 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
   const sched_stmt *ss = &bop->sched;
   int m = ss->role[SCHED_M], n = s->niters;
   bk_arena *A = L->sk->arena;
-  ir_iter *ti = bk_arena_alloc(A, sizeof(ir_iter) * (size_t)(n + 1));
-  memcpy(ti, iters, sizeof(ir_iter) * (size_t)n);
+  ir_iter *ti = copy_iters(L, iters, n);
   ti[m].lo = iters[m].hi - ss->tail;
   int64_t lb[64], c0;
   sched_op probe = {.niters = n, .iters = ti};
@@ -900,8 +918,7 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
     treads[bop->a_read].index[p].c = -it[p].lo;
   }
   if (s->inits_target) { /* the BRGEMM zeroes its own outputs (beta = 0), not the tail's */
-    ir_iter *fi = bk_arena_alloc(A, sizeof(ir_iter) * (size_t)(n + 1));
-    memcpy(fi, ti, sizeof(ir_iter) * (size_t)n);
+    ir_iter *fi = copy_iters(L, ti, n);
     for (int i = 0; i < n; i++)
       if (s->iters[i].reduction)
         fi[i].hi = fi[i].lo + 1;
@@ -914,14 +931,7 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
   }
   ir_iter *li = merge_reductions(L, n, ti, ord + first_red, no - first_red, lb, c0,
                                  &treads[bop->b_read], &treads[bop->a_read], J, nj);
-  sched_op *t = new_op(L, SCHED_OP_LOOPS, n, li);
-  t->stmt = s;
-  t->value = SCHED_VAL_EXPR;
-  t->assign = s->assign;
-  t->skip_oob_terms = s->product_of_reads;
-  t->write = write;
-  t->reads = treads;
-  t->nreads = s->nreads;
+  sched_op *t = stmt_op(L, SCHED_OP_LOOPS, s, li, write, treads);
   t->sched.norder = no;
   int64_t points = 1;
   for (int o = 0; o < no; o++) {
@@ -1016,18 +1026,10 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
              "BRGEMM calls", (long long)ss->tail, s->iters[m].name, (long long)em);
       return;
     }
-    op_iters = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(s->niters + 1));
-    memcpy(op_iters, iters, sizeof(ir_iter) * (size_t)s->niters);
+    op_iters = copy_iters(L, iters, s->niters);
     op_iters[m].hi -= ss->tail;
   }
-  sched_op *op = new_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s->niters, op_iters);
-  op->stmt = s;
-  op->value = SCHED_VAL_EXPR;
-  op->assign = s->assign;
-  op->skip_oob_terms = s->product_of_reads;
-  op->write = write;
-  op->reads = reads;
-  op->nreads = s->nreads;
+  sched_op *op = stmt_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s, op_iters, write, reads);
   op->sched = *ss;
   if (ss->brgemm)
     check_brgemm(L, op, &c);
