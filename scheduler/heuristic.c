@@ -33,7 +33,7 @@
 #define PARALLEL_MIN_TILES 4
 #define PARALLEL_EVEN_TILES 16 /* from this many parallel tiles on, an odd count costs < 7% */
 #define VEC 16                 /* floats per vector (AVX-512; AVX2's 8 divides it) */
-#define TAIL_MAX 2             /* M remainders run as dot products up to this many (choose_tail) */
+#define TAIL_MAX 2             /* M remainders run as dot products up to this many (sched_default_tail) */
 #define TAIL_MIN_DOT 64        /* ... when B's unit-stride reduction is at least this long */
 #define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
 #define DOT_MAX_REUSE_BIG 32   /* ... when the copy would not fit in half the L3 */
@@ -183,8 +183,10 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
  * measured on the 1x1 convs on 7x7 of ResNet-50, 1 thread x1.18-1.22, 2 threads x1.16-1.20.
  * From 3 iterations on the extra read of B costs about as much as the vector saves. */
 int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
+  if (!ss->brgemm || ss->role[SCHED_M] < 0 || ss->epilogue)
+    return 0;
   int64_t em = sched_call_m_extent(s, ss), t = em % VEC;
-  if (!ss->brgemm || ss->epilogue || em < VEC || t == 0 || t > TAIL_MAX)
+  if (em < VEC || t == 0 || t > TAIL_MAX)
     return 0;
   sched_contraction c;
   int64_t lb[64];
