@@ -34,6 +34,7 @@
 #define PARALLEL_EVEN_TILES 16 /* from this many parallel tiles on, an odd count costs < 7% */
 #define VEC 16                 /* floats per vector (AVX-512; AVX2's 8 divides it) */
 #define TAIL_MAX 2             /* M remainders run as dot products up to this many (sched_default_tail) */
+#define TAIL_MAX_L2 4          /* ... when B fits in L2 */
 #define TAIL_MIN_DOT 64        /* ... when B's unit-stride reduction is at least this long */
 #define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
 #define DOT_MAX_REUSE_BIG 32   /* ... when the copy would not fit in half the L3 */
@@ -181,18 +182,23 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
  * contiguously along the reductions that B has one after the other from unit stride, at
  * least TAIL_MIN_DOT of them (the c, r, s of NCHW weights, the K of a row-major GEMM's A):
  * measured on the 1x1 convs on 7x7 of ResNet-50, 1 thread x1.18-1.22, 2 threads x1.16-1.20.
- * From 3 iterations on the extra read of B costs about as much as the vector saves. */
-int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
+ * From 3 iterations on the extra read of B from L3 costs about as much as the vector saves;
+ * a B that fits in L2 is read faster, and tails of up to 4 pay: 1x1 C256 K1024 on 14x14
+ * (196 = 12 x 16 + 4) x1.03-1.05 on 1 thread (even on 2), the 97 x 131 x 263 GEMM (131 =
+ * 8 x 16 + 3) x1.07 on 1 thread. */
+int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss, const sched_target *target) {
   if (!ss->brgemm || ss->role[SCHED_M] < 0 || ss->epilogue)
     return 0;
-  int64_t em = sched_call_m_extent(s, ss), t = em % VEC;
-  if (em < VEC || t == 0 || t > TAIL_MAX)
-    return 0;
   sched_contraction c;
-  int64_t lb[64];
   int m = ss->role[SCHED_M], copy_rank = 1;
   sched_classify(s, &c);
   bool a_is_x = c.cls[m] == SCHED_CLASS_X_SIDE;
+  sched_target dflt = sched_target_default();
+  int64_t b_bytes = 4 * s->reads[a_is_x ? c.y : c.x]->tensor->nelems;
+  int64_t em = sched_call_m_extent(s, ss), t = em % VEC;
+  if (em < VEC || t == 0 || t > (b_bytes <= (target ? target : &dflt)->l2 ? TAIL_MAX_L2 : TAIL_MAX))
+    return 0;
+  int64_t lb[64];
   sched_packed_strides(s, ss, a_is_x ? c.y : c.x, lb);
   const ir_expr *a = s->reads[a_is_x ? c.x : c.y];
   for (int i = 0; i < s->niters; i++) {
@@ -228,7 +234,7 @@ static int64_t m_vectors(const ir_stmt *s, const sched_stmt *ss) {
  * channels. */
 static bool try_rows_copy(const ir_stmt *s, sched_stmt *ss, const sched_mapping *mp,
                           const sched_mapping *maps, int nmaps, struct sched_pack_rec *pad,
-                          sched_pack kind) {
+                          sched_pack kind, const sched_target *t) {
   bool legal = false;
   for (int j = 0; j < nmaps; j++)
     legal |= maps[j].m == mp->m && maps[j].a_read == mp->a_read && maps[j].pack[0] == kind &&
@@ -240,7 +246,7 @@ static bool try_rows_copy(const ir_stmt *s, sched_stmt *ss, const sched_mapping 
   pad->kind = kind; /* shared by "col" and "ss" */
   col.tail = 0;
   if (sched_flatten_pitch(s, &col, ss->flatten_iter) == extent(s, ss->role[SCHED_M])) {
-    col.tail = sched_default_tail(s, &col);
+    col.tail = sched_default_tail(s, &col, t);
     int64_t vc = m_vectors(s, &col);
     if (kind == SCHED_PACK_IM2ROW ? 25 * vc <= 24 * vp
                                   : 5 * vc <= 4 * vp && extent(s, ss->role[SCHED_N]) >= IM2COL_ROWS_MIN_N) {
@@ -260,15 +266,15 @@ static bool try_rows_copy(const ir_stmt *s, sched_stmt *ss, const sched_mapping 
  * x1.04-1.09, 7x7 (3 vectors and a tail instead of 4) x1.04 / x1.03 over im2col's 1.09-1.17
  * -> 1.00-1.04 ms; 56x56 (3.4% of the lanes) x1.01 / x0.97: kept padded. */
 static void try_rows_copies(const ir_stmt *s, sched_stmt *ss, const sched_mapping *mp,
-                            const sched_mapping *maps, int nmaps) {
+                            const sched_mapping *maps, int nmaps, const sched_target *t) {
   if (!ss->flatten || ss->role[SCHED_N] < 0)
     return;
   struct sched_pack_rec *pad = NULL;
   for (int i = 0; i < ss->packs.len; i++)
     if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind == SCHED_PACK_PAD)
       pad = &ss->packs.data[i];
-  if (pad && !try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2ROW))
-    try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2COL);
+  if (pad && !try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2ROW, t))
+    try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2COL, t);
 }
 
 /* A tile of at most about "t" that splits "e" into equal parts (64 = 32 + 32, not 56 + 8),
@@ -404,8 +410,8 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
       extent(s, kk) >= 64 && mp->lin_a[kk] >= 256 && mp->lin_a[kk] % 256 == 0)
     sched_stmt_add_pack(ss, s, mp->a_read, SCHED_PACK_PAD, arena);
   try_flatten(s, ss);
-  ss->tail = sched_default_tail(s, ss);
-  try_rows_copies(s, ss, mp, maps, nmaps);
+  ss->tail = sched_default_tail(s, ss, t);
+  try_rows_copies(s, ss, mp, maps, nmaps, t);
   block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);
   return true;

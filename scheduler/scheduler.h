@@ -125,10 +125,11 @@ typedef struct sched_target {
 /* 32 KiB, 1 MiB, 32 MiB: the smallest of the x86 machines brick targets. */
 sched_target sched_target_default(void);
 
-/* The "tail" the default gives BRGEMM schedule "ss" of "s" as it stands (M, flatten, packs):
- * 1 or 2 when M ends that far past a multiple of the vector and B has a long unit-stride
- * reduction for the dot products; else 0. */
-int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss);
+/* The "tail" the default gives BRGEMM schedule "ss" of "s" as it stands (M, flatten, packs)
+ * for caches "target" (NULL: sched_target_default): 1 or 2 (up to 4 when B fits in L2) when M
+ * ends that far past a multiple of the vector and B has a long unit-stride run of
+ * reductions for the dot products; else 0. */
+int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss, const sched_target *target);
 /* The default schedule of statement "s" (of kernel "k") with "threads" threads (0 = any). */
 void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
                         bk_arena *arena);
