@@ -342,8 +342,9 @@ static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target
  * some reduction of at least VEC has unit stride in both factors. The copy is one more pass
  * over A, three when A comes from memory, against ~60 GFLOP/s for LLVM's dot products;
  * measured with W[k, c] (N images x C = K), 1 thread, GFLOP/s BRGEMM with the copy -> dots:
- * 1 x 2048: 10 -> 60; 8 x 1024: 47 -> 62; 16 x 1024: 72 -> 63; 16 x 2048: 39 -> 68;
- * 16 x 4096: 28 -> 63; 32 x 1024: 112 -> 67; 32 x 4096: 48 -> 57; 64 x 4096: 80 -> 54. So:
+ * a GEMV with W 512 x 2048: 10 -> 60; 8 x 1024: 47 -> 62; 16 x 1024: 72 -> 63;
+ * 16 x 2048: 39 -> 68; 16 x 4096: 28 -> 63; 32 x 1024: 112 -> 67; 32 x 4096: 48 -> 57;
+ * 64 x 4096: 80 -> 54. So:
  * up to DOT_MAX_REUSE outputs per element, or up to DOT_MAX_REUSE_BIG when the copy would
  * not fit in half the L3. */
 static bool dot_products_better(const ir_stmt *s, const sched_mapping *mp,
