@@ -192,7 +192,8 @@ int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss, const sched_t
     return 0;
   sched_contraction c;
   int m = ss->role[SCHED_M], copy_rank = 1;
-  sched_classify(s, &c);
+  if (!sched_classify(s, &c))
+    return 0;
   bool a_is_x = c.cls[m] == SCHED_CLASS_X_SIDE;
   sched_target dflt = sched_target_default();
   int64_t b_bytes = 4 * s->reads[a_is_x ? c.y : c.x]->tensor->nelems;

@@ -1020,6 +1020,11 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   ir_iter *op_iters = iters;
   if (ss->brgemm && ss->tail) { /* the BRGEMM's M ends before the tail (lower_tail) */
     int m = ss->role[SCHED_M];
+    if (ss->epilogue) { /* the parser rejects it too; the tail's outputs would skip it */
+      lerror(L, ss->tail_loc, "'tail' cannot be combined with 'epilogue': the dot products "
+             "would skip the epilogue");
+      return;
+    }
     int64_t em = iters[m].hi - iters[m].lo;
     if (ss->tail >= em) {
       lerror(L, ss->tail_loc, "'tail=%lld' leaves no iteration of M '%s' (%lld in all) to the "

@@ -310,8 +310,8 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
   if (word_is(s, n, "tail")) {
     size_t tb = P->pos;
     char *end;
-    long long v = strtoll(P->src->text + P->pos, &end, 10);
-    P->pos = (size_t)(end - P->src->text);
+    long long v = isdigit((unsigned char)cur(P)) ? strtoll(P->src->text + P->pos, &end, 10) : 0;
+    P->pos = v > 0 ? (size_t)(end - P->src->text) : P->pos;
     if (P->pos == tb || v <= 0) {
       serror(P, (bk_loc){P->src, (uint32_t)tb, (uint32_t)(P->pos > tb ? P->pos - tb : 1)},
              "'tail' takes a positive number of M iterations");
