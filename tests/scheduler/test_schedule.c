@@ -357,6 +357,8 @@ static const bad_schedule bad[] = {
      "'tail' takes a positive number of M iterations"},
     {conv_text, "s0{" CONV_OK ";tail=x;pack=I:pad}", 39, 1,
      "'tail' takes a positive number of M iterations"},
+    {conv_text, "s0{" CONV_OK ";tail=+2;pack=I:pad}", 39, 1,
+     "'tail' takes a positive number of M iterations"},
     {conv_text, "s0{" CONV_OK ";tail=9;pack=I:pad}", 34, 4,
      "'tail=9' leaves no iteration of M 'q' (9 in all) to the BRGEMM calls"},
     {fc_text, "s0{brgemm(m=n,n=k,k=c);tail=1;epilogue=s1} s1{fused}", 24, 4,
