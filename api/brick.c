@@ -7,6 +7,7 @@
 
 #include "api_private.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,25 @@ int brick_program_find_kernel(const brick_program *prog, const char *name) {
     if (strcmp(prog->ir->kernels.data[i]->name, name) == 0)
       return i;
   return -1;
+}
+
+int brick_program_rename_kernel(brick_ctx *ctx, brick_program *prog, int k, const char *name) {
+  if (k < 0 || k >= prog->ir->kernels.len)
+    return brick_fail(ctx, BRICK_ERR_USAGE, "no kernel %d", k);
+  bool ident = *name && !isdigit((unsigned char)*name);
+  for (const char *p = name; *p; p++)
+    ident &= isalnum((unsigned char)*p) || *p == '_';
+  if (!ident)
+    return brick_fail(ctx, BRICK_ERR_USAGE, "'%s' is not a C identifier", name);
+  int other = brick_program_find_kernel(prog, name);
+  if (other >= 0 && other != k)
+    return brick_fail(ctx, BRICK_ERR_USAGE, "the program already has a kernel named '%s'", name);
+  ir_kernel *kern = prog->ir->kernels.data[k];
+  size_t n = strlen(name) + 1;
+  char *copy = bk_arena_alloc(prog->ir->arena, n);
+  memcpy(copy, name, n);
+  kern->name = copy;
+  return BRICK_OK;
 }
 
 static const ir_kernel *kernel_at(const brick_program *prog, int k) {

@@ -32,6 +32,7 @@ typedef struct cli {
   int threads;
   bool full_check;
   const char *db;
+  const char *name; /* compile --name */
 } cli;
 
 static const char *const usage_main =
@@ -82,6 +83,8 @@ static const char *const usage_compile =
     "      --emit LIST     what to write, from obj,asm,llvm,header (default: obj,header)\n"
     "  -D NAME=VALUE       override 'size NAME' (repeatable)\n"
     "  -k, --kernel K      compile only kernel K\n"
+    "      --name NAME     name the (one) kernel NAME in the object and the header, e.g. to\n"
+    "                      link the same kernel compiled at two sizes into one program\n"
     "      --target T      native (default), x86-64-v3, x86-64-v4 or TRIPLE[:CPU]\n"
     "      --schedule S    use schedule S instead of the default heuristic\n"
     "      --threads N     0 (default): team size from OMP_NUM_THREADS at run time;\n"
@@ -116,7 +119,7 @@ static int usage_error(const char *fmt, const char *arg) {
 
 enum {
   OPT_INTERP = 256, OPT_SEED, OPT_IR, OPT_SHOW_SCHEDULE, OPT_LOOPS, OPT_LLVM, OPT_SCHEDULE,
-  OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK, OPT_DB, OPT_CACHES
+  OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK, OPT_DB, OPT_CACHES, OPT_NAME
 };
 
 static int parse_int_arg(const char *opt, const char *arg, long *out, long lo, long hi) {
@@ -198,6 +201,11 @@ static int handle_option(cli *c, int ch, const char *arg) {
   case OPT_LLVM: c->show_llvm = true; return -1;
   case OPT_SCHEDULE: brick_options_set_schedule(c->opts, arg); return -1;
   case OPT_EMIT: c->emit = arg; return -1;
+  case OPT_NAME:
+    if (strcmp(c->command, "compile") != 0)
+      return usage_error("%s is an option of 'brick compile'", "--name");
+    c->name = arg;
+    return -1;
   case OPT_FULL_CHECK: c->full_check = true; return -1;
   case OPT_TARGET: brick_options_set_target(c->opts, arg); return -1;
   case OPT_CACHES:
@@ -240,6 +248,7 @@ static int parse_options(cli *c, int argc, char **argv) {
       {"full-check", no_argument, 0, OPT_FULL_CHECK},
       {"db", required_argument, 0, OPT_DB},
       {"caches", required_argument, 0, OPT_CACHES},
+      {"name", required_argument, 0, OPT_NAME},
       {0, 0, 0, 0},
   };
   const char *help = strcmp(c->command, "run") == 0 ? usage_run : show ? usage_show : usage_compile;
@@ -463,6 +472,10 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
   int first, last, rc = select_kernels(c, prog, &first, &last);
   if (rc)
     return rc;
+  if (c->name && first != last)
+    return usage_error("--name names one kernel; %s has several (add --kernel K)", c->file);
+  if (c->name && brick_program_rename_kernel(ctx, prog, first, c->name) != BRICK_OK)
+    return usage_error("--name: %s", brick_ctx_last_error(ctx));
   const char *emit = c->emit ? c->emit : "obj,header";
   bool want[4] = {strstr(emit, "obj") != NULL, strstr(emit, "asm") != NULL,
                   strstr(emit, "llvm") != NULL, strstr(emit, "header") != NULL};

@@ -94,6 +94,11 @@ BRICK_API int brick_program_kernel_count(const brick_program *prog);
 /* Index of the kernel called "name", or -1. */
 BRICK_API int brick_program_find_kernel(const brick_program *prog, const char *name);
 BRICK_API const char *brick_kernel_name(const brick_program *prog, int kernel);
+/* Give kernel "kernel" the C name "name" (a C identifier no other kernel of the program has):
+ * its symbols NAME, NAME_ws, NAME_workspace_bytes, NAME_flops and header names follow, so one
+ * program can link the same kernel compiled at two sizes. BRICK_ERR_USAGE otherwise. */
+BRICK_API int brick_program_rename_kernel(brick_ctx *ctx, brick_program *prog, int kernel,
+                                          const char *name);
 /* Parameters in C-signature order: inputs first, then outputs. */
 BRICK_API int brick_kernel_param_count(const brick_program *prog, int kernel);
 BRICK_API int brick_kernel_input_count(const brick_program *prog, int kernel);

@@ -360,6 +360,39 @@ START_TEST(run_with_define) {
 }
 END_TEST
 
+/* compile --name: the kernel's symbols and header names follow the new name; errors for a
+ * name that is not a C identifier, one another kernel has, several kernels, other commands. */
+START_TEST(compile_name) {
+  char *dir = temp_dir_new();
+  write_file(dir, "t.bk", small);
+  cmd_result r = run_brick(dir, (const char *[]){"compile", "t.bk", "-k", "mm", "--name",
+                                                 "mm_n3", "--emit", "header", "-o", "mm3",
+                                                 "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+  char path[512];
+  snprintf(path, sizeof path, "%s/mm3.h", dir);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  char text[8192];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  ck_assert_msg(strstr(text, "void mm_n3(const float *") && strstr(text, "void mm_n3_ws(") &&
+                    strstr(text, "mm_n3_workspace_bytes") && !strstr(text, "void mm("),
+                "%s", text);
+  temp_dir_remove(dir);
+  expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "2mm", NULL}, 2, "",
+         "brick: error: --name: '2mm' is not a C identifier\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "scale", NULL}, 2, "",
+         "brick: error: --name: the program already has a kernel named 'scale'\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "--name", "x", NULL}, 2, "",
+         "brick: error: --name names one kernel; t.bk has several (add --kernel K)\n" TRY);
+  expect((const char *[]){"run", "t.bk", "--name", "x", NULL}, 2, "",
+         "brick: error: --name is an option of 'brick compile'\n" TRY);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("help");
@@ -384,6 +417,7 @@ int main(void) {
   tcase_add_test(tc, run_default_seed_is_1);
   tcase_add_test(tc, run_with_define);
   tcase_add_test(tc, caches_option);
+  tcase_add_test(tc, compile_name);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   /* No fork per test: forking a process that maps LLVM costs more than most tests, and under
