@@ -3,7 +3,7 @@
  * (scheduler/space.c: random samples, the enumeration of its pruned space) and varied here by
  * mutation and crossover. The tuner adds two choices the scheduler's enumeration leaves out:
  * "flatten" (output rows fused into M), which the default heuristic uses on narrow images, and
- * the default's "tail" (the last 1 or 2 iterations of M as dot products).
+ * the default's "tail" (the last few iterations of M as dot products).
  *
  * Every candidate goes through tune_space_make(): lowered (which validates its structure),
  * printed and parsed back to the same text (the worker receives the text), and costed by the
