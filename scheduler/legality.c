@@ -2,7 +2,9 @@
  * Legality of a lowered kernel against its dependences, computed with isl.
  *
  * Ops run in sequence, in the statements' order, so a dependence between two ops is always
- * respected; what a schedule can break is inside one op. There, the only dependences are those
+ * respected; what a schedule can break is inside one op. (The one exception, a tail loop nest
+ * run inside its BRGEMM's loops, shares no element with the BRGEMM: it writes the outputs
+ * the calls leave out and reads its own copy, written before.) There, the only dependences are those
  * between instances that write the same element (a reduction: reorderable, so any loop order
  * is legal), and a parallel loop must not carry one. For each parallel loop we map the
  * write-write self-dependence through the op's loop schedule and check that no distance vector

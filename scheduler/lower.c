@@ -122,6 +122,8 @@ static sched_op *new_op(lower *L, sched_op_kind kind, int niters, ir_iter *iters
   op->niters = niters;
   op->iters = iters;
   op->sched = (sched_stmt){.role = {-1, -1, -1}, .parallel = -1};
+  op->fuse_into = -1;
+  op->merged = -1;
   op->domain = box_domain(L->ctx, op->index, niters, iters);
   bk_vec_push(L->sk->arena, &L->sk->ops, op);
   return op;
@@ -799,7 +801,8 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
  * and B and the copy are read through flat accesses. Returns the loop nest's iterators. */
 static ir_iter *merge_reductions(lower *L, int n, const ir_iter *ti, const int *red, int nred,
                                  const int64_t *lb, int64_t b_c0, sched_access *b,
-                                 sched_access *copy, const int *J, int nj) {
+                                 sched_access *copy, const int *J, int nj, int *merged,
+                                 bool *in_group_out) {
   int R[64], nr = 0;
   for (int i = 0; i < nred; i++)
     if (ti[red[i]].hi - ti[red[i]].lo > 1)
@@ -813,8 +816,10 @@ static ir_iter *merge_reductions(lower *L, int n, const ir_iter *ti, const int *
     if (J[nj - (nr - g)] != R[g]) {
       gs = g + 1;
     }
+  *merged = -1;
   if (nr == 0 || gs >= nr - 1 || J[nj - 1] != R[nr - 1])
     return (ir_iter *)ti;
+  *merged = R[gs];
   bk_arena *A = L->sk->arena;
   ir_iter *li = copy_iters(L, ti, n);
   bool in_group[64] = {false};
@@ -826,6 +831,8 @@ static ir_iter *merge_reductions(lower *L, int n, const ir_iter *ti, const int *
   }
   li[R[gs]].lo = 0;
   li[R[gs]].hi = span;
+  for (int i = 0; i < n; i++)
+    in_group_out[i] = in_group[i];
   sched_access fb = {.buf = b->buf, .flat = true, .index = affines(A, 1, n)};
   fb.index[0].c = b_c0;
   for (int i = 0; i < n; i++) {
@@ -929,14 +936,33 @@ static void lower_tail(lower *L, const ir_stmt *s, const sched_op *bop, const ir
     f->write = write;
     plain_schedule(f, 1);
   }
+  int merged;
+  bool in_group[64] = {false};
   ir_iter *li = merge_reductions(L, n, ti, ord + first_red, no - first_red, lb, c0,
-                                 &treads[bop->b_read], &treads[bop->a_read], J, nj);
+                                 &treads[bop->b_read], &treads[bop->a_read], J, nj, &merged,
+                                 in_group);
   sched_op *t = stmt_op(L, SCHED_OP_LOOPS, s, li, write, treads);
+  t->merged = merged;
+  if (merged >= 0) {
+    t->merged_lo = ti[merged].lo;
+    t->merged_inner = li[merged].hi / (ti[merged].hi - ti[merged].lo);
+  }
+  /* Run inside the BRGEMM's loops when each of them maps onto the tail: the tile loops of
+   * M, N and K (K the outermost of the merged reductions, if merged) and full loops of
+   * iterators not merged. */
+  bool fusable = ss->norder > 0;
+  for (int o = 0; o < ss->norder && fusable; o++)
+    if (in_group[ss->order[o].iter])
+      fusable = ss->order[o].tile && ss->order[o].iter == merged;
   t->sched.norder = no;
   int64_t points = 1;
   for (int o = 0; o < no; o++) {
     t->sched.order[o] = (sched_loop){ord[o], false};
     points *= li[ord[o]].hi - li[ord[o]].lo;
+  }
+  if (fusable) {
+    t->fuse_into = bop->index;
+    return;
   }
   for (int o = 0; o < first_red && ss->parallel >= 0 && points >= 65536; o++)
     if (li[ord[o]].hi - li[ord[o]].lo >= 2) {

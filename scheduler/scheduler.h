@@ -188,6 +188,14 @@ typedef struct sched_op {
   unsigned epi;              /* BRGEMM: brg_epilogue flags of the fused statement (0: none) */
   sched_access bias;         /* BRGEMM with a bias epilogue: the bias, over the op's iterators */
   isl_set *domain;           /* { O<index>[iters] : ranges } */
+  /* A tail loop nest (lower_tail) that runs inside the loops of BRGEMM op "fuse_into" (its
+   * index; -1: none), after that op's call at each of their iterations, so that it reads B's
+   * block while the calls have it in cache. Its iterator "merged" (-1: none) runs over
+   * reductions merged into one loop, from 0; "merged_lo" and "merged_inner" are that
+   * iterator's own first value and the span of the reductions merged inside it. */
+  int fuse_into;
+  int merged;
+  int64_t merged_lo, merged_inner;
 } sched_op;
 
 typedef struct sched_kernel {

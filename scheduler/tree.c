@@ -8,7 +8,9 @@
  *               mark "brgemm"                              <- codegen emits one call here
  *                 band(batch)  band(points of M, N, K)     <- never generated as loops
  *
- * Tile loops count tiles (tile_scale_tile_loops = 0), so codegen reads tile indices.
+ * Tile loops count tiles (tile_scale_tile_loops = 0), so codegen reads tile indices. A tail
+ * loop nest (lower_tail) that can run inside its BRGEMM's loops shares their band instead
+ * (fused_schedule), its copy and fill placed before.
  */
 #include "scheduler.h"
 
@@ -260,13 +262,100 @@ static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int
   return sch;
 }
 
+/* Loop "it" with tiles of "tile" (1: the full loop) over the domain of "op", as its tile
+ * index floor(it / tile); for a tail op's merged reductions (from 0, "merged_inner" values per
+ * value of the outermost of them), the tile index of that outermost one. */
+static isl_union_pw_aff *loop_of(const sched_op *op, int it, int64_t tile) {
+  isl_local_space *ls = isl_local_space_from_space(isl_set_get_space(op->domain));
+  isl_aff *a = isl_aff_var_on_domain(ls, isl_dim_set, (unsigned)it);
+  if (it == op->merged) {
+    a = isl_aff_add_constant_si(a, (int)(op->merged_lo * op->merged_inner));
+    tile *= op->merged_inner;
+  }
+  if (tile > 1)
+    a = isl_aff_floor(isl_aff_scale_down_ui(a, (unsigned)tile));
+  isl_pw_aff *pa = isl_pw_aff_intersect_domain(isl_pw_aff_from_aff(a), isl_set_copy(op->domain));
+  return isl_union_pw_aff_from_pw_aff(pa);
+}
+
+/* BRGEMM op "b" with the tail loop nest "t" inside its loops (lower_tail):
+ *
+ *   band(b's loops outside the call, t's iterators mapped onto them)  [parallel mark as b's]
+ *     sequence
+ *       filter b: mark "brgemm"  band(b's iterators)      <- one call, as op_schedule's
+ *       filter t: band(t's loops)                          <- t's part of this block
+ *
+ * so that t reads the block of B each call has just read, from L2 instead of L3. */
+static isl_schedule *fused_schedule(const sched_op *b, const sched_op *t, int threads) {
+  int iters[2 * SCHED_MAX_LOOPS + 3], titers[SCHED_MAX_LOOPS + 1];
+  int64_t tiles[2 * SCHED_MAX_LOOPS + 3];
+  int n = band_members(b, iters, tiles), norder = b->sched.norder;
+  isl_ctx *ctx = isl_set_get_ctx(b->domain);
+  isl_union_set *bd = isl_union_set_from_set(isl_set_copy(b->domain));
+  isl_union_set *td = isl_union_set_from_set(isl_set_copy(t->domain));
+  isl_schedule *sch = isl_schedule_from_domain(isl_union_set_union(isl_union_set_copy(bd),
+                                                                   isl_union_set_copy(td)));
+  isl_union_pw_aff_list *outer = isl_union_pw_aff_list_alloc(ctx, norder);
+  int m = b->sched.role[SCHED_M];
+  for (int j = 0; j < norder; j++) {
+    isl_union_pw_aff *tl;
+    if (iters[j] == m) { /* the tail is past b's M range: it joins b's last M tile, so that
+                          * every iteration has a call (an empty one would have no bounds) */
+      isl_aff *last = isl_aff_zero_on_domain(isl_local_space_from_space(isl_set_get_space(t->domain)));
+      last = isl_aff_set_constant_si(last, (int)((b->iters[m].hi - 1) / tiles[j]));
+      tl = isl_union_pw_aff_from_pw_aff(
+          isl_pw_aff_intersect_domain(isl_pw_aff_from_aff(last), isl_set_copy(t->domain)));
+    } else {
+      tl = loop_of(t, iters[j], tiles[j]);
+    }
+    outer = isl_union_pw_aff_list_add(outer, isl_union_pw_aff_union_add(loop_of(b, iters[j], tiles[j]), tl));
+  }
+  isl_multi_union_pw_aff *band = isl_multi_union_pw_aff_from_union_pw_aff_list(
+      isl_space_set_alloc(ctx, 0, (unsigned)norder), outer);
+  isl_schedule_node *node = isl_schedule_node_child(isl_schedule_get_root(sch), 0);
+  isl_schedule_free(sch);
+  node = isl_schedule_node_insert_partial_schedule(node, band);
+  node = insert_parallel(node, b, threads);
+  node = isl_schedule_node_child(node, 0);
+  isl_union_set_list *filters = isl_union_set_list_from_union_set(bd);
+  filters = isl_union_set_list_add(filters, td);
+  node = isl_schedule_node_insert_sequence(node, filters);
+  node = isl_schedule_node_child(isl_schedule_node_child(node, 0), 0);
+  node = isl_schedule_node_insert_partial_schedule(node, permutation(b, iters, n));
+  isl_id *mark = isl_id_alloc(ctx, SCHED_MARK_BRGEMM, (void *)b);
+  node = isl_schedule_node_insert_mark(node, mark);
+  node = isl_schedule_node_parent(isl_schedule_node_parent(node));
+  node = isl_schedule_node_child(isl_schedule_node_child(node, 1), 0);
+  for (int o = 0; o < t->sched.norder; o++)
+    titers[o] = t->sched.order[o].iter;
+  node = isl_schedule_node_insert_partial_schedule(node, permutation(t, titers, t->sched.norder));
+  sch = isl_schedule_node_get_schedule(node);
+  isl_schedule_node_free(node);
+  return sch;
+}
+
 isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads) {
   isl_options_set_tile_scale_tile_loops(ctx, 0);
   isl_options_set_tile_shift_point_loops(ctx, 1);
   isl_schedule *all = NULL;
   for (int i = 0; i < sk->ops.len; i++) {
-    isl_schedule *s = op_schedule(sk, sk->ops.data[i], threads);
+    const sched_op *op = sk->ops.data[i];
+    int t = -1;
+    for (int j = i + 1; j < sk->ops.len && t < 0; j++)
+      if (sk->ops.data[j]->fuse_into == op->index)
+        t = j;
+    if (t < 0) {
+      isl_schedule *s = op_schedule(sk, op, threads);
+      all = all ? isl_schedule_sequence(all, s) : s;
+      continue;
+    }
+    for (int j = i + 1; j < t; j++) { /* the tail's copy and fill go first */
+      isl_schedule *s = op_schedule(sk, sk->ops.data[j], threads);
+      all = all ? isl_schedule_sequence(all, s) : s;
+    }
+    isl_schedule *s = fused_schedule(op, sk->ops.data[t], threads);
     all = all ? isl_schedule_sequence(all, s) : s;
+    i = t;
   }
   return all;
 }
