@@ -172,11 +172,7 @@ int brick_program_rename_kernel(brick_ctx *ctx, brick_program *prog, int k, cons
   int other = brick_program_find_kernel(prog, name);
   if (other >= 0 && other != k)
     return brick_fail(ctx, BRICK_ERR_USAGE, "the program already has a kernel named '%s'", name);
-  ir_kernel *kern = prog->ir->kernels.data[k];
-  size_t n = strlen(name) + 1;
-  char *copy = bk_arena_alloc(prog->ir->arena, n);
-  memcpy(copy, name, n);
-  kern->name = copy;
+  prog->ir->kernels.data[k]->name = bk_arena_strdup(prog->ir->arena, name);
   return BRICK_OK;
 }
 

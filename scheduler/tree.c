@@ -265,6 +265,12 @@ static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int
 /* Loop "it" with tiles of "tile" (1: the full loop) over the domain of "op", as its tile
  * index floor(it / tile); for a tail op's merged reductions (from 0, "merged_inner" values per
  * value of the outermost of them), the tile index of that outermost one. */
+/* "a" (on the space of op's domain) restricted to that domain, as a union_pw_aff. */
+static isl_union_pw_aff *on_domain(const sched_op *op, isl_aff *a) {
+  isl_pw_aff *pa = isl_pw_aff_intersect_domain(isl_pw_aff_from_aff(a), isl_set_copy(op->domain));
+  return isl_union_pw_aff_from_pw_aff(pa);
+}
+
 static isl_union_pw_aff *loop_of(const sched_op *op, int it, int64_t tile) {
   isl_local_space *ls = isl_local_space_from_space(isl_set_get_space(op->domain));
   isl_aff *a = isl_aff_var_on_domain(ls, isl_dim_set, (unsigned)it);
@@ -274,8 +280,7 @@ static isl_union_pw_aff *loop_of(const sched_op *op, int it, int64_t tile) {
   }
   if (tile > 1)
     a = isl_aff_floor(isl_aff_scale_down_ui(a, (unsigned)tile));
-  isl_pw_aff *pa = isl_pw_aff_intersect_domain(isl_pw_aff_from_aff(a), isl_set_copy(op->domain));
-  return isl_union_pw_aff_from_pw_aff(pa);
+  return on_domain(op, a);
 }
 
 /* BRGEMM op "b" with the tail loop nest "t" inside its loops (lower_tail):
@@ -302,9 +307,7 @@ static isl_schedule *fused_schedule(const sched_op *b, const sched_op *t, int th
     if (iters[j] == m) { /* the tail is past b's M range: it joins b's last M tile, so that
                           * every iteration has a call (an empty one would have no bounds) */
       isl_aff *last = isl_aff_zero_on_domain(isl_local_space_from_space(isl_set_get_space(t->domain)));
-      last = isl_aff_set_constant_si(last, (int)((b->iters[m].hi - 1) / tiles[j]));
-      tl = isl_union_pw_aff_from_pw_aff(
-          isl_pw_aff_intersect_domain(isl_pw_aff_from_aff(last), isl_set_copy(t->domain)));
+      tl = on_domain(t, isl_aff_set_constant_si(last, (int)((b->iters[m].hi - 1) / tiles[j])));
     } else {
       tl = loop_of(t, iters[j], tiles[j]);
     }
@@ -334,6 +337,11 @@ static isl_schedule *fused_schedule(const sched_op *b, const sched_op *t, int th
   return sch;
 }
 
+/* "s" after "all" (NULL: nothing yet). */
+static isl_schedule *then(isl_schedule *all, isl_schedule *s) {
+  return all ? isl_schedule_sequence(all, s) : s;
+}
+
 isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads) {
   isl_options_set_tile_scale_tile_loops(ctx, 0);
   isl_options_set_tile_shift_point_loops(ctx, 1);
@@ -345,16 +353,12 @@ isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads
       if (sk->ops.data[j]->fuse_into == op->index)
         t = j;
     if (t < 0) {
-      isl_schedule *s = op_schedule(sk, op, threads);
-      all = all ? isl_schedule_sequence(all, s) : s;
+      all = then(all, op_schedule(sk, op, threads));
       continue;
     }
-    for (int j = i + 1; j < t; j++) { /* the tail's copy and fill go first */
-      isl_schedule *s = op_schedule(sk, sk->ops.data[j], threads);
-      all = all ? isl_schedule_sequence(all, s) : s;
-    }
-    isl_schedule *s = fused_schedule(op, sk->ops.data[t], threads);
-    all = all ? isl_schedule_sequence(all, s) : s;
+    for (int j = i + 1; j < t; j++) /* the tail's copy and fill go first */
+      all = then(all, op_schedule(sk, sk->ops.data[j], threads));
+    all = then(all, fused_schedule(op, sk->ops.data[t], threads));
     i = t;
   }
   return all;

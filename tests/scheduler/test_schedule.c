@@ -602,6 +602,12 @@ static char *default_schedule(const char *text, int threads) {
   return plain;
 }
 
+/* check_runs on 1 thread, then on 2. */
+static void check_runs_1_2(const char *text, const char *schedule) {
+  check_runs(text, schedule, 1);
+  check_runs(text, schedule, 2);
+}
+
 /* A K range that starts off a multiple of the K tile and is no longer than one tile still
  * spans two partial tiles (1..4 and 4..5 for tile 4): codegen knew only the size 4. */
 START_TEST(test_regress_k_tile_off_origin) {
@@ -698,8 +704,7 @@ START_TEST(test_m_tail) {
                             "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
   char *t28 = default_schedule(c28, 2);
   ck_assert_msg(strstr(t28, ";flatten=p;") && strstr(t28, "pack=I:im2row"), "%s", t28);
-  check_runs(c28, t28, 1);
-  check_runs(c28, t28, 2);
+  check_runs_1_2(c28, t28);
   char *l28 = loops_of(c28, t28, 1);
   ck_assert_msg(strstr(l28, "// O1: BRGEMM") && !strstr(l28, "// O2"), "%s", l28);
   free(l28);
@@ -715,8 +720,7 @@ START_TEST(test_m_tail) {
                    "parallel=i/4;pack=A:im2row,B:im2col}";
   static const char odd[] = "kernel k(A: f32[61, 4, 4], B: f32[4, 8]) -> (C: f32[3, 8, 61]) {\n"
                             "  C[l, j, i] += A[i, r, k] * B[k, j]\n}\n";
-  check_runs(odd, mt, 1);
-  check_runs(odd, mt, 2);
+  check_runs_1_2(odd, mt);
   char *loops = loops_of(small, text, 1);
   ck_assert_msg(strstr(loops, " <= 143; "), "the tail's reductions are not one loop:\n%s", loops);
   free(loops);
@@ -725,8 +729,7 @@ START_TEST(test_m_tail) {
    * nest (64 x 6 x 288 points) splits over k; then a tail of one, then one vector */
   const char *s3 = "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=6;order=n,p,k/16,c/16;"
                    "parallel=k/16}";
-  check_runs(c3x3, s3, 1);
-  check_runs(c3x3, s3, 2);
+  check_runs_1_2(c3x3, s3);
   check_runs(c3x3, "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=1;order=n,p,k/16,c/16}", 1);
   check_runs(c3x3, "s0{brgemm(m=q,n=k/16,k=c/16;batch=r,s);flatten=p;tail=16;order=n,p,k/16,c/16}", 1);
   loops = loops_of(c3x3, s3, 2);
@@ -762,8 +765,7 @@ START_TEST(test_transpose_blocks) {
   static const char fc[] = "kernel k(X: f32[5, 77], W: f32[70, 77]) -> (Y: f32[5, 70]) {\n"
                            "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
   const char *fc_sched = "s0{brgemm(m=k/48,n=n,k=c/32);order=k/48,c/32;parallel=k/48;pack=W:im2col}";
-  check_runs(fc, fc_sched, 1);
-  check_runs(fc, fc_sched, 2);
+  check_runs_1_2(fc, fc_sched);
   check_runs("kernel k(X: f32[3, 300], W: f32[261, 300]) -> (Y: f32[3, 261]) {\n"
              "  Y[n, k] += X[n, c] * W[k, c]\n}\n",
              "s0{brgemm(m=k/64,n=n,k=c/64);order=k/64,c/64;parallel=k/64;pack=W:im2col}", 2);
@@ -793,8 +795,7 @@ START_TEST(test_subsample_tiles) {
   static const char s2[] = "kernel k(I: f32[1, 5, 40, 37], W: f32[6, 5]) -> (O: f32[1, 6, 20, 19]) {\n"
                            "  O[n, k, p, q] += I[n, c, 2*p, 2*q] * W[k, c]\n}\n";
   const char *s2_sched = "s0{brgemm(m=q,n=k,k=c);order=n,p;parallel=p;pack=I:im2col}";
-  check_runs(s2, s2_sched, 1);
-  check_runs(s2, s2_sched, 2);
+  check_runs_1_2(s2, s2_sched);
   check_runs("kernel k(I: f32[1, 4, 28, 27], W: f32[6, 4]) -> (O: f32[1, 6, 14, 14]) {\n"
              "  O[n, k, p, q] += I[n, c, 2*p, 2*q] * W[k, c]\n}\n",
              "s0{brgemm(m=q,n=k,k=c);order=n,p;pack=I:im2col}", 1);
