@@ -8,7 +8,8 @@
  *   if      a branch;  block: its children in order
  *   user    "O<k>(i...)": op k at one point (stmt.c)
  *   mark    "brgemm": one BRGEMM call (brgemm_call.c); "transpose", "subsample": a tile of
- *           a transposing or stride-2 copy (transpose.c); "parallel": the loop below runs across
+ *           a transposing or stride-2 copy (transpose.c); "dot": a block of a tail's dot
+ *           products (dot.c); "parallel": the loop below runs across
  *           the threads of the kernel's parallel region (parallel.c), which runs everything
  *           else on thread 0 or on all threads alike; "brgemm" subtrees are not generated.
  */
@@ -290,7 +291,8 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
   isl_ast_node *child = isl_ast_node_mark_get_node(node);
   bool brgemm = strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0;
   bool subsample = strcmp(isl_id_get_name(mark), SCHED_MARK_SUBSAMPLE) == 0;
-  if (brgemm || subsample || strcmp(isl_id_get_name(mark), SCHED_MARK_TRANSPOSE) == 0) {
+  bool dot = strcmp(isl_id_get_name(mark), SCHED_MARK_DOT) == 0;
+  if (brgemm || subsample || dot || strcmp(isl_id_get_name(mark), SCHED_MARK_TRANSPOSE) == 0) {
     isl_id *ann = isl_ast_node_get_annotation(node);
     cg_mark_bounds *mb = isl_id_get_user(ann);
     LLVMValueRef lo[64], hi[64];
@@ -300,6 +302,8 @@ static void gen_mark(cg_fn *f, isl_ast_node *node) {
       cg_brgemm_gen(f, isl_id_get_user(mark), lo, hi);
     else if (subsample)
       cg_subsample_gen(f, isl_id_get_user(mark), lo, hi, child);
+    else if (dot)
+      cg_dot_gen(f, isl_id_get_user(mark), lo, hi, child);
     else
       cg_transpose_gen(f, isl_id_get_user(mark), lo, hi, child);
     isl_id_free(ann);

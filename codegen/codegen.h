@@ -8,6 +8,8 @@
  * - ast_to_llvm.c: isl AST nodes and expressions -> IR (loops, ifs, blocks, marks).
  * - stmt.c:        the body of a plain op at one point (accesses, arithmetic, functions).
  * - brgemm_call.c: one BRGEMM call at a "brgemm" mark (pointers, tails, beta, batch tables).
+ * - transpose.c:   tiles of transposing and stride-2 copies; dot.c: blocks of a tail's dot
+ *                  products.
  * - parallel.c:    a "parallel" mark's loop outlined and run through libgomp's GOMP_parallel.
  * - emit.c:        optimisation pipeline, files, header; jit.c: the JIT.
  */
@@ -122,6 +124,10 @@ void cg_transpose_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueR
  * and a shuffle when full and in bounds, else the loop "points". */
 void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
                       isl_ast_node *points);
+/* dot.c: the block of tail dot products "op" from "lo" to "hi" (iterator values): vector
+ * accumulators per row and point when full, else the point loops "points". */
+void cg_dot_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
+                isl_ast_node *points);
 /* parallel.c. Whether "node" holds a loop that runs across threads. */
 bool cg_has_parallel(isl_ast_node *node);
 /* Whether mark node "node" is a "parallel" mark on a loop that can be split across threads. */

@@ -34,7 +34,8 @@ static isl_ast_node *after_mark(isl_ast_node *node, isl_ast_build *build, void *
   isl_id *mark = isl_ast_node_mark_get_id(node);
   bool brg = strcmp(isl_id_get_name(mark), SCHED_MARK_BRGEMM) == 0 ||
              strcmp(isl_id_get_name(mark), SCHED_MARK_TRANSPOSE) == 0 ||
-             strcmp(isl_id_get_name(mark), SCHED_MARK_SUBSAMPLE) == 0;
+             strcmp(isl_id_get_name(mark), SCHED_MARK_SUBSAMPLE) == 0 ||
+             strcmp(isl_id_get_name(mark), SCHED_MARK_DOT) == 0;
   isl_id_free(mark);
   if (!brg)
     return node;

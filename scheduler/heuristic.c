@@ -34,8 +34,8 @@
 #define PARALLEL_EVEN_TILES 16 /* from this many parallel tiles on, an odd count costs < 7% */
 #define VEC 16                 /* floats per vector (AVX-512; AVX2's 8 divides it) */
 #define TAIL_MAX 2             /* M remainders run as dot products up to this many (sched_default_tail) */
-#define TAIL_MAX_L2 4          /* ... when B fits in L2, in statements of at least: */
-#define TAIL_L2_MIN_FLOPS 2e7  /* (on 2 threads, a small kernel pays the tail's 3 ops' barriers) */
+#define TAIL_MAX_BIG 4         /* ... in statements of at least: */
+#define TAIL_BIG_MIN_FLOPS 2e7  /* (on 2 threads, a small kernel pays the tail's 3 ops' barriers) */
 #define TAIL_MIN_DOT 64        /* ... when B's unit-stride reduction is at least this long */
 #define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
 #define DOT_MAX_REUSE_BIG 32   /* ... when the copy would not fit in half the L3 */
@@ -183,11 +183,12 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
  * contiguously along the reductions that B has one after the other from unit stride, at
  * least TAIL_MIN_DOT of them (the c, r, s of NCHW weights, the K of a row-major GEMM's A):
  * measured on the 1x1 convs on 7x7 of ResNet-50, 1 thread x1.18-1.22, 2 threads x1.16-1.20.
- * From 3 iterations on the extra read of B from L3 costs about as much as the vector saves;
- * a B that fits in L2 is read faster, and tails of up to 4 pay: 1x1 C256 K1024 on 14x14
- * (196 = 12 x 16 + 4) x1.03-1.05 on 1 thread (even on 2). Not in small statements: the 97 x
- * 131 x 263 GEMM (131 = 8 x 16 + 3, 6.7 MFLOP) gained 7% on 1 thread and lost 6% on 2. */
-int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss, const sched_target *target) {
+ * Tails of up to 4 pay in big statements, now that the tail runs inside the calls' loops
+ * (reading each block of B from L2 right after its call) in blocks of dot products
+ * (codegen/dot.c): 1x1 C256 K1024 on 14x14 (196 = 12 x 16 + 4) x1.03-1.05, 3x3 C256 on
+ * 14x14 (B 2.4 MB, past L2) x1.03-1.07, on 1 and 2 threads. Not in small statements: the 97
+ * x 131 x 263 GEMM (131 = 8 x 16 + 3, 6.7 MFLOP) gained 7% on 1 thread and lost 6% on 2. */
+int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
   if (!ss->brgemm || ss->role[SCHED_M] < 0 || ss->epilogue)
     return 0;
   sched_contraction c;
@@ -195,11 +196,8 @@ int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss, const sched_t
   if (!sched_classify(s, &c))
     return 0;
   bool a_is_x = c.cls[m] == SCHED_CLASS_X_SIDE;
-  sched_target dflt = sched_target_default();
-  int64_t b_bytes = 4 * s->reads[a_is_x ? c.y : c.x]->tensor->nelems;
   int64_t em = sched_call_m_extent(s, ss), t = em % VEC;
-  bool l2 = b_bytes <= (target ? target : &dflt)->l2 && s->flops >= TAIL_L2_MIN_FLOPS;
-  if (em < VEC || t == 0 || t > (l2 ? TAIL_MAX_L2 : TAIL_MAX))
+  if (em < VEC || t == 0 || t > (s->flops >= TAIL_BIG_MIN_FLOPS ? TAIL_MAX_BIG : TAIL_MAX))
     return 0;
   int64_t lb[64];
   sched_packed_strides(s, ss, a_is_x ? c.y : c.x, lb);
@@ -249,7 +247,7 @@ static bool try_rows_copy(const ir_stmt *s, sched_stmt *ss, const sched_mapping 
   pad->kind = kind; /* shared by "col" and "ss" */
   col.tail = 0;
   if (sched_flatten_pitch(s, &col, ss->flatten_iter) == extent(s, ss->role[SCHED_M])) {
-    col.tail = sched_default_tail(s, &col, t);
+    col.tail = sched_default_tail(s, &col);
     int64_t vc = m_vectors(s, &col);
     if (kind == SCHED_PACK_IM2ROW ? 25 * vc <= 24 * vp
                                   : 5 * vc <= 4 * vp && extent(s, ss->role[SCHED_N]) >= IM2COL_ROWS_MIN_N) {
@@ -414,7 +412,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
       extent(s, kk) >= 64 && mp->lin_a[kk] >= 256 && mp->lin_a[kk] % 256 == 0)
     sched_stmt_add_pack(ss, s, mp->a_read, SCHED_PACK_PAD, arena);
   try_flatten(s, ss);
-  ss->tail = sched_default_tail(s, ss, t);
+  ss->tail = sched_default_tail(s, ss);
   try_rows_copies(s, ss, mp, maps, nmaps, t);
   block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);

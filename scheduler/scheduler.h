@@ -125,11 +125,10 @@ typedef struct sched_target {
 /* 32 KiB, 1 MiB, 32 MiB: the smallest of the x86 machines brick targets. */
 sched_target sched_target_default(void);
 
-/* The "tail" the default gives BRGEMM schedule "ss" of "s" as it stands (M, flatten, packs)
- * for caches "target" (NULL: sched_target_default): 1 or 2 (up to 4 when B fits in L2) when M
- * ends that far past a multiple of the vector and B has a long unit-stride run of
- * reductions for the dot products; else 0. */
-int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss, const sched_target *target);
+/* The "tail" the default gives BRGEMM schedule "ss" of "s" as it stands (M, flatten, packs):
+ * 1 or 2 (up to 4 in statements of at least 20 MFLOP) when M ends that far past a multiple
+ * of the vector and B has a long unit-stride run of reductions for the dot products; else 0. */
+int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss);
 /* The default schedule of statement "s" (of kernel "k") with "threads" threads (0 = any). */
 void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched_stmt *out,
                         bk_arena *arena);
@@ -254,6 +253,22 @@ void sched_access_linearize(const sched_kernel *sk, const sched_op *op, const sc
  * shuffle. */
 #define SCHED_MARK_SUBSAMPLE "subsample"
 static inline int sched_subsample_width(int64_t extent) { return extent >= 16 ? 16 : 8; }
+
+/* Above the point loops of a block of rows of a tail loop nest (lower_tail) whose reductions
+ * are one loop (merged or not) contiguous in both factors: codegen computes a full block's
+ * dot products with one vector accumulator per row and point, summed across lanes once
+ * (codegen/dot.c). */
+#define SCHED_MARK_DOT "dot"
+/* The shape of such a block: "rows" values of loop "row" (indexes the broadcast factor B and
+ * the output, not A) by all of M (loop "m", at position "pm" of the op's order, every loop
+ * after it a reduction) by the one reduction "red" of more than one value; reads "a"
+ * (indexed by M) and "b". */
+typedef struct sched_dot {
+  int row, m, red, pm, a, b;
+  int64_t rows;
+} sched_dot;
+/* Whether "op" is a tail loop nest that runs in dot-product blocks; fills "d". */
+bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d);
 
 /* The schedule tree of "sk": a sequence of the ops, each a permuted, tiled band. */
 BK_GIVE isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads);

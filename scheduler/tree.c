@@ -220,6 +220,96 @@ static isl_schedule_node *subsample_band(isl_schedule_node *node, const sched_op
   return isl_schedule_node_insert_partial_schedule(node, outer);
 }
 
+/* ---- dot-product blocks of a tail ------------------------------------------------------------ */
+
+/* Rows per block: 8 accumulator vectors at most (AVX2 has 16 registers) over the T points. */
+static int64_t dot_rows(int64_t points) {
+  int64_t d = 8;
+  while (d > 1 && d * points > 8)
+    d /= 2;
+  return d;
+}
+
+static int64_t extent(const sched_op *op, int it) { return op->iters[it].hi - op->iters[it].lo; }
+
+/* A tail loop nest (lower_tail) of "O += A * B" whose loops end with M and the reductions, one
+ * loop of them (merged or not) left, which both factors read contiguously and in bounds; the
+ * rows are the innermost loop that indexes B and the output but not A. */
+bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
+  const sched_stmt *ss = &op->sched;
+  const ir_expr *e = op->stmt ? op->stmt->rhs : NULL;
+  if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_EXPR || op->assign != IR_ASSIGN_ADD ||
+      op->nreads != 2 || !e || e->kind != IR_EXPR_OP || e->op != IR_OP_MUL ||
+      e->nargs != 2 || e->args[0]->kind != IR_EXPR_ACCESS || e->args[1]->kind != IR_EXPR_ACCESS ||
+      e->args[0]->read_id == e->args[1]->read_id)
+    return false;
+  int pm = -1, red = -1;
+  for (int o = 0; o < ss->norder; o++) {
+    int it = ss->order[o].iter;
+    if (ss->order[o].tile)
+      return false;
+    if (!op->stmt->iters[it].reduction)
+      pm = o;
+    else if (extent(op, it) > 1 && red >= 0)
+      return false;
+    else if (extent(op, it) > 1)
+      red = it;
+  }
+  if (pm < 1 || red < 0 || (op->merged >= 0 && red != op->merged))
+    return false;
+  for (int o = pm + 1; o < ss->norder; o++)
+    if (!op->stmt->iters[ss->order[o].iter].reduction)
+      return false;
+  int m = ss->order[pm].iter;
+  int64_t lin[2][64], lw[64], c0;
+  for (int r = 0; r < 2; r++) {
+    const sched_access *a = &op->reads[r];
+    if (a->may_oob)
+      return false;
+    sched_access_linearize(sk, op, a, lin[r], &c0);
+    if (lin[r][red] != 1)
+      return false;
+  }
+  sched_access_linearize(sk, op, &op->write, lw, &c0);
+  int ra = lin[0][m] != 0 ? 0 : 1, rb = 1 - ra;
+  if (lin[ra][m] == 0 || lin[rb][m] != 0 || lw[red] != 0 || lw[m] == 0)
+    return false;
+  int row = -1;
+  for (int o = pm - 1; o >= 0 && row < 0; o--) {
+    int it = ss->order[o].iter;
+    if (lin[rb][it] != 0 && lin[ra][it] == 0 && lw[it] != 0 && extent(op, it) > 1)
+      row = it;
+  }
+  if (row < 0)
+    return false;
+  *d = (sched_dot){.row = row, .m = m, .red = red, .pm = pm, .a = ra, .b = rb,
+                   .rows = dot_rows(extent(op, m))};
+  return extent(op, row) >= d->rows;
+}
+
+/* The band of tail op "op" (sched_dot_tile "d") with its rows in blocks: the loops before M,
+ * the row loop as floor(row / rows) in its place, then a "dot" mark above the points:
+ *   band(.., k/8, ..)  mark "dot"  band(k, q, c)                                            */
+static isl_schedule_node *dot_band(isl_schedule_node *node, const sched_op *op, const sched_dot *d) {
+  const sched_stmt *ss = &op->sched;
+  int inner[SCHED_MAX_LOOPS + 2], ni = 0;
+  inner[ni++] = d->row;
+  for (int o = d->pm; o < ss->norder; o++)
+    inner[ni++] = ss->order[o].iter;
+  node = isl_schedule_node_insert_partial_schedule(node, permutation(op, inner, ni));
+  isl_id *mark = isl_id_alloc(isl_schedule_node_get_ctx(node), SCHED_MARK_DOT, (void *)op);
+  node = isl_schedule_node_insert_mark(node, mark);
+  isl_multi_union_pw_aff *outer = NULL;
+  for (int o = 0; o < d->pm; o++) {
+    int it = ss->order[o].iter;
+    isl_multi_union_pw_aff *l = it == d->row
+        ? isl_multi_union_pw_aff_from_union_pw_aff(block_of(op, &it, 0, d->rows))
+        : permutation(op, &it, 1);
+    outer = outer ? isl_multi_union_pw_aff_flat_range_product(outer, l) : l;
+  }
+  return isl_schedule_node_insert_partial_schedule(node, outer);
+}
+
 /* The schedule of one op, rooted at its domain. */
 static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int threads) {
   int iters[2 * SCHED_MAX_LOOPS + 3];
@@ -251,7 +341,15 @@ static isl_schedule *op_schedule(const sched_kernel *sk, const sched_op *op, int
       node = insert_parallel(node, op, threads);
     }
   } else {
-    if (subsample_copy(sk, op, iters, n))
+    sched_dot d;
+    int p = op->sched.parallel;
+    /* the parallel loop must stay in the band outside the blocks, and run more than once */
+    bool dot = sched_dot_tile(sk, op, &d) &&
+               (threads == 1 || p < 0 ||
+                (p < d.pm && (op->sched.order[p].iter != d.row || extent(op, d.row) > d.rows)));
+    if (dot)
+      node = dot_band(node, op, &d);
+    else if (subsample_copy(sk, op, iters, n))
       node = subsample_band(node, op, iters, n);
     else
       node = isl_schedule_node_insert_partial_schedule(node, permutation(op, iters, n));
@@ -291,7 +389,8 @@ static isl_union_pw_aff *loop_of(const sched_op *op, int it, int64_t tile) {
  *       filter t: band(t's loops)                          <- t's part of this block
  *
  * so that t reads the block of B each call has just read, from L2 instead of L3. */
-static isl_schedule *fused_schedule(const sched_op *b, const sched_op *t, int threads) {
+static isl_schedule *fused_schedule(const sched_kernel *sk, const sched_op *b, const sched_op *t,
+                                     int threads) {
   int iters[2 * SCHED_MAX_LOOPS + 3], titers[SCHED_MAX_LOOPS + 1];
   int64_t tiles[2 * SCHED_MAX_LOOPS + 3];
   int n = band_members(b, iters, tiles), norder = b->sched.norder;
@@ -329,9 +428,14 @@ static isl_schedule *fused_schedule(const sched_op *b, const sched_op *t, int th
   node = isl_schedule_node_insert_mark(node, mark);
   node = isl_schedule_node_parent(isl_schedule_node_parent(node));
   node = isl_schedule_node_child(isl_schedule_node_child(node, 1), 0);
-  for (int o = 0; o < t->sched.norder; o++)
-    titers[o] = t->sched.order[o].iter;
-  node = isl_schedule_node_insert_partial_schedule(node, permutation(t, titers, t->sched.norder));
+  sched_dot d;
+  if (sched_dot_tile(sk, t, &d)) {
+    node = dot_band(node, t, &d);
+  } else {
+    for (int o = 0; o < t->sched.norder; o++)
+      titers[o] = t->sched.order[o].iter;
+    node = isl_schedule_node_insert_partial_schedule(node, permutation(t, titers, t->sched.norder));
+  }
   sch = isl_schedule_node_get_schedule(node);
   isl_schedule_node_free(node);
   return sch;
@@ -358,7 +462,7 @@ isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads
     }
     for (int j = i + 1; j < t; j++) /* the tail's copy and fill go first */
       all = then(all, op_schedule(sk, sk->ops.data[j], threads));
-    all = then(all, fused_schedule(op, sk->ops.data[t], threads));
+    all = then(all, fused_schedule(sk, op, sk->ops.data[t], threads));
     i = t;
   }
   return all;

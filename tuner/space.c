@@ -251,7 +251,7 @@ static bool add_tails(const ir_kernel *k, sched_schedule *s) {
   bool changed = false;
   for (int i = 0; i < s->stmts.len; i++) {
     sched_stmt *ss = &s->stmts.data[i];
-    int64_t t = ss->tail ? ss->tail : sched_default_tail(k->stmts.data[ss->stmt], ss, NULL);
+    int64_t t = ss->tail ? ss->tail : sched_default_tail(k->stmts.data[ss->stmt], ss);
     changed |= t != ss->tail;
     ss->tail = t;
   }

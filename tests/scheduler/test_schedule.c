@@ -545,7 +545,7 @@ END_TEST
 
 /* JIT-compile "text" with "schedule" and "threads", run it five times (races show up as
  * intermittent failures) and compare with the interpreter. */
-static void check_runs(const char *text, const char *schedule, int threads) {
+static void check_runs_on(const char *text, const char *schedule, int threads, const char *target) {
   loaded *l = load_text("regress.bk", text);
   const ir_kernel *k = l->prog->kernels.data[0];
   int np = k->params.len;
@@ -562,6 +562,8 @@ static void check_runs(const char *text, const char *schedule, int threads) {
   brick_options *opts = brick_options_new();
   brick_options_set_schedule(opts, schedule);
   brick_options_set_threads(opts, threads);
+  if (target)
+    brick_options_set_target(opts, target);
   brick_module *mod;
   ck_assert_msg(brick_compile(ctx, prog, 0, opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(ctx));
   void (*fn)(float *, float *, float *) = (void (*)(float *, float *, float *))brick_module_lookup(ctx, mod, k->name);
@@ -581,6 +583,10 @@ static void check_runs(const char *text, const char *schedule, int threads) {
   for (int i = 0; i < np; i++)
     free(args[i]);
   loaded_free(l);
+}
+
+static void check_runs(const char *text, const char *schedule, int threads) {
+  check_runs_on(text, schedule, threads, NULL);
 }
 
 /* The default schedule of kernel "text" on "threads" threads, without the kernel's name
@@ -740,6 +746,48 @@ START_TEST(test_m_tail) {
 }
 END_TEST
 
+/* A tail's dot products in blocks ("dot" mark, codegen/dot.c): 8 rows by one point, 4 by 2,
+ * 2 by 3 and 1 by 9 (in passes of 8 points), a border block of fewer rows, reductions that end
+ * in a partial vector (c of a 1x1 in K tiles of 32 and 6; c, r, s merged, 45 long), on
+ * AVX-512 and AVX2 (vectors of 8), inside the calls' loops and after them (a loop over r
+ * outside the calls: the tail's own loop nest, parallel over its rows), on 1 and 2 threads. */
+START_TEST(test_tail_dot_blocks) {
+  static const char c1[] = "kernel k(I: f32[2, 70, 5, 5], W: f32[21, 70, 1, 1]) -> (O: f32[2, 21, 5, 5]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
+  static const char c3[] = "kernel k(I: f32[1, 5, 7, 7], W: f32[19, 5, 3, 3]) -> (O: f32[1, 19, 7, 7]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  static const int tails[] = {1, 2, 3, 9};
+  const char *targets[] = {NULL, "x86-64-v3"};
+  for (int i = 0; i < 4; i++) {
+    char sch[256];
+    snprintf(sch, sizeof sch, "s0{brgemm(m=q,n=k/8,k=c/32);flatten=p;tail=%d;order=n,p,k/8,c/32;"
+             "parallel=k/8}", tails[i]);
+    char *loops = loops_of(c1, sch, 1);
+    ck_assert_msg(strstr(loops, "// dot"), "no dot blocks in the tail:\n%s", loops);
+    free(loops);
+    for (int t = 0; t < 2; t++)
+      for (int threads = 1; threads <= 2; threads++)
+        check_runs_on(c1, sch, threads, targets[t]);
+  }
+  const char *s3 = "s0{brgemm(m=q,n=k/16,k=c;batch=r,s);flatten=p;tail=1;order=n,p,k/16;pack=I:im2row}";
+  char *loops = loops_of(c3, s3, 2);
+  ck_assert_msg(strstr(loops, "// dot") && strstr(loops, " <= 44; "), "no dot blocks over c, r, s:\n%s", loops);
+  free(loops);
+  for (int t = 0; t < 2; t++)
+    check_runs_on(c3, s3, 2, targets[t]);
+  static const char c3k[] = "kernel k(I: f32[1, 5, 7, 7], W: f32[515, 5, 3, 3]) -> (O: f32[1, 515, 7, 7]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  const char *apart = "s0{brgemm(m=q,n=k/64,k=c;batch=s);flatten=p;tail=3;order=n,p,k/64,r;"
+                      "parallel=k/64;pack=I:im2row}";
+  loops = loops_of(c3k, apart, 2);
+  const char *dot = strstr(loops, "// dot"), *fill = strstr(loops, "O3("), *par = strstr(loops, "// parallel");
+  ck_assert_msg(dot && fill && fill < dot && par && strstr(par + 1, "// parallel") &&
+                strstr(par + 1, "// parallel") < dot, "not a parallel tail after the calls:\n%s", loops);
+  free(loops);
+  check_runs_1_2(c3k, apart);
+}
+END_TEST
+
 /* The loop nest of kernel "text" with "schedule" on "threads" threads (malloc'ed). */
 static char *loops_of(const char *text, const char *schedule, int threads) {
   brick_ctx *ctx = brick_ctx_new();
@@ -860,6 +908,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_transpose_blocks);
   tcase_add_test(tc, test_subsample_tiles);
   tcase_add_test(tc, test_m_tail);
+  tcase_add_test(tc, test_tail_dot_blocks);
   tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
   return s;
