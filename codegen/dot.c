@@ -46,17 +46,6 @@ static LLVMValueRef load_vec(cg_fn *f, int buf, LLVMValueRef off, unsigned vl, L
   return cg_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
 }
 
-/* acc[i] += bv[row(i)] * av[point(i)] for the "nacc" = rows x points accumulators. */
-static void fmas(cg_fn *f, LLVMValueRef *acc, const LLVMValueRef *av, const LLVMValueRef *bv,
-                 int rows, int points, unsigned vl) {
-  LLVMTypeRef vty = LLVMVectorType(f->f32, vl);
-  for (int r = 0; r < rows; r++)
-    for (int t = 0; t < points; t++) {
-      LLVMValueRef args[3] = {bv[r], av[t], acc[r * points + t]};
-      acc[r * points + t] = cg_intrinsic(f, "llvm.fmuladd", &vty, 1, args, 3);
-    }
-}
-
 /* The sums across lanes of the "n" (a power of 2, <= vl) vectors "v", as lanes 0..n-1 of a
  * vector of n floats: pairs of vectors holding groups of g lanes per row merge into one
  * holding groups of g/2 (the first halves of the groups plus the second halves), until one
@@ -92,90 +81,120 @@ static LLVMValueRef lane_sums(cg_fn *f, LLVMValueRef *v, int n, unsigned vl) {
   return s;
 }
 
-/* One full block: rows lo[row] .. + rows - 1, points "t0" .. "t0 + points - 1" of M (offsets
- * from lo[m]), j over lo[red] .. hi[red]. */
-static void full_block(cg_fn *f, const sched_op *op, const sched_dot *d, LLVMValueRef *lo,
-                       LLVMValueRef *hi, int t0, int points, unsigned vl) {
-  const int rows = (int)d->rows;
-  int64_t la[64], lb[64], lw[64];
-  LLVMValueRef aoff = offset_at(f, op, &op->reads[d->a], lo, la);
-  LLVMValueRef boff = offset_at(f, op, &op->reads[d->b], lo, lb);
-  LLVMValueRef woff = offset_at(f, op, &op->write, lo, lw);
-  LLVMTypeRef vty = LLVMVectorType(f->f32, vl);
-  LLVMValueRef len = LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi[d->red], lo[d->red], ""), cg_i64(f, 1), "");
-  LLVMValueRef full_end = LLVMBuildAnd(f->b, len, cg_i64(f, -(int64_t)vl), "");
-  int nacc = rows * points;
-  LLVMValueRef slot[64], acc[64], av[8], bv[8];
-  for (int i = 0; i < nacc; i++) {
-    slot[i] = cg_entry_alloca(f, vty, "dot.acc");
-    LLVMBuildStore(f->b, LLVMConstNull(vty), slot[i]);
+/* A block being generated: its shape and where its factors are. */
+typedef struct block {
+  cg_fn *f;
+  const sched_op *op;
+  const sched_dot *d;
+  int rows, points, unroll, t0;
+  unsigned vl;
+  LLVMTypeRef vty;
+  LLVMValueRef aoff, boff;
+  int64_t la[64], lb[64];
+  LLVMValueRef slot[64]; /* accumulators [row][point][u] */
+} block;
+
+/* The FMAs of "u" vectors (u <= unroll) from element "j" of the reduction: per vector, one load
+ * of each point of A and of each row of B (only the lanes "mask" sets, if not NULL). */
+static void step(block *k, LLVMValueRef j, int u, LLVMValueRef mask) {
+  cg_fn *f = k->f;
+  const sched_access *ra = &k->op->reads[k->d->a], *rb = &k->op->reads[k->d->b];
+  for (int v = 0; v < u; v++) {
+    LLVMValueRef jv = LLVMBuildAdd(f->b, j, cg_i64(f, (int64_t)v * k->vl), "");
+    LLVMValueRef av[8], bv[8];
+    for (int t = 0; t < k->points; t++)
+      av[t] = load_vec(f, ra->buf, LLVMBuildAdd(f->b, k->aoff, LLVMBuildAdd(f->b, jv,
+                       cg_i64(f, (k->t0 + t) * k->la[k->d->m]), ""), ""), k->vl, mask);
+    for (int r = 0; r < k->rows; r++)
+      bv[r] = load_vec(f, rb->buf, LLVMBuildAdd(f->b, k->boff, LLVMBuildAdd(f->b, jv,
+                       cg_i64(f, r * k->lb[k->d->row]), ""), ""), k->vl, mask);
+    for (int r = 0; r < k->rows; r++)
+      for (int t = 0; t < k->points; t++) {
+        LLVMValueRef slot = k->slot[(r * k->points + t) * k->unroll + v];
+        LLVMValueRef args[3] = {bv[r], av[t], LLVMBuildLoad2(f->b, k->vty, slot, "")};
+        LLVMBuildStore(f->b, cg_intrinsic(f, "llvm.fmuladd", &k->vty, 1, args, 3), slot);
+      }
   }
-  /* for (j = 0; j < full_end; j += vl): whole vectors */
-  LLVMValueRef jslot = cg_alloca_i64(f, "dot.j");
-  LLVMBuildStore(f->b, cg_i64(f, 0), jslot);
+}
+
+/* for (; j < end; j += u * vl) step(j, u), j in the i64 alloca "jslot". */
+static void step_loop(block *k, LLVMValueRef jslot, LLVMValueRef end, int u) {
+  cg_fn *f = k->f;
   LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.head");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.body");
-  LLVMBasicBlockRef rest = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.rest");
+  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.exit");
   LLVMBuildBr(f->b, head);
   LLVMPositionBuilderAtEnd(f->b, head);
   LLVMValueRef j = LLVMBuildLoad2(f->b, f->i64, jslot, "j");
-  LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, full_end, ""), body, rest);
-  for (int pass = 0; pass < 2; pass++) {
-    LLVMValueRef mask = NULL;
-    LLVMBasicBlockRef after = NULL;
-    if (pass == 0) {
-      LLVMPositionBuilderAtEnd(f->b, body);
-    } else { /* the last, partial vector */
-      LLVMPositionBuilderAtEnd(f->b, rest);
-      LLVMValueRef left = LLVMBuildSub(f->b, len, full_end, "");
-      LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.part");
-      after = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.sum");
-      LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, left, cg_i64(f, 0), ""), part, after);
-      LLVMPositionBuilderAtEnd(f->b, part);
-      LLVMValueRef lanes[64];
-      for (unsigned p = 0; p < vl; p++)
-        lanes[p] = LLVMConstInt(f->i64, p, 0);
-      LLVMTypeRef ity = LLVMVectorType(f->i64, vl);
-      LLVMValueRef one = LLVMBuildInsertElement(f->b, LLVMGetUndef(ity), left, LLVMConstInt(f->i32, 0, 0), "");
-      LLVMValueRef splat = LLVMBuildShuffleVector(f->b, one, LLVMGetUndef(ity),
-                                                  LLVMConstNull(LLVMVectorType(f->i32, vl)), "");
-      mask = LLVMBuildICmp(f->b, LLVMIntULT, LLVMConstVector(lanes, vl), splat, "");
-      j = full_end;
-    }
-    for (int i = 0; i < nacc; i++)
-      acc[i] = LLVMBuildLoad2(f->b, vty, slot[i], "");
-    for (int t = 0; t < points; t++)
-      av[t] = load_vec(f, op->reads[d->a].buf,
-                       LLVMBuildAdd(f->b, aoff, LLVMBuildAdd(f->b, j, cg_i64(f, (t0 + t) * la[d->m]), ""), ""),
-                       vl, mask);
-    for (int r = 0; r < rows; r++)
-      bv[r] = load_vec(f, op->reads[d->b].buf,
-                       LLVMBuildAdd(f->b, boff, LLVMBuildAdd(f->b, j, cg_i64(f, r * lb[d->row]), ""), ""),
-                       vl, mask);
-    fmas(f, acc, av, bv, rows, points, vl);
-    for (int i = 0; i < nacc; i++)
-      LLVMBuildStore(f->b, acc[i], slot[i]);
-    if (pass == 0) {
-      LLVMBuildStore(f->b, LLVMBuildAdd(f->b, j, cg_i64(f, vl), ""), jslot);
-      LLVMBuildBr(f->b, head);
-    } else {
-      LLVMBuildBr(f->b, after);
-      LLVMPositionBuilderAtEnd(f->b, after);
-    }
+  LLVMValueRef next = LLVMBuildAdd(f->b, j, cg_i64(f, (int64_t)u * k->vl), "");
+  LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLE, next, end, ""), body, exit);
+  LLVMPositionBuilderAtEnd(f->b, body);
+  step(k, j, u, NULL);
+  LLVMBuildStore(f->b, next, jslot);
+  LLVMBuildBr(f->b, head);
+  LLVMPositionBuilderAtEnd(f->b, exit);
+}
+
+/* One full block: rows lo[row] .. + rows - 1, points "t0" .. "t0 + points - 1" of M (offsets
+ * from lo[m]), j over lo[red] .. hi[red]: "unroll" vectors per step, then single vectors, then
+ * a masked one; per (row, point), the unrolled accumulators added, and the rows' sums of a
+ * point added into O. */
+static void full_block(cg_fn *f, const sched_op *op, const sched_dot *d, LLVMValueRef *lo,
+                       LLVMValueRef *hi, int t0, int points, unsigned vl) {
+  block k = {.f = f, .op = op, .d = d, .rows = (int)d->rows, .points = points, .t0 = t0, .vl = vl,
+             .vty = LLVMVectorType(f->f32, vl)};
+  /* 8 accumulators: 4 chains per row on one point (a latency of 4 at 2 FMAs per cycle would
+   * want 8, but B streams in from L2 at about one vector per cycle) */
+  k.unroll = 8 / (k.rows * points) > 4 ? 4 : 8 / (k.rows * points) > 1 ? 8 / (k.rows * points) : 1;
+  int64_t lw[64];
+  k.aoff = offset_at(f, op, &op->reads[d->a], lo, k.la);
+  k.boff = offset_at(f, op, &op->reads[d->b], lo, k.lb);
+  LLVMValueRef woff = offset_at(f, op, &op->write, lo, lw);
+  LLVMValueRef len = LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi[d->red], lo[d->red], ""), cg_i64(f, 1), "");
+  int nacc = k.rows * points * k.unroll;
+  for (int i = 0; i < nacc; i++) {
+    k.slot[i] = cg_entry_alloca(f, k.vty, "dot.acc");
+    LLVMBuildStore(f->b, LLVMConstNull(k.vty), k.slot[i]);
   }
+  LLVMValueRef jslot = cg_alloca_i64(f, "dot.j");
+  LLVMBuildStore(f->b, cg_i64(f, 0), jslot);
+  if (k.unroll > 1)
+    step_loop(&k, jslot, len, k.unroll);
+  step_loop(&k, jslot, len, 1);
+  /* the last, partial vector: lanes below len - j */
+  LLVMValueRef j = LLVMBuildLoad2(f->b, f->i64, jslot, "");
+  LLVMValueRef left = LLVMBuildSub(f->b, len, j, "");
+  LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.part");
+  LLVMBasicBlockRef sum = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.sum");
+  LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, left, cg_i64(f, 0), ""), part, sum);
+  LLVMPositionBuilderAtEnd(f->b, part);
+  LLVMValueRef lanes[64];
+  for (unsigned p = 0; p < vl; p++)
+    lanes[p] = LLVMConstInt(f->i64, p, 0);
+  LLVMTypeRef ity = LLVMVectorType(f->i64, vl);
+  LLVMValueRef one = LLVMBuildInsertElement(f->b, LLVMGetUndef(ity), left, LLVMConstInt(f->i32, 0, 0), "");
+  LLVMValueRef splat = LLVMBuildShuffleVector(f->b, one, LLVMGetUndef(ity),
+                                              LLVMConstNull(LLVMVectorType(f->i32, vl)), "");
+  step(&k, j, 1, LLVMBuildICmp(f->b, LLVMIntULT, LLVMConstVector(lanes, vl), splat, ""));
+  LLVMBuildBr(f->b, sum);
+  LLVMPositionBuilderAtEnd(f->b, sum);
   /* O[row, t] += the lanes' sum, a vector of the rows' sums per point */
   for (int t = 0; t < points; t++) {
     LLVMValueRef v[8] = {0};
-    for (int r = 0; r < rows; r++)
-      v[r] = LLVMBuildLoad2(f->b, vty, slot[r * points + t], "");
-    LLVMValueRef s = lane_sums(f, v, rows, vl);
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < k.rows; r++) {
+      LLVMValueRef *sl = &k.slot[(r * points + t) * k.unroll];
+      v[r] = LLVMBuildLoad2(f->b, k.vty, sl[0], "");
+      for (int u = 1; u < k.unroll; u++)
+        v[r] = LLVMBuildFAdd(f->b, v[r], LLVMBuildLoad2(f->b, k.vty, sl[u], ""), "");
+    }
+    LLVMValueRef s = lane_sums(f, v, k.rows, vl);
+    for (int r = 0; r < k.rows; r++) {
       LLVMValueRef off = LLVMBuildAdd(f->b, woff, cg_i64(f, r * lw[d->row] + (t0 + t) * lw[d->m]), "");
       LLVMValueRef p = elem_ptr(f, op->write.buf, off);
       LLVMValueRef x = LLVMBuildExtractElement(f->b, s, LLVMConstInt(f->i32, (unsigned)r, 0), "");
-      LLVMValueRef sum = LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, f->f32, p, ""), x, "");
-      LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
-      LLVMBuildStore(f->b, sum, p);
+      LLVMValueRef total = LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, f->f32, p, ""), x, "");
+      LLVMSetFastMathFlags(total, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+      LLVMBuildStore(f->b, total, p);
     }
   }
 }
