@@ -222,6 +222,8 @@ static isl_schedule_node *subsample_band(isl_schedule_node *node, const sched_op
 
 /* ---- dot-product blocks of a tail ------------------------------------------------------------ */
 
+#define DOT_MAX_A_BYTES 32768 /* the smallest L1 brick targets */
+
 /* Rows per block: 2 up to 4 points (then 8 accumulators at most: AVX2 has 16 registers), else
  * 1. Each row streams from L2; more rows at once ran slower: rows of 1024 floats, 8 rows by
  * one vector 59-88 GFLOP/s, 2 rows by 4 vectors 62-124 (Zen 5, one core). */
@@ -235,7 +237,9 @@ static int64_t extent(const sched_op *op, int it) { return op->iters[it].hi - op
  * M: the blocks read each row of B once for all of them, where LLVM's loop reads it once per
  * point. For one point, LLVM's loop (4 chains of FMAs along one row) is as fast: blocks of 8
  * rows or of 2 rows by 4 vectors measured x0.97-1.01 on the tails of one pixel of ResNet-50's
- * layers on 7x7. */
+ * layers on 7x7. And A's part at most DOT_MAX_A_BYTES, so that it stays in L1 while the rows
+ * go by: an FC layer W[k,c] of 4096 x 4096 on 16 images (the dot products of "loops;
+ * order=k,n,c") took 10.3 ms in blocks, 7.9 in LLVM's loops. */
 bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
   const sched_stmt *ss = &op->sched;
   const ir_expr *e = op->stmt ? op->stmt->rhs : NULL;
@@ -285,7 +289,17 @@ bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
     return false;
   *d = (sched_dot){.row = row, .m = m, .red = red, .pm = pm, .a = ra, .b = rb,
                    .rows = dot_rows(extent(op, m))};
-  return extent(op, m) >= 2 && extent(op, row) >= d->rows;
+  /* a tail inside the calls' loops (fused_schedule) runs over one K tile of them at a time */
+  int64_t span = extent(op, red);
+  if (op->fuse_into >= 0) {
+    const sched_op *b = sk->ops.data[op->fuse_into];
+    for (int o = 0; o < b->sched.norder; o++)
+      if (b->sched.order[o].tile && b->sched.order[o].iter == b->sched.role[SCHED_K] &&
+          b->sched.order[o].iter == red && b->sched.tile[SCHED_K] > 0)
+        span = b->sched.tile[SCHED_K] * (op->merged == red ? op->merged_inner : 1);
+  }
+  return extent(op, m) >= 2 && extent(op, row) >= d->rows &&
+         4 * extent(op, m) * (span < extent(op, red) ? span : extent(op, red)) <= DOT_MAX_A_BYTES;
 }
 
 /* The band of tail op "op" (sched_dot_tile "d") with its rows in blocks: the loops before M,
