@@ -110,6 +110,11 @@ LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int nt
 
 /* stmt.c: the op "op" at the point whose iterator values are "it". */
 void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it);
+/* stmt.c: the element offset of access "a" of "op" at the iterator values "it" (i64), and its
+ * strides over the iterators into "lin"; a pointer to element "off" of buffer "buf". */
+LLVMValueRef cg_access_offset(cg_fn *f, const sched_op *op, const sched_access *a,
+                              LLVMValueRef *it, int64_t *lin);
+LLVMValueRef cg_elem_ptr(cg_fn *f, int buf, LLVMValueRef off);
 /* The annotation of a "brgemm" mark: the first and last point of the call's tile. */
 typedef struct cg_mark_bounds {
   isl_ast_expr *lo, *hi;

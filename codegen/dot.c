@@ -15,27 +15,11 @@
 
 #include <isl/ast.h>
 
-/* Element offset of access "a" at the iterator values "it", and its strides into "lin". */
-static LLVMValueRef offset_at(cg_fn *f, const sched_op *op, const sched_access *a,
-                              LLVMValueRef *it, int64_t *lin) {
-  int64_t c0;
-  sched_access_linearize(f->sk, op, a, lin, &c0);
-  LLVMValueRef off = cg_i64(f, c0);
-  for (int i = 0; i < op->niters; i++)
-    if (lin[i])
-      off = LLVMBuildAdd(f->b, off, LLVMBuildMul(f->b, it[i], cg_i64(f, lin[i]), ""), "");
-  return off;
-}
-
-static LLVMValueRef elem_ptr(cg_fn *f, int buf, LLVMValueRef off) {
-  return LLVMBuildGEP2(f->b, f->f32, f->buf[buf], &off, 1, "");
-}
-
 /* A vector of "vl" floats at element "off" of buffer "buf"; with "mask" (NULL: none) only the
  * lanes it sets are read, the others are 0. */
 static LLVMValueRef load_vec(cg_fn *f, int buf, LLVMValueRef off, unsigned vl, LLVMValueRef mask) {
   LLVMTypeRef vty = LLVMVectorType(f->f32, vl);
-  LLVMValueRef p = elem_ptr(f, buf, off);
+  LLVMValueRef p = cg_elem_ptr(f, buf, off);
   if (!mask) {
     LLVMValueRef v = LLVMBuildLoad2(f->b, vty, p, "");
     LLVMSetAlignment(v, 4);
@@ -147,9 +131,9 @@ static void full_block(cg_fn *f, const sched_op *op, const sched_dot *d, LLVMVal
    * want 8, but B streams in from L2 at about one vector per cycle) */
   k.unroll = 8 / (k.rows * points) > 4 ? 4 : 8 / (k.rows * points) > 1 ? 8 / (k.rows * points) : 1;
   int64_t lw[64];
-  k.aoff = offset_at(f, op, &op->reads[d->a], lo, k.la);
-  k.boff = offset_at(f, op, &op->reads[d->b], lo, k.lb);
-  LLVMValueRef woff = offset_at(f, op, &op->write, lo, lw);
+  k.aoff = cg_access_offset(f, op, &op->reads[d->a], lo, k.la);
+  k.boff = cg_access_offset(f, op, &op->reads[d->b], lo, k.lb);
+  LLVMValueRef woff = cg_access_offset(f, op, &op->write, lo, lw);
   LLVMValueRef len = LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi[d->red], lo[d->red], ""), cg_i64(f, 1), "");
   int nacc = k.rows * points * k.unroll;
   for (int i = 0; i < nacc; i++) {
@@ -190,7 +174,7 @@ static void full_block(cg_fn *f, const sched_op *op, const sched_dot *d, LLVMVal
     LLVMValueRef s = lane_sums(f, v, k.rows, vl);
     for (int r = 0; r < k.rows; r++) {
       LLVMValueRef off = LLVMBuildAdd(f->b, woff, cg_i64(f, r * lw[d->row] + (t0 + t) * lw[d->m]), "");
-      LLVMValueRef p = elem_ptr(f, op->write.buf, off);
+      LLVMValueRef p = cg_elem_ptr(f, op->write.buf, off);
       LLVMValueRef x = LLVMBuildExtractElement(f->b, s, LLVMConstInt(f->i32, (unsigned)r, 0), "");
       LLVMValueRef total = LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, f->f32, p, ""), x, "");
       LLVMSetFastMathFlags(total, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);

@@ -63,6 +63,21 @@ static LLVMValueRef load_access(point *P, const sched_access *a, bool factor) {
   return phi;
 }
 
+LLVMValueRef cg_access_offset(cg_fn *f, const sched_op *op, const sched_access *a,
+                              LLVMValueRef *it, int64_t *lin) {
+  int64_t c0;
+  sched_access_linearize(f->sk, op, a, lin, &c0);
+  LLVMValueRef off = cg_i64(f, c0);
+  for (int i = 0; i < op->niters; i++)
+    if (lin[i])
+      off = LLVMBuildAdd(f->b, off, LLVMBuildMul(f->b, it[i], cg_i64(f, lin[i]), ""), "");
+  return off;
+}
+
+LLVMValueRef cg_elem_ptr(cg_fn *f, int buf, LLVMValueRef off) {
+  return LLVMBuildGEP2(f->b, f->f32, f->buf[buf], &off, 1, "");
+}
+
 static LLVMValueRef fmath(cg_fn *f, LLVMValueRef v) {
   if (LLVMIsAInstruction(v))
     LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);

@@ -24,32 +24,16 @@
 
 #define T SCHED_TRANSPOSE_TILE
 
-/* Element offset of access "a" at the iterator values "it" (i64 values), and the strides. */
-static LLVMValueRef offset_at(cg_fn *f, const sched_op *op, const sched_access *a,
-                              LLVMValueRef *it, int64_t *lin) {
-  int64_t c0;
-  sched_access_linearize(f->sk, op, a, lin, &c0);
-  LLVMValueRef off = cg_i64(f, c0);
-  for (int i = 0; i < op->niters; i++)
-    if (lin[i])
-      off = LLVMBuildAdd(f->b, off, LLVMBuildMul(f->b, it[i], cg_i64(f, lin[i]), ""), "");
-  return off;
-}
-
-static LLVMValueRef vec_ptr(cg_fn *f, int buf, LLVMValueRef off) {
-  return LLVMBuildGEP2(f->b, f->f32, f->buf[buf], &off, 1, "");
-}
-
 /* The full-tile body at corner "lo": rows along the read's contiguous loop "ic", one per
  * value of the write's contiguous loop "ik". */
 static void full_tile(cg_fn *f, const sched_op *op, LLVMValueRef *lo, int ic, int ik) {
   LLVMTypeRef vty = LLVMVectorType(f->f32, T);
   int64_t lr[64], lw[64];
-  LLVMValueRef roff = offset_at(f, op, &op->reads[0], lo, lr);
-  LLVMValueRef woff = offset_at(f, op, &op->write, lo, lw);
+  LLVMValueRef roff = cg_access_offset(f, op, &op->reads[0], lo, lr);
+  LLVMValueRef woff = cg_access_offset(f, op, &op->write, lo, lw);
   LLVMValueRef r[T];
   for (int i = 0; i < T; i++) {
-    LLVMValueRef v = LLVMBuildLoad2(f->b, vty, vec_ptr(f, op->reads[0].buf,
+    LLVMValueRef v = LLVMBuildLoad2(f->b, vty, cg_elem_ptr(f, op->reads[0].buf,
                                     LLVMBuildAdd(f->b, roff, cg_i64(f, (int64_t)i * lr[ik]), "")), "row");
     LLVMSetAlignment(v, 4);
     r[i] = v;
@@ -69,7 +53,7 @@ static void full_tile(cg_fn *f, const sched_op *op, LLVMValueRef *lo, int ic, in
     }
   for (int j = 0; j < T; j++) {
     LLVMValueRef off = LLVMBuildAdd(f->b, woff, cg_i64(f, (int64_t)j * lw[ic]), "");
-    LLVMSetAlignment(LLVMBuildStore(f->b, r[j], vec_ptr(f, op->write.buf, off)), 4);
+    LLVMSetAlignment(LLVMBuildStore(f->b, r[j], cg_elem_ptr(f, op->write.buf, off)), 4);
   }
 }
 
@@ -159,16 +143,16 @@ void cg_subsample_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueR
   LLVMBuildCondBr(f->b, ok, vec, loops);
   LLVMPositionBuilderAtEnd(f->b, vec);
   LLVMTypeRef vty = LLVMVectorType(f->f32, (unsigned)w);
-  LLVMValueRef roff = offset_at(f, op, r, at, lr), woff = offset_at(f, op, &op->write, at, lw);
-  LLVMValueRef v0 = LLVMBuildLoad2(f->b, vty, vec_ptr(f, r->buf, roff), "");
-  LLVMValueRef v1 = LLVMBuildLoad2(f->b, vty, vec_ptr(f, r->buf, LLVMBuildAdd(f->b, roff, cg_i64(f, w), "")), "");
+  LLVMValueRef roff = cg_access_offset(f, op, r, at, lr), woff = cg_access_offset(f, op, &op->write, at, lw);
+  LLVMValueRef v0 = LLVMBuildLoad2(f->b, vty, cg_elem_ptr(f, r->buf, roff), "");
+  LLVMValueRef v1 = LLVMBuildLoad2(f->b, vty, cg_elem_ptr(f, r->buf, LLVMBuildAdd(f->b, roff, cg_i64(f, w), "")), "");
   LLVMSetAlignment(v0, 4);
   LLVMSetAlignment(v1, 4);
   LLVMValueRef mask[T];
   for (int p = 0; p < w; p++)
     mask[p] = LLVMConstInt(f->i32, (unsigned)(2 * p), 0);
   LLVMValueRef even = LLVMBuildShuffleVector(f->b, v0, v1, LLVMConstVector(mask, (unsigned)w), "even");
-  LLVMSetAlignment(LLVMBuildStore(f->b, even, vec_ptr(f, op->write.buf, woff)), 4);
+  LLVMSetAlignment(LLVMBuildStore(f->b, even, cg_elem_ptr(f, op->write.buf, woff)), 4);
   LLVMBuildBr(f->b, done);
   LLVMPositionBuilderAtEnd(f->b, loops);
   cg_ast_gen(f, points);
