@@ -186,7 +186,7 @@ static void full_block(cg_fn *f, const sched_op *op, const sched_dot *d, LLVMVal
 void cg_dot_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi,
                 isl_ast_node *points) {
   sched_dot d;
-  if (!sched_dot_tile(f->sk, op, &d)) {
+  if (!sched_dot_tile(f->sk, op, &d) || d.rows > 8) { /* 8: the arrays of full_block */
     cg_ast_gen(f, points);
     return;
   }

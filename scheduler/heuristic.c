@@ -186,7 +186,9 @@ static void try_flatten(const ir_stmt *s, sched_stmt *ss) {
  * Tails of up to 4 pay in big statements, now that the tail runs inside the calls' loops
  * (reading each block of B from L2 right after its call) in blocks of dot products
  * (codegen/dot.c): 1x1 C256 K1024 on 14x14 (196 = 12 x 16 + 4) x1.03-1.05, 3x3 C256 on
- * 14x14 (B 2.4 MB, past L2) x1.03-1.07, on 1 and 2 threads. Not in small statements: the 97
+ * 14x14 (B 2.4 MB, past L2) x1.03-1.07, on 1 and 2 threads. (The default orders keep only
+ * K tile loops of the reductions outside the calls, so their tails always run inside the
+ * calls' loops; a tail after them reads B from L3 again.) Not in small statements: the 97
  * x 131 x 263 GEMM (131 = 8 x 16 + 3, 6.7 MFLOP) gained 7% on 1 thread and lost 6% on 2. */
 int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
   if (!ss->brgemm || ss->role[SCHED_M] < 0 || ss->epilogue)

@@ -222,7 +222,9 @@ static isl_schedule_node *subsample_band(isl_schedule_node *node, const sched_op
 
 /* ---- dot-product blocks of a tail ------------------------------------------------------------ */
 
-#define DOT_MAX_A_BYTES 32768 /* the smallest L1 brick targets */
+#define DOT_MAX_A_BYTES 32768 /* A's part of a block: the smallest L1 brick targets */
+#define DOT_MAX_POINTS 16      /* points of M in a block (codegen unrolls passes of 8) */
+#define DOT_MIN_SPAN 16        /* a vector of the reduction per block, at least */
 
 /* Rows per block: 2 up to 4 points (then 8 accumulators at most: AVX2 has 16 registers), else
  * 1. Each row streams from L2; more rows at once ran slower: rows of 1024 floats, 8 rows by
@@ -239,7 +241,9 @@ static int64_t extent(const sched_op *op, int it) { return op->iters[it].hi - op
  * rows or of 2 rows by 4 vectors measured x0.97-1.01 on the tails of one pixel of ResNet-50's
  * layers on 7x7. And A's part at most DOT_MAX_A_BYTES, so that it stays in L1 while the rows
  * go by: an FC layer W[k,c] of 4096 x 4096 on 16 images (the dot products of "loops;
- * order=k,n,c") took 10.3 ms in blocks, 7.9 in LLVM's loops. */
+ * order=k,n,c") took 10.3 ms in blocks, 7.9 in LLVM's loops. At most DOT_MAX_POINTS points
+ * (codegen unrolls the passes over them: 4000 points took 11 s to compile) and at least a
+ * vector of the reduction, which must come after M (inside the blocks). */
 bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
   const sched_stmt *ss = &op->sched;
   const ir_expr *e = op->stmt ? op->stmt->rhs : NULL;
@@ -248,7 +252,7 @@ bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
       e->nargs != 2 || e->args[0]->kind != IR_EXPR_ACCESS || e->args[1]->kind != IR_EXPR_ACCESS ||
       e->args[0]->read_id == e->args[1]->read_id)
     return false;
-  int pm = -1, red = -1;
+  int pm = -1, red = -1, pred = -1;
   for (int o = 0; o < ss->norder; o++) {
     int it = ss->order[o].iter;
     if (ss->order[o].tile)
@@ -258,9 +262,9 @@ bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
     else if (extent(op, it) > 1 && red >= 0)
       return false;
     else if (extent(op, it) > 1)
-      red = it;
+      red = it, pred = o;
   }
-  if (pm < 1 || red < 0 || (op->merged >= 0 && red != op->merged))
+  if (pm < 1 || red < 0 || pred < pm || (op->merged >= 0 && red != op->merged))
     return false;
   for (int o = pm + 1; o < ss->norder; o++)
     if (!op->stmt->iters[ss->order[o].iter].reduction)
@@ -298,8 +302,10 @@ bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
           b->sched.order[o].iter == red && b->sched.tile[SCHED_K] > 0)
         span = b->sched.tile[SCHED_K] * (op->merged == red ? op->merged_inner : 1);
   }
-  return extent(op, m) >= 2 && extent(op, row) >= d->rows &&
-         4 * extent(op, m) * (span < extent(op, red) ? span : extent(op, red)) <= DOT_MAX_A_BYTES;
+  if (span > extent(op, red))
+    span = extent(op, red);
+  return extent(op, m) >= 2 && extent(op, m) <= DOT_MAX_POINTS && span >= DOT_MIN_SPAN &&
+         extent(op, row) >= d->rows && 4 * extent(op, m) * span <= DOT_MAX_A_BYTES;
 }
 
 /* The band of tail op "op" (sched_dot_tile "d") with its rows in blocks: the loops before M,

@@ -787,6 +787,20 @@ START_TEST(test_tail_dot_blocks) {
                 strstr(par + 1, "// parallel") < dot, "not a parallel tail after the calls:\n%s", loops);
   free(loops);
   check_runs_1_2(c3k, apart);
+  /* no blocks (found by a review): 40 points (codegen unrolls the passes over them), a
+   * reduction shorter than a vector, the reduction outside M */
+  static const char fc[] = "kernel fc(I: f32[3, 40], W: f32[40, 40]) -> (O: f32[3, 40]) {\n"
+                           "  O[n, k] += I[n, c] * W[k, c]\n}\n";
+  static const char fc2[] = "kernel fc(I: f32[3, 2], W: f32[40, 2]) -> (O: f32[3, 40]) {\n"
+                            "  O[n, k] += I[n, c] * W[k, c]\n}\n";
+  const char *none[][2] = {{fc, "s0{loops;order=n,k,c}"}, {fc2, "s0{loops;order=k,n,c}"},
+                           {fc, "s0{loops;order=k,c,n}"}, {fc, "s0{loops;order=k,n,c}"}};
+  for (int i = 0; i < 4; i++) {
+    loops = loops_of(none[i][0], none[i][1], 1);
+    ck_assert_msg(!strstr(loops, "// dot") == (i < 3), "%s:\n%s", none[i][1], loops);
+    free(loops);
+    check_runs(none[i][0], none[i][1], 1);
+  }
 }
 END_TEST
 
