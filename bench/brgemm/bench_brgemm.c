@@ -23,10 +23,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include "brgemm.h"
+#include "fma_peak.h"
 #include "xsmm_peer.h"
 
 #define SAMPLES 11
@@ -68,46 +68,6 @@ static double median(const double *v, int n)
   return n & 1 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* GFLOP/s of "iters" x 16 independent zmm FMAs. */
-__attribute__((target("avx512f,fma"))) static double fma512(long iters)
-{
-  __m512 a = _mm512_set1_ps(1e-7f), b = _mm512_set1_ps(0.999999f), c[16];
-  for (int i = 0; i < 16; i++)
-    c[i] = _mm512_set1_ps(0.1f * (float)i);
-  double t0 = now();
-  for (long it = 0; it < iters; it++)
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
-      c[i] = _mm512_fmadd_ps(c[i], b, a);
-  double t1 = now();
-  for (int i = 1; i < 16; i++)
-    c[0] = _mm512_add_ps(c[0], c[i]);
-  volatile float sink = _mm512_reduce_add_ps(c[0]);
-  (void)sink;
-  return 512.0 * (double)iters / (t1 - t0) * 1e-9;
-}
-
-/* GFLOP/s of "iters" x 12 independent ymm FMAs. */
-__attribute__((target("avx2,fma"))) static double fma256(long iters)
-{
-  __m256 a = _mm256_set1_ps(1e-7f), b = _mm256_set1_ps(0.999999f), c[12];
-  for (int i = 0; i < 12; i++)
-    c[i] = _mm256_set1_ps(0.1f * (float)i);
-  double t0 = now();
-  for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; i++)
-      c[i] = _mm256_fmadd_ps(c[i], b, a);
-  double t1 = now();
-  float out[8];
-  for (int i = 1; i < 12; i++)
-    c[0] = _mm256_add_ps(c[0], c[i]);
-  _mm256_storeu_ps(out, c[0]);
-  volatile float sink = out[0];
-  (void)sink;
-  return 192.0 * (double)iters / (t1 - t0) * 1e-9;
-}
-
 /* In-process per-core peak of "isa": the best of 7 samples after a warm-up
  * (the best, not the median: other processes only ever slow a sample down). */
 static double peak_gflops(brg_isa isa)
@@ -115,12 +75,7 @@ static double peak_gflops(brg_isa isa)
   const char *e = getenv("BRICK_PEAK_GFLOPS");
   if (e && *e && isa != BRG_ISA_AVX2)
     return atof(e);
-  double best = 0;
-  double (*f)(long) = isa == BRG_ISA_AVX512 ? fma512 : fma256;
-  f(20000000L);
-  for (int i = 0; i < 7; i++)
-    best = fmax(best, f(5000000L));
-  return best;
+  return bench_fma_peak(isa == BRG_ISA_AVX512, 7, 5000000L);
 }
 
 /* Per-thread data of one shape: blocks A_i, B_i, C, and the batch tables. */
@@ -295,13 +250,12 @@ static void measure(const shape *s, const kernel *kb, const kernel *kx, bufs *q,
  * it, so that load from other processes cancels out. */
 static double paired_pct(const kernel *k, const shape *s, bufs *q, brg_isa isa)
 {
-  double (*f)(long) = isa == BRG_ISA_AVX512 ? fma512 : fma256;
   double flop = 2.0 * s->m * s->n * s->k * s->batch, v[SAMPLES];
   long calls = (long)(0.01 * 150e9 / flop);
   run(k, s, q, 1, calls);
   for (int r = 0; r < SAMPLES; r++) {
     double g = run(k, s, q, 1, calls);
-    v[r] = 100.0 * g / f(4000000L);
+    v[r] = 100.0 * g / bench_fma_gflops(isa == BRG_ISA_AVX512, 4000000L);
   }
   return median(v, SAMPLES);
 }

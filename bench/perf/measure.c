@@ -2,7 +2,8 @@
  *
  * The peak is measured in the benchmark's own process at start, because the
  * VM's clock and its neighbours change from run to run: 16 independent chains
- * of zmm FMAs (12 of ymm FMAs without AVX-512), the best of 40 short samples
+ * of zmm FMAs (12 of ymm FMAs without AVX-512; bench/common/fma_peak.c, shared with
+ * bench_brgemm), the best of 40 short samples
  * (about 2 ms each) after a warm-up. Load from other processes only ever slows
  * a sample down, and on a busy machine a short sample is likelier to find the
  * core to itself.
@@ -18,8 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <immintrin.h>
-
+#include "fma_peak.h"
 #include "perf.h"
 
 double perf_now(void)
@@ -44,46 +44,6 @@ double perf_median(const double *v, int n)
   return n & 1 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* GFLOP/s of "iters" x 16 independent zmm FMAs. */
-__attribute__((target("avx512f,fma"))) static double fma512(long iters)
-{
-  __m512 a = _mm512_set1_ps(1e-7f), b = _mm512_set1_ps(0.999999f), c[16];
-  for (int i = 0; i < 16; i++)
-    c[i] = _mm512_set1_ps(0.1f * (float)i);
-  double t0 = perf_now();
-  for (long it = 0; it < iters; it++)
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
-      c[i] = _mm512_fmadd_ps(c[i], b, a);
-  double t1 = perf_now();
-  for (int i = 1; i < 16; i++)
-    c[0] = _mm512_add_ps(c[0], c[i]);
-  volatile float sink = _mm512_reduce_add_ps(c[0]);
-  (void)sink;
-  return 512.0 * (double)iters / (t1 - t0) * 1e-9;
-}
-
-/* GFLOP/s of "iters" x 12 independent ymm FMAs. */
-__attribute__((target("avx2,fma"))) static double fma256(long iters)
-{
-  __m256 a = _mm256_set1_ps(1e-7f), b = _mm256_set1_ps(0.999999f), c[12];
-  for (int i = 0; i < 12; i++)
-    c[i] = _mm256_set1_ps(0.1f * (float)i);
-  double t0 = perf_now();
-  for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; i++)
-      c[i] = _mm256_fmadd_ps(c[i], b, a);
-  double t1 = perf_now();
-  float out[8];
-  for (int i = 1; i < 12; i++)
-    c[0] = _mm256_add_ps(c[0], c[i]);
-  _mm256_storeu_ps(out, c[0]);
-  volatile float sink = out[0];
-  (void)sink;
-  return 192.0 * (double)iters / (t1 - t0) * 1e-9;
-}
-
 /* The per-core FP32 peak in GFLOP/s, and in "isa" the kind of FMA that gave it.
  * The environment variable BRICK_PEAK_GFLOPS pins it instead. */
 double perf_peak_gflops(const char **isa)
@@ -95,13 +55,8 @@ double perf_peak_gflops(const char **isa)
   }
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f");
-  double (*f)(long) = avx512 ? fma512 : fma256;
   *isa = avx512 ? "AVX-512, 16 zmm FMA chains" : "AVX2, 12 ymm FMA chains";
-  double best = 0;
-  f(20000000L);
-  for (int i = 0; i < 40; i++)
-    best = fmax(best, f(1000000L));
-  return best;
+  return bench_fma_peak(avx512, 40, 1000000L);
 }
 
 /* Seconds of "reps" calls of "r". */
