@@ -31,6 +31,7 @@
 #define K_WHOLE_SMALL 32 /* K ranges up to this stay whole in the call */
 #define M_CHUNK 64       /* rows of the microkernel's largest M chunk (4 zmm) */
 #define PARALLEL_MIN_TILES 4
+#define PARALLEL_MAX_EXCESS 0.03 /* 2-3 M tiles whose 2-thread split is this uneven get split */
 #define PARALLEL_EVEN_TILES 16 /* from this many parallel tiles on, an odd count costs < 7% */
 #define VEC 16                 /* floats per vector (AVX-512; AVX2's 8 divides it) */
 #define TAIL_MAX 2             /* M remainders run as dot products up to this many (sched_default_tail) */
@@ -433,20 +434,35 @@ static int64_t loop_trips(const ir_stmt *s, const sched_stmt *ss, sched_loop l) 
   return r >= 0 ? (call_extent(s, ss, l.iter) + ss->tile[r] - 1) / ss->tile[r] : extent(s, l.iter);
 }
 
-/* When the parallel loop is the M tile loop with only 2 or 3 tiles of unequal sizes, smaller
- * M tiles (at least 64) give each thread several: 2 threads on a 3x3 conv on 28x28 x1.05-1.1,
- * a stride-2 1x1 on 28x28 x1.25 with 4 tiles instead of 2. Equal tiles stay (1024^2 GEMM:
- * 2 x 512 beats 4 x 256 by 5%). Then, a parallel M or N tile loop of fewer than
+/* When the parallel loop is the M tile loop with only 2 or 3 tiles that 2 threads would share
+ * unevenly (more than 3% over half each), smaller M tiles (at least 64) give each thread
+ * several: 2 threads on a 3x3 conv on 28x28 at the padded pitch (840 = 432 + 408) x1.05-1.1.
+ * Equal tiles stay (1024^2 GEMM: 2 x 512 beats 4 x 256 by 5%), and so do near-equal ones: the
+ * 28x28 layers of ResNet-50 with M = 784 = 400 + 384 ran x1.01-1.1 faster on 2 threads than
+ * in 4 tiles of 208 (3 x 208 + 160: 416 pixels against 368), the same on 1. Except in a
+ * GEMV-like call (N < 16), which streams its block of A once: smaller tiles, more calls, ran
+ * faster (1 x 1000 x 2048 on 2 threads: 4 tiles 0.041-0.048 ms, 2 tiles 0.054-0.061). Then, a parallel M or N tile loop of fewer than
  * PARALLEL_EVEN_TILES tiles gets an even number of tiles of near-equal size (M in whole
  * vectors), so that 2 or 4 threads get the same work: 7 tiles of 448 pixels gave one thread
  * 4/7 of a 1x1 conv on 56x56, 15 tiles of 72 channels one thread 8/15 of a 1x1 conv with
  * 1024 outputs, 56 + 56 + 19 rows one thread 112 of 131. */
+/* How much longer than half of "e" the larger of 2 threads' shares is, when a static split
+ * deals them contiguous halves of the tiles of size "t" (thread 0 the longer half). */
+static double two_thread_excess(int64_t e, int64_t t) {
+  int64_t tiles = (e + t - 1) / t, first = (tiles + 1) / 2 * t;
+  int64_t most = first > e - first ? first : e - first;
+  return (double)most / ((double)e / 2) - 1;
+}
+
 static void split_parallel(const ir_stmt *s, sched_stmt *ss, sched_loop l) {
   if (!l.tile)
     return;
   int r = l.iter == ss->role[SCHED_M] ? SCHED_M : SCHED_N;
   int64_t e = call_extent(s, ss, l.iter), q = r == SCHED_M ? 16 : 1;
+  int n = ss->role[SCHED_N];
+  bool gemv = n < 0 || call_extent(s, ss, n) < 16;
   while (r == SCHED_M && loop_trips(s, ss, l) < PARALLEL_MIN_TILES && e % ss->tile[SCHED_M] != 0 &&
+         (gemv || two_thread_excess(e, ss->tile[SCHED_M]) > PARALLEL_MAX_EXCESS) &&
          ss->tile[SCHED_M] / 2 >= 64)
     ss->tile[SCHED_M] = balanced(e, ss->tile[SCHED_M] / 2, 16);
   int64_t trips = loop_trips(s, ss, l);
