@@ -1,8 +1,13 @@
 /* fma_peak.c - see fma_peak.h. */
+#define _GNU_SOURCE
 #include "fma_peak.h"
 
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
 
 static double now(void)
@@ -64,4 +69,78 @@ double bench_fma_peak(bool avx512, int samples, long iters)
   for (int i = 0; i < samples; i++)
     best = fmax(best, bench_fma_gflops(avx512, iters));
   return best;
+}
+
+#define C2C_ROUNDS 20000
+
+typedef struct c2c {
+  _Atomic long word __attribute__((aligned(64)));
+  int cpu;
+  _Atomic int ok;
+} c2c;
+
+static int pin(int cpu)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* The other side: answers every odd value with the next even one. */
+static void *c2c_echo(void *arg)
+{
+  c2c *c = arg;
+  atomic_store(&c->ok, pin(c->cpu) == 0 ? 1 : -1);
+  if (atomic_load(&c->ok) < 0)
+    return NULL;
+  for (long i = 1; i < 2 * C2C_ROUNDS; i += 2) {
+    while (atomic_load_explicit(&c->word, memory_order_acquire) != i)
+      ;
+    atomic_store_explicit(&c->word, i + 1, memory_order_release);
+  }
+  return NULL;
+}
+
+static int cmp_dbl(const void *x, const void *y)
+{
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+double bench_c2c_round_trip_ns(int a, int b)
+{
+  double t[5];
+  cpu_set_t saved;
+  if (pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0)
+    return 0;
+  int runs = 0;
+  for (; runs < 5; runs++) {
+    static c2c c;
+    atomic_store(&c.word, 0);
+    atomic_store(&c.ok, 0);
+    c.cpu = b;
+    pthread_t th;
+    if (pin(a) != 0 || pthread_create(&th, NULL, c2c_echo, &c) != 0)
+      break;
+    while (atomic_load(&c.ok) == 0)
+      ;
+    if (atomic_load(&c.ok) < 0) {
+      pthread_join(th, NULL);
+      break;
+    }
+    double t0 = now();
+    for (long i = 0; i < 2 * C2C_ROUNDS; i += 2) {
+      atomic_store_explicit(&c.word, i + 1, memory_order_release);
+      while (atomic_load_explicit(&c.word, memory_order_acquire) != i + 2)
+        ;
+    }
+    t[runs] = (now() - t0) * 1e9 / C2C_ROUNDS;
+    pthread_join(th, NULL);
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+  if (runs == 0)
+    return 0;
+  qsort(t, (size_t)runs, sizeof t[0], cmp_dbl);
+  return t[runs / 2];
 }

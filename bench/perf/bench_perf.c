@@ -20,6 +20,7 @@
 
 #include <omp.h>
 
+#include "fma_peak.h"
 #include "perf.h"
 
 #define TOLERANCE 1e-4
@@ -324,6 +325,18 @@ static void drop_openblas_coretype(int argc, char **argv)
   perror("bench_perf: re-executing without OPENBLAS_CORETYPE failed; continuing");
 }
 
+/* The cache-line round trip between CPUs 0 and 1: the VM's two vCPUs share an L3 or not,
+ * which moves brick's and oneDNN's 2-thread rows differently (bench/perf/README.md, Noise). */
+static void print_c2c(const char *when)
+{
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+    return;
+  double ns = bench_c2c_round_trip_ns(0, 1);
+  if (ns > 0)
+    printf("cpus 0 and 1 at the %s: a cache line there and back in %.0f ns (%s)\n", when, ns,
+           ns < 200 ? "one L3" : "no shared L3: 2-thread rows run slower");
+}
+
 static void print_setup(double peak, const char *isa)
 {
   char host[256] = "?";
@@ -346,6 +359,7 @@ static void print_setup(double peak, const char *isa)
          load1());
   printf("peak %.1f GFLOP/s per core (%s, in-process); %%peak = GFLOP/s / (peak x threads)\n",
          peak, isa);
+  print_c2c("start");
   const char *v = perf_openblas_version(), *w = perf_dnnl_version();
   const char *to = getenv("OPENBLAS_THREAD_TIMEOUT");
   printf("peers: %s; %s%s, OPENBLAS_THREAD_TIMEOUT %s\n", w ? w : "no oneDNN",
@@ -396,6 +410,7 @@ int main(int argc, char **argv)
   for (int i = 0; i < perf_nshapes; i++)
     if (selected(&o, &perf_shapes[i]))
       run_shape(i, &o, &rep);
+  print_c2c("end");
   int fails = perf_report_summary(&rep, o.threads, o.nthreads);
   if (rep.csv)
     fclose(rep.csv);
