@@ -268,11 +268,12 @@ static void run_block(cg_fn *g, isl_ast_node *node, isl_id *it, LLVMValueRef lb,
  * in chunks of about 1/8 of a thread's share from a counter: the worker of a call starts
  * 15-40 us after thread 0 (it was asleep), and thread 0 packs more rows meanwhile instead of
  * waiting for it at the next barrier. The last thread takes its chunks from the back, the
- * others from the front, so that on 2 threads each packs (mostly) the rows its own calls
- * read: when the VM's two CPUs sit on different CCDs (no shared L3; 350-380 ns for a cache
- * line there and back, against 80-110 ns on one CCD), rows packed by the other thread came
- * from memory, and the 3x3 C128 conv on 28x28 took 0.70-0.75 ms with chunks from the front
- * only, 0.57-0.63 with a static split. */
+ * others from the front (chunks counted in one word, front and back halves, claimed with
+ * compare-and-swap), so that on 2 threads each packs (mostly) the rows its own calls read:
+ * when the VM's two CPUs sit on different CCDs (no shared L3; 350-380 ns for a cache line
+ * there and back, against 80-110 ns on one CCD), rows packed by the other thread came
+ * from memory, and the 3x3 C128 conv on 28x28 took 0.72 ms on 2 threads with chunks from the
+ * front only, 0.57 with these (0.46-0.49 on one CCD). */
 void cg_parallel_gen(cg_fn *g, isl_ast_node *node, const sched_op *op) {
   bool lt;
   isl_ast_expr *rhs = bound_expr(node, &lt);
@@ -298,7 +299,10 @@ void cg_parallel_gen(cg_fn *g, isl_ast_node *node, const sched_op *op) {
     LLVMValueRef chunk = LLVMBuildSDiv(g->b, trips, LLVMBuildMul(g->b, g->nth, cg_i64(g, 8), ""), "");
     chunk = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, chunk, cg_i64(g, 1), ""),
                             cg_i64(g, 1), chunk, "chunk");
-    /* the counter: iterations taken from the front (low 32 bits) and from the back (high) */
+    /* the counter: chunks taken from the front (low 32 bits) and from the back (high 32);
+     * there are at most about 16 x nth + 1 chunks */
+    LLVMValueRef nchunks = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, trips, LLVMBuildSub(g->b, chunk, cg_i64(g, 1), ""), ""),
+                                         chunk, "nchunks");
     LLVMBasicBlockRef grab = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dyn.grab");
     LLVMBasicBlockRef take = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dyn.take");
     LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dyn.run");
@@ -313,18 +317,20 @@ void cg_parallel_gen(cg_fn *g, isl_ast_node *node, const sched_op *op) {
     LLVMSetAlignment(old, 8);
     LLVMValueRef front = LLVMBuildAnd(g->b, old, cg_i64(g, 0xffffffff), "");
     LLVMValueRef taken = LLVMBuildLShr(g->b, old, cg_i64(g, 32), "");
-    LLVMValueRef left = LLVMBuildSub(g->b, LLVMBuildSub(g->b, trips, front, ""), taken, "");
+    LLVMValueRef left = LLVMBuildSub(g->b, LLVMBuildSub(g->b, nchunks, front, ""), taken, "");
     LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, left, cg_i64(g, 0), ""), take, done);
     LLVMPositionBuilderAtEnd(g->b, take);
-    LLVMValueRef n = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, chunk, left, ""), chunk, left, "");
-    LLVMValueRef upd = LLVMBuildAdd(g->b, old, LLVMBuildSelect(g->b, back, LLVMBuildShl(g->b, n, cg_i64(g, 32), ""), n, ""), "");
+    LLVMValueRef upd = LLVMBuildAdd(g->b, old, LLVMBuildSelect(g->b, back, cg_i64(g, (int64_t)1 << 32), cg_i64(g, 1), ""), "");
     LLVMValueRef cx = LLVMBuildAtomicCmpXchg(g->b, ctr, old, upd, LLVMAtomicOrderingMonotonic,
                                              LLVMAtomicOrderingMonotonic, 0);
     LLVMBuildCondBr(g->b, LLVMBuildExtractValue(g->b, cx, 1, ""), run, grab);
     LLVMPositionBuilderAtEnd(g->b, run);
-    LLVMValueRef t0 = LLVMBuildSelect(g->b, back, LLVMBuildSub(g->b, LLVMBuildSub(g->b, trips, taken, ""), n, ""),
-                                      front, "");
-    run_block(g, node, it, lb, inc, t0, LLVMBuildAdd(g->b, t0, n, ""));
+    LLVMValueRef which = LLVMBuildSelect(g->b, back, LLVMBuildSub(g->b, LLVMBuildSub(g->b, nchunks, taken, ""),
+                                                                  cg_i64(g, 1), ""), front, "");
+    LLVMValueRef t0 = LLVMBuildMul(g->b, which, chunk, "");
+    LLVMValueRef t1 = LLVMBuildAdd(g->b, t0, chunk, "");
+    t1 = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, t1, trips, ""), t1, trips, "");
+    run_block(g, node, it, lb, inc, t0, t1);
     LLVMBuildBr(g->b, grab);
     LLVMPositionBuilderAtEnd(g->b, done);
   } else {
