@@ -89,7 +89,8 @@ typedef struct cg_fn {
   LLVMValueRef tid, nth;             /* i64 thread number and team size */
   LLVMValueRef bar_count, bar_gen, bar_sleepers; /* the barrier's words */
   LLVMValueRef bar_spins;            /* i64 cycle-counter ticks of spinning before yielding */
-  LLVMValueRef counters;             /* one i64 per op: next iteration of a dynamic loop */
+  LLVMValueRef counters;             /* one i64 per op: the chunks its dynamic loop dealt out */
+  bool *counter_used;                /* per op: its counter serves a loop already (one per call) */
   int loop_depth;                    /* non-degenerate loops around the current node */
   LLVMBasicBlockRef serial_end;
   LLVMTypeRef i64, i32, f32, ptr, i1;

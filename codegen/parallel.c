@@ -293,7 +293,9 @@ void cg_parallel_gen(cg_fn *g, isl_ast_node *node, const sched_op *op) {
 
   LLVMValueRef trips = LLVMBuildAdd(g->b, LLVMBuildSDiv(g->b, LLVMBuildSub(g->b, ub, lb, ""), inc, ""),
                                     cg_i64(g, 1), "");
-  if (op && op->kind == SCHED_OP_LOOPS && g->loop_depth == 0) {
+  /* a counter is zeroed once per call: a second loop of the same op would find it spent */
+  if (op && op->kind == SCHED_OP_LOOPS && g->loop_depth == 0 && !g->counter_used[op->index]) {
+    g->counter_used[op->index] = true;
     LLVMValueRef idx = cg_i64(g, op->index);
     LLVMValueRef ctr = LLVMBuildGEP2(g->b, g->i64, g->counters, &idx, 1, "");
     LLVMValueRef chunk = LLVMBuildSDiv(g->b, trips, LLVMBuildMul(g->b, g->nth, cg_i64(g, 8), ""), "");
@@ -419,6 +421,8 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   g.bar_gen = LLVMGetParam(g.fn, (unsigned)nbufs + 3);
   g.bar_spins = LLVMGetParam(g.fn, (unsigned)nbufs + 4);
   g.counters = LLVMGetParam(g.fn, (unsigned)nbufs + 5);
+  g.counter_used = bk_arena_alloc(f->arena, sizeof(bool) * (size_t)(f->sk->ops.len + 1));
+  memset(g.counter_used, 0, sizeof(bool) * (size_t)(f->sk->ops.len + 1));
   LLVMValueRef one = cg_i64(&g, 1);
   g.bar_sleepers = LLVMBuildGEP2(g.b, g.i64, g.bar_gen, &one, 1, "sleepers");
   g.loop_depth = 0;
