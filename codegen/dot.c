@@ -194,10 +194,9 @@ void cg_dot_gen(cg_fn *f, const sched_op *op, LLVMValueRef *lo, LLVMValueRef *hi
    * accumulators past its 16) */
   unsigned vl = f->o->target->isa == BRG_ISA_AVX512 ? 16 : 8;
   int T = (int)(op->iters[d.m].hi - op->iters[d.m].lo);
+  /* full when it has all its rows (the T points of M are always all inside the mark) */
   LLVMValueRef span = LLVMBuildSub(f->b, hi[d.row], lo[d.row], "");
   LLVMValueRef full = LLVMBuildICmp(f->b, LLVMIntEQ, span, cg_i64(f, d.rows - 1), "");
-  full = LLVMBuildAnd(f->b, full, LLVMBuildICmp(f->b, LLVMIntEQ, LLVMBuildSub(f->b, hi[d.m], lo[d.m], ""),
-                                                  cg_i64(f, T - 1), ""), "");
   LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.full");
   LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.border");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "dot.done");
