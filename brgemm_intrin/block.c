@@ -193,9 +193,8 @@ static LLVMValueRef load_entry(brg_cg *cg, LLVMTypeRef ty, LLVMValueRef base, LL
   return v;
 }
 
-/* A_b or B_b for batch index "b" from base "x" and table "offs" or "stride". */
-static LLVMValueRef block_ptr(brg_cg *cg, LLVMValueRef x, LLVMValueRef offs, int64_t stride,
-                              LLVMValueRef b)
+LLVMValueRef brg_block_ptr(brg_cg *cg, LLVMValueRef x, LLVMValueRef offs, int64_t stride,
+                           LLVMValueRef b)
 {
   switch (cg->d->mode) {
   case BRG_BATCH_ADDR:
@@ -223,8 +222,8 @@ static void corners(brg_cg *cg, const brg_blk *blk, LLVMValueRef x, LLVMValueRef
 static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
 {
   const brg_desc *d = cg->d;
-  corners(cg, blk, block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b),
-          block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b), &p->ab, &p->bb);
+  corners(cg, blk, brg_block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b),
+          brg_block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b), &p->ab, &p->bb);
   p->an = p->bn = NULL;
   if (!cg->plan.prefetch)
     return;
@@ -233,8 +232,8 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
     LLVMValueRef in = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, "");
     next = LLVMBuildSelect(cg->bld, in, next, b, "");
   }
-  corners(cg, blk, block_ptr(cg, cg->a, cg->offs_a, d->stride_a, next),
-          block_ptr(cg, cg->b, cg->offs_b, d->stride_b, next), &p->an, &p->bn);
+  corners(cg, blk, brg_block_ptr(cg, cg->a, cg->offs_a, d->stride_a, next),
+          brg_block_ptr(cg, cg->b, cg->offs_b, d->stride_b, next), &p->an, &p->bn);
 }
 
 /* Emit the batch loop around the K loop; "acc" holds the values before it

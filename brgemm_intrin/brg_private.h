@@ -5,6 +5,7 @@
  * emit.c    the function: signature, attributes, intrinsics, the loops over
  *           register blocks, loop metadata.
  * block.c   one register block: C in, batch loop, K loop, epilogue, C out.
+ * dotrows.c the rows of C computed as dot products (brg_desc.dot_rows).
  * jit.c     the standalone ORC LLJIT session.
  */
 #ifndef BRICK_BRG_PRIVATE_H
@@ -65,6 +66,7 @@ typedef struct brg_cg {
   LLVMValueRef a, b, c, batch, bias, offs_a, offs_b; /* the arguments */
   LLVMTypeRef fma_ty, mload_ty, mstore_ty, pf_ty;    /* intrinsic types */
   LLVMValueRef fma, mload, mstore, pf;               /* intrinsic declarations */
+  LLVMValueRef dot_buf, dot_len; /* dot_rows: A's rows in B's order, batch*K (i64) */
 } brg_cg;
 
 /* One register block: "nvec" vectors (the last with "tail" valid lanes) by
@@ -78,6 +80,21 @@ typedef struct brg_blk {
 
 /* Emit the code of register block "blk" at the builder's position. */
 void brg_block_emit(brg_cg *cg, const brg_blk *blk);
+
+/* A_b or B_b (a pointer) for batch index "b" (i64) from base "x" and offset
+ * table "offs" or "stride", as the batch mode says. */
+LLVMValueRef brg_block_ptr(brg_cg *cg, LLVMValueRef x, LLVMValueRef offs, int64_t stride,
+                           LLVMValueRef b);
+
+/* ---- dotrows.c ---- */
+
+/* At the function's entry: copy the dot_rows last rows of A over the batch
+ * into a stack buffer in the order of B's rows (brg_desc.dot_rows); sets
+ * cg->dot_buf and cg->dot_len. */
+void brg_dot_gather(brg_cg *cg);
+
+/* The dot-product rows of C for the "n" columns from column "n0" (i64). */
+void brg_dot_columns(brg_cg *cg, LLVMValueRef n0, int n);
 
 /* Mark "br", the back edge of a loop, `llvm.loop.unroll.disable`: the loops
  * are unrolled as the plan says, and a module pipeline such as default<O3>

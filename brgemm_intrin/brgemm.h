@@ -94,7 +94,25 @@ typedef struct brg_desc {
                              A_b, B_b (for batches streaming from memory); 0 (the
                              default): none, faster when the blocks are in L1/L2
                              (bench/brgemm measured 3-5% slower with it there). */
+  int dot_rows;           /* 0 (the default), or 1..BRG_MAX_DOT_ROWS and < M: the last
+                             dot_rows rows of the tile (m >= M - dot_rows) are dot
+                             products along B's rows instead of lanes of a masked
+                             vector, which would cost a whole vector of FMAs per K
+                             step (a 7x7 image: 49 = 3 x 16 + 1 pixels).  The caller
+                             promises that each row of B, over the batch, is one
+                             contiguous run from b: the elements at
+                             offs_b[b] (stride mode: b*stride_b) + k*ldb_k, for
+                             b < batch and k < K, are exactly 0 .. batch*K-1, each
+                             once, in any order (NCHW weights over c, r, s; the k of
+                             a row-major A).  Not in BRG_BATCH_ADDR mode.  The body
+                             first copies those rows of A, in B's order, into
+                             dot_rows*batch*K floats of stack; then, after each
+                             register block, it multiplies them with the block's
+                             columns of B, which the block has just brought to L1. */
 } brg_desc;
+
+/* Most rows of a tile that brg_desc.dot_rows may compute as dot products. */
+#define BRG_MAX_DOT_ROWS 4
 
 /* Register-blocking parameters of an ISA, the only machine facts the
  * generator chooses its blocking from (never the machine's speed). */

@@ -82,6 +82,10 @@ const char *brg_desc_validate(const brg_desc *d)
     return "batch_hint must be >= 0";
   if (d->prefetch != 0 && d->prefetch != 1)
     return "prefetch must be 0 or 1";
+  if (d->dot_rows < 0 || d->dot_rows > BRG_MAX_DOT_ROWS || (d->dot_rows && d->dot_rows >= d->M))
+    return "dot_rows must be 0, or 1..4 and less than M";
+  if (d->dot_rows && d->mode == BRG_BATCH_ADDR)
+    return "dot_rows needs the stride or offset batch mode";
   return NULL;
 }
 
@@ -115,7 +119,7 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
 {
   if (brg_desc_validate(d))
     return -1;
-  char bm[64], isa[16], hint[32] = "";
+  char bm[64], isa[16], hint[48] = "";
   batch_name(d, bm, sizeof bm);
   if (d->isa == BRG_ISA_AVX512)
     snprintf(isa, sizeof isa, "avx512");
@@ -127,6 +131,8 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
     snprintf(hint, sizeof hint, "_h%lld", (long long)d->batch_hint);
   if (d->prefetch)
     snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pf");
+  if (d->dot_rows)
+    snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_dot%d", d->dot_rows);
   return snprintf(buf, n, "brg_f32_m%dn%dk%d_la%lld_lbk%lld_lbn%lld_lc%lld_%s_b%d_%s_%s%s", d->M,
                   d->N, d->K, (long long)d->lda, (long long)d->ldb_k, (long long)d->ldb_n,
                   (long long)d->ldc, bm, d->beta, epilogue_name(d->epilogue), isa, hint);
@@ -276,13 +282,14 @@ brg_plan brg_plan_make(const brg_desc *d)
   memset(&best, 0, sizeof best);
   memset(&p, 0, sizeof p);
   p.info = brg_isa_get_info(d->isa, d->vlen);
-  int nv = (d->M + p.info.vlen - 1) / p.info.vlen;
+  int M = d->M - d->dot_rows; /* the rows of the vector blocks */
+  int nv = (M + p.info.vlen - 1) / p.info.vlen;
   int mb_cap = (p.info.nregs - 2) / 2;
   if (mb_cap > BRG_MAX_VEC)
     mb_cap = BRG_MAX_VEC;
   double best_cost = -1;
   for (int mb = 1; mb <= mb_cap && mb <= nv; mb++) {
-    double cost = plan_m(&p, d->M, d->N, mb);
+    double cost = plan_m(&p, M, d->N, mb);
     if (best_cost < 0 || cost < best_cost) {
       best = p;
       best_cost = cost;

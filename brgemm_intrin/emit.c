@@ -8,7 +8,8 @@
  * that enables (or, for AVX2, disables) AVX-512 whatever the module's target.
  * The body walks the plan of desc.c: for each run of equal M chunks and, in
  * it, each run of equal N blocks, a counted loop (none when the run has one
- * block) around the code of one register block (block.c).
+ * block) around the code of one register block (block.c), and after each block of the
+ * last chunk the rows of dot products of its columns (dotrows.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -162,8 +163,9 @@ static void loop_end(brg_cg *cg, blk_loop *l)
   LLVMPositionBuilderAtEnd(cg->bld, exit);
 }
 
-/* Emit the N blocks of M plan "mp" for the chunk starting at row "m0". */
-static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0)
+/* Emit the N blocks of M plan "mp" for the chunk starting at row "m0"; after each, the
+ * dot-product rows of its columns when "dot" (i1) holds (NULL: never). */
+static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0, LLVMValueRef dot)
 {
   for (int g = 0; g < mp->nng; g++) {
     const brg_ngroup *ng = &mp->ng[g];
@@ -173,6 +175,17 @@ static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0)
     blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
                           LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
     brg_block_emit(cg, &blk);
+    if (dot && LLVMIsAConstantInt(dot)) {
+      brg_dot_columns(cg, blk.n0, ng->n);
+    } else if (dot) {
+      LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.cols");
+      LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.next");
+      LLVMBuildCondBr(cg->bld, dot, then, next);
+      LLVMPositionBuilderAtEnd(cg->bld, then);
+      brg_dot_columns(cg, blk.n0, ng->n);
+      LLVMBuildBr(cg->bld, next);
+      LLVMPositionBuilderAtEnd(cg->bld, next);
+    }
     loop_end(cg, &l);
   }
 }
@@ -182,6 +195,8 @@ static void emit_body(brg_cg *cg)
 {
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry");
   LLVMPositionBuilderAtEnd(cg->bld, entry);
+  if (cg->d->dot_rows)
+    brg_dot_gather(cg);
   for (int g = 0; g < cg->plan.nmp; g++) {
     const brg_mplan *mp = &cg->plan.mp[g];
     blk_loop l;
@@ -189,7 +204,12 @@ static void emit_body(brg_cg *cg)
     int64_t rows = (int64_t)mp->m.nvec * cg->vlen;
     LLVMValueRef m0 = LLVMBuildAdd(cg->bld, brg_i64(cg, mp->m.m0),
                                    LLVMBuildMul(cg->bld, i, brg_i64(cg, rows), ""), "m0");
-    emit_row(cg, mp, m0);
+    /* the dot-product rows go with the blocks of the last chunk */
+    LLVMValueRef dot = NULL;
+    if (cg->d->dot_rows && g == cg->plan.nmp - 1)
+      dot = mp->m.count == 1 ? LLVMConstInt(cg->i1, 1, 0)
+                             : LLVMBuildICmp(cg->bld, LLVMIntEQ, i, brg_i64(cg, mp->m.count - 1), "");
+    emit_row(cg, mp, m0, dot);
     loop_end(cg, &l);
   }
   LLVMBuildRetVoid(cg->bld);

@@ -89,6 +89,21 @@ static size_t layout(const brg_case *c, int64_t span, int64_t stride, int64_t *o
   return (size_t)((nb + 1) * blk);
 }
 
+/* B's batch blocks for dot_rows, which needs each row of B over the batch to be one run
+ * (brgemm.h): in stride mode as the descriptor's strides say (the test sets them so), in
+ * offset mode the blocks rotated by the seed, K apart when ldb_k is 1, else interleaved
+ * one element apart (ldb_k = batch, as the c, r, s of NCHW weights).  Fill "off"; return
+ * the elements the buffer needs. */
+static size_t rows_layout(const brg_case *c, int64_t *off)
+{
+  const brg_desc *d = &c->d;
+  int nb = c->batch;
+  for (int b = 0; b < nb; b++)
+    off[b] = d->mode == BRG_BATCH_STRIDE ? b * d->stride_b
+                                          : (int64_t)((b + c->seed) % (unsigned)nb) * (d->ldb_k == 1 ? d->K : 1);
+  return (size_t)((int64_t)nb * d->K + (int64_t)(d->N - 1) * d->ldb_n + 1);
+}
+
 /* A guarded buffer of "n" random floats. */
 static gbuf random_floats(size_t n, unsigned *s, int at_start)
 {
@@ -118,7 +133,7 @@ static void tdata_init(tdata *t, const brg_case *c)
   const brg_desc *d = &c->d;
   unsigned s = c->seed * 2654435761u + 1;
   size_t na = layout(c, span_a(d), d->stride_a, t->blk_a);
-  size_t nb = layout(c, span_b(d), d->stride_b, t->blk_b);
+  size_t nb = d->dot_rows ? rows_layout(c, t->blk_b) : layout(c, span_b(d), d->stride_b, t->blk_b);
   t->a = random_floats(na, &s, c->at_start);
   t->b = random_floats(nb, &s, !c->at_start);
   t->nc = (size_t)((int64_t)(d->N - 1) * d->ldc + d->M);

@@ -98,6 +98,15 @@ START_TEST(test_validate)
   ck_assert_ptr_nonnull(brg_desc_validate(&d));
   d.vlen = 8, d.ldb_n = 0;
   ck_assert_ptr_nonnull(brg_desc_validate(&d));
+  brg_desc_init(&d, 17, 8, 4, BRG_ISA_AVX512);
+  d.dot_rows = 1;
+  ck_assert_ptr_null(brg_desc_validate(&d));
+  d.dot_rows = 5;
+  ck_assert_str_eq(brg_desc_validate(&d), "dot_rows must be 0, or 1..4 and less than M");
+  d.M = 4, d.dot_rows = 4;
+  ck_assert_ptr_nonnull(brg_desc_validate(&d));
+  d.M = 17, d.mode = BRG_BATCH_ADDR;
+  ck_assert_str_eq(brg_desc_validate(&d), "dot_rows needs the stride or offset batch mode");
   char buf[256];
   ck_assert_int_eq(brg_desc_name(&d, buf, sizeof buf), -1);
   ck_assert_ptr_null(brg_emit(NULL, &d));
@@ -363,6 +372,51 @@ START_TEST(test_generic_widths)
 }
 END_TEST
 
+/* Rows of dot products (brg_desc.dot_rows): 1-4 rows after 1-4 vectors (49 = 3 x 16 + 1
+ * pixels) or a masked vector, on each ISA, in stride and offset mode with B's rows laid
+ * out in blocks of K (ldb_k = 1) or interleaved over the batch (ldb_k = batch: the c, r, s
+ * of NCHW weights), reductions that end in a partial vector, beta 0 and 1, every epilogue,
+ * N that leaves partial groups of columns, batch counts from 0. */
+START_TEST(test_dot_rows)
+{
+  static const brg_isa isas[3] = {BRG_ISA_AVX512, BRG_ISA_AVX2, BRG_ISA_GENERIC};
+  static const int ms[6] = {2, 17, 20, 49, 52, 70}, ns[5] = {1, 7, 8, 13, 64};
+  static const int ks[4] = {1, 5, 16, 32}, batches[5] = {0, 1, 3, 9, 4};
+  brg_case cs[3 * 60];
+  size_t n = 0;
+  for (int i = 0; i < 3; i++)
+    for (int v = 0; v < 60; v++) {
+      if (!host_runs(isas[i]))
+        continue;
+      brg_case c;
+      memset(&c, 0, sizeof c);
+      int M = ms[v % 6], N = ns[v % 5], K = ks[(v / 5) % 4];
+      brg_desc_init(&c.d, M, N, K, isas[i]);
+      c.d.vlen = isas[i] == BRG_ISA_GENERIC ? 8 : 0;
+      c.d.dot_rows = 1 + (v + i) % 4;
+      if (c.d.dot_rows >= M)
+        c.d.dot_rows = M - 1;
+      c.batch = batches[(v / 3) % 5];
+      int nb = c.batch ? c.batch : 1;
+      c.d.mode = v % 2 ? BRG_BATCH_OFFSETS : BRG_BATCH_STRIDE;
+      int inter = (v / 2) % 2 && K > 1;
+      c.d.ldb_k = inter ? nb : 1;
+      c.d.stride_b = inter ? 1 : K;
+      c.d.ldb_n = (int64_t)nb * K + v % 3;
+      c.d.lda = M + v % 4;
+      c.d.stride_a = (int64_t)K * c.d.lda + 1;
+      c.d.ldc = M + v % 2;
+      c.d.beta = (v / 4) % 2;
+      c.d.epilogue = (unsigned[]){BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU}[v % 4];
+      c.d.batch_hint = v % 3 ? c.batch : 0;
+      c.seed = (unsigned)(i * 1000 + v);
+      c.at_start = v % 2;
+      cs[n++] = c;
+    }
+  run_cases(cs, n);
+}
+END_TEST
+
 static Suite *brgemm_suite(void)
 {
   Suite *s = suite_create("brgemm");
@@ -381,6 +435,7 @@ static Suite *brgemm_suite(void)
   tcase_add_test(run, test_pairwise);
   tcase_add_test(run, test_batch_counts);
   tcase_add_test(run, test_generic_widths);
+  tcase_add_test(run, test_dot_rows);
   tcase_set_timeout(run, 600);
   suite_add_tcase(s, run);
   return s;
