@@ -13,6 +13,10 @@
 #include <string.h>
 
 #define MAX_VARIANTS 4
+/* Stack floats a body's dot-product rows may copy A into (brg_desc.dot_rows). */
+#define DOT_ROWS_MAX_FLOATS 65536
+
+_Static_assert(SCHED_MAX_CALL_TAIL == BRG_MAX_DOT_ROWS, "the scheduler's limit is the body's");
 
 typedef struct call {
   cg_fn *f;
@@ -28,6 +32,7 @@ typedef struct call {
   LLVMValueRef bias;
   LLVMValueRef a, b, c, offs_a, offs_b;
   int64_t batch;
+  int64_t *tb;                    /* B's batch offsets (offset mode), else NULL */
   brg_desc d;
 } call;
 
@@ -165,11 +170,33 @@ static void batch(call *C) {
   C->offs_a = const_table(C, ta, C->batch, "a");
   C->offs_b = const_table(C, tb, C->batch, "b");
   free(ta);
-  free(tb);
+  C->tb = tb;
+}
+
+/* Does each row of B, over the batch and K of the specialization in C->d, form one run from
+ * the B pointer, each element once (the caller's promise of brg_desc.dot_rows)?  Checked
+ * element by element: the scheduler's check (sched_call_b_run) is about the full tiles. */
+static bool b_rows_contiguous(const call *C) {
+  int64_t len = C->batch * C->d.K;
+  if (len <= 0 || len * C->op->sched.tail > DOT_ROWS_MAX_FLOATS)
+    return false;
+  unsigned char *seen = calloc((size_t)len, 1);
+  bool ok = true;
+  for (int64_t b = 0; b < C->batch && ok; b++)
+    for (int64_t k = 0, ob = C->tb ? C->tb[b] : b * C->d.stride_b; k < C->d.K && ok; k++) {
+      int64_t p = ob + k * C->d.ldb_k;
+      ok = p >= 0 && p < len && !seen[p];
+      if (ok)
+        seen[p] = 1;
+    }
+  free(seen);
+  return ok;
 }
 
 static void emit_call(call *C) {
   cg_fn *f = C->f;
+  const sched_stmt *ss = &C->op->sched;
+  C->d.dot_rows = ss->tail_call && C->d.M > ss->tail && b_rows_contiguous(C) ? (int)ss->tail : 0;
   const char *why = brg_desc_validate(&C->d);
   if (why) {
     if (!f->err) {
@@ -277,4 +304,5 @@ void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *start, LLVMValueR
     C.bias = tile_ptr(&C, op->bias.buf, lbias, c0bias, start);
   }
   dispatch(&C, 0);
+  free(C.tb);
 }

@@ -38,6 +38,8 @@
 #define TAIL_MAX_BIG 4         /* ... in statements of at least: */
 #define TAIL_BIG_MIN_FLOPS 2e7  /* (on 2 threads, a small kernel pays the tail's 3 ops' barriers) */
 #define TAIL_MIN_DOT 64        /* ... when B's unit-stride reduction is at least this long */
+#define TAIL_CALL_MAX 1        /* tails inside the calls (tail_in_calls) up to this many */
+#define TAIL_CALL_MAX_RUN 512  /* ... over runs of each row of B up to this long */
 #define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
 #define DOT_MAX_REUSE_BIG 32   /* ... when the copy would not fit in half the L3 */
 #define IM2COL_ROWS_MIN_N 128  /* output channels from which an im2col copy of a small image pays */
@@ -224,6 +226,22 @@ int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
       }
   }
   return dot >= TAIL_MIN_DOT && copy_rank <= IR_MAX_RANK ? t : 0;
+}
+
+/* Whether the tail of "ss" runs inside the calls ("tail=T:call", brg_desc.dot_rows: after
+ * each register block, along the rows of B that the block has just read) rather than as
+ * blocks of dot products after each call (codegen/dot.c). Measured on 1 thread against the
+ * latter: a 1-pixel tail over a run of B of 288 (3x3 C512 on 7x7, c/32) x1.03-1.04, of 512
+ * (1x1 C512 on 7x7) x1.01, of 1024 (1x1 C1024 on 7x7) x0.97: past L1 the block's rows of B
+ * are gone by the time the dot products run. Tails of 4 pixels (14x14) lost 1-2%: with 4
+ * rows x 4 columns of accumulators over a run of 128-144, the lane sums and the scalar
+ * updates of C take as long as the products. */
+static bool tail_in_calls(const ir_stmt *s, const sched_stmt *ss, const sched_contraction *c) {
+  int m = ss->role[SCHED_M];
+  if (ss->tail > TAIL_CALL_MAX || (ss->tile[SCHED_M] && ss->tile[SCHED_M] < sched_call_m_extent(s, ss)))
+    return false;
+  int64_t run = sched_call_b_run(s, ss, c->cls[m] == SCHED_CLASS_X_SIDE ? c->y : c->x);
+  return run > 0 && run <= TAIL_CALL_MAX_RUN;
 }
 
 /* Vectors of 16 that each call of "ss" spends along M. */
@@ -419,6 +437,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   try_rows_copies(s, ss, mp, maps, nmaps, t);
   block_for_cache(s, ss, t);
   order_contraction(s, &c, ss);
+  ss->tail_call = ss->tail && tail_in_calls(s, ss, &c);
   return true;
 }
 

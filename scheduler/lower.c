@@ -785,6 +785,73 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
 
 /* ---- M tail ------------------------------------------------------------------------------ */
 
+int64_t sched_call_b_run(const ir_stmt *s, const sched_stmt *ss, int b_read) {
+  int64_t lb[64], coef[SCHED_MAX_LOOPS + 1], count[SCHED_MAX_LOOPS + 1];
+  int n = 0, k = ss->role[SCHED_K];
+  sched_packed_strides(s, ss, b_read, lb);
+  if (k >= 0) {
+    int64_t e = s->iters[k].hi - s->iters[k].lo, t = ss->tile[SCHED_K];
+    coef[n] = lb[k];
+    count[n++] = t && t < e ? t : e;
+  }
+  for (int i = 0; i < ss->nbatch; i++) {
+    int it = ss->batch[i].iter;
+    int64_t e = s->iters[it].hi - s->iters[it].lo, t = 1;
+    for (int r = 0; ss->batch[i].tile && r < 3; r++)
+      if (ss->role[r] == it)
+        t = ss->tile[r];
+    coef[n] = lb[it] * t;
+    count[n++] = e / t;
+  }
+  /* a mixed-radix count: by increasing stride, each stride is the product of the counts below */
+  int64_t run = 1;
+  for (int done = 0; done < n; done++) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+      if (count[i] > 1 && (best < 0 || coef[i] < coef[best]))
+        best = i;
+    if (best < 0)
+      break;
+    if (coef[best] != run)
+      return 0;
+    run *= count[best];
+    count[best] = 1;
+  }
+  return run;
+}
+
+/* "tail=T:call": the calls cover all of M and run its last T iterations as dot products along
+ * B's rows (codegen sets brg_desc.dot_rows); that needs M whole in each call, T of at most
+ * SCHED_MAX_CALL_TAIL, and each call's reductions on a contiguous run of each row of B. */
+static bool check_tail_call(lower *L, const ir_stmt *s, const sched_stmt *ss, const ir_iter *iters,
+                            const sched_contraction *c) {
+  int m = ss->role[SCHED_M];
+  int64_t em = iters[m].hi - iters[m].lo;
+  if (ss->tail > SCHED_MAX_CALL_TAIL) {
+    lerror(L, ss->tail_loc, "'tail=%lld:call' runs at most %d iterations of M inside the calls",
+           (long long)ss->tail, SCHED_MAX_CALL_TAIL);
+    return false;
+  }
+  if (ss->tail >= em) {
+    lerror(L, ss->tail_loc, "'tail=%lld:call' leaves no iteration of M '%s' (%lld in all) to the "
+           "calls' vectors", (long long)ss->tail, s->iters[m].name, (long long)em);
+    return false;
+  }
+  if (ss->tile[SCHED_M] && ss->tile[SCHED_M] < em) {
+    lerror(L, ss->tail_loc, "'tail=%lld:call' needs all of M '%s' in each call, not tiles of %lld",
+           (long long)ss->tail, s->iters[m].name, (long long)ss->tile[SCHED_M]);
+    return false;
+  }
+  int b_read = c->cls[m] == SCHED_CLASS_X_SIDE ? c->y : c->x;
+  if (!sched_call_b_run(s, ss, b_read)) {
+    lerror(L, ss->tail_loc, "'tail=%lld:call' needs the reductions of each call to cover one "
+           "contiguous run of '%s' (its unit-stride reductions, in full); use 'tail=%lld'",
+           (long long)ss->tail, s->reads[b_read]->name, (long long)ss->tail);
+    return false;
+  }
+  return true;
+}
+
 /* "tail=T": the last T iterations of M (after flatten) run as a plain loop nest of dot
  * products instead of in the BRGEMM calls, whose M then ends at a multiple of the vector: a
  * 1x1 convolution on 7x7 (M = 49) otherwise spends a whole 4th vector of FMAs on one pixel in
@@ -1044,7 +1111,9 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   if (ss->brgemm && ss->flatten && !flatten_m(L, s, ss, reads, &write, &iters, &scratch, &wa))
     return;
   ir_iter *op_iters = iters;
-  if (ss->brgemm && ss->tail) { /* the BRGEMM's M ends before the tail (lower_tail) */
+  if (ss->brgemm && ss->tail && ss->tail_call && !check_tail_call(L, s, ss, iters, &c))
+    return;
+  if (ss->brgemm && ss->tail && !ss->tail_call) { /* the BRGEMM's M ends before the tail (lower_tail) */
     int m = ss->role[SCHED_M];
     if (ss->epilogue) { /* the parser rejects it too; the tail's outputs would skip it */
       lerror(L, ss->tail_loc, "'tail' cannot be combined with 'epilogue': the dot products "
@@ -1070,7 +1139,7 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
     else
       lerror(L, ss->loc, "the epilogue of s%d must be the next statement, s%d", s->index, s->index + 1);
   }
-  if (ss->brgemm && ss->tail && L->ok)
+  if (ss->brgemm && ss->tail && !ss->tail_call && L->ok)
     lower_tail(L, s, op, iters, write, reads);
   if (scratch >= 0) {
     sched_access out = access_of(L, s, s->lhs);

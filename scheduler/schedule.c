@@ -319,6 +319,19 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     }
     ss->tail = v;
     ss->tail_loc = loc;
+    ss->tail_call = false;
+    if (cur(P) == ':') {
+      P->pos++;
+      size_t wb = P->pos;
+      while (isalnum((unsigned char)cur(P)) || cur(P) == '_')
+        P->pos++;
+      if (P->pos - wb != 4 || strncmp(P->src->text + wb, "call", 4)) {
+        serror(P, (bk_loc){P->src, (uint32_t)wb, (uint32_t)(P->pos > wb ? P->pos - wb : 1)},
+               "expected 'call' after 'tail=%lld:' (the dot products inside the BRGEMM calls)", v);
+        return false;
+      }
+      ss->tail_call = true;
+    }
     return true;
   }
   if (word_is(s, n, "order")) {
@@ -396,7 +409,7 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
     serror(P, ss->tail_loc, "'tail' needs a BRGEMM statement");
     return false;
   }
-  if (ss->tail && ss->epilogue) {
+  if (ss->tail && !ss->tail_call && ss->epilogue) {
     serror(P, ss->tail_loc, "'tail' cannot be combined with 'epilogue': the dot products would "
            "skip the epilogue");
     return false;
@@ -572,7 +585,7 @@ static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss
     if (ss->flatten)
       bk_strbuf_printf(sb, ";flatten=%s", st->iters[ss->flatten_iter].name);
     if (ss->tail)
-      bk_strbuf_printf(sb, ";tail=%lld", (long long)ss->tail);
+      bk_strbuf_printf(sb, ";tail=%lld%s", (long long)ss->tail, ss->tail_call ? ":call" : "");
     if (ss->epilogue)
       bk_strbuf_printf(sb, ";epilogue=s%d", ss->epilogue_stmt);
   } else {

@@ -71,6 +71,8 @@ typedef struct sched_stmt {
   int epilogue_stmt;
   bool fused;               /* this statement runs as another statement's epilogue */
   int64_t tail;             /* the last "tail" iterations of M run as dot products (lower.c) */
+  bool tail_call;           /* "tail=T:call": inside the BRGEMM calls (brg_desc.dot_rows),
+                               not as a loop nest after them */
   BK_VEC(struct sched_pack_rec { int read; sched_pack kind; }) packs;
   bk_loc loc;               /* the section in the schedule text, for messages */
   bk_loc tail_loc;          /* the "tail" item, for messages */
@@ -229,6 +231,12 @@ unsigned sched_epilogue_match(const ir_stmt *c, const sched_stmt *ss, const ir_s
 /* The index of the bias of epilogue "e" over the iterators of its BRGEMM statement "c". */
 ir_affine *sched_epilogue_bias_index(const ir_stmt *c, const ir_stmt *e, int bias_read,
                                      bk_arena *arena);
+/* Most M iterations "tail=T:call" runs inside the calls (brgemm.h: BRG_MAX_DOT_ROWS). */
+#define SCHED_MAX_CALL_TAIL 4
+/* The length of the run of each row of B (read "b_read" of "s") that one call of "ss" reads,
+ * when its K and batch loops cover the run contiguously, each element once (the c, r, s of
+ * NCHW weights; a row-major A's k), as a tail inside the calls needs; else 0. */
+int64_t sched_call_b_run(const ir_stmt *s, const sched_stmt *ss, int b_read);
 /* Linear strides of read "r" of "s" once the packs of "ss" are applied. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin);
 /* Zero padding of read "r" of "s" in dimension "d", as a PAD pack makes it. */

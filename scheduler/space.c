@@ -309,8 +309,11 @@ static void random_tail(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss, ui
   if (em < 2 || !chance(rng, 25))
     return;
   ss->tail = 1 + sched_rng_below(rng, em - 1 < 20 ? em - 1 : 20);
+  ss->tail_call = ss->tail <= SCHED_MAX_CALL_TAIL && chance(rng, 50);
+  if (ss->tail_call && !lowers(k, s, ss))
+    ss->tail_call = false;
   if (!lowers(k, s, ss))
-    ss->tail = 0;
+    ss->tail = 0, ss->tail_call = false;
 }
 
 static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapping *mp,
@@ -563,6 +566,7 @@ bool sched_stmt_is_equal(const sched_stmt *a, const sched_stmt *b) {
       a->nbatch != b->nbatch || a->parallel != b->parallel || a->packs.len != b->packs.len ||
       a->flatten != b->flatten || (a->flatten && a->flatten_iter != b->flatten_iter) ||
       a->fused != b->fused || a->epilogue != b->epilogue || a->tail != b->tail ||
+      a->tail_call != b->tail_call ||
       (a->epilogue && a->epilogue_stmt != b->epilogue_stmt))
     return false;
   for (int r = 0; r < 3 && a->brgemm; r++)

@@ -363,6 +363,15 @@ static const bad_schedule bad[] = {
      "'tail=9' leaves no iteration of M 'q' (9 in all) to the BRGEMM calls"},
     {fc_text, "s0{brgemm(m=n,n=k,k=c);tail=1;epilogue=s1} s1{fused}", 24, 4,
      "'tail' cannot be combined with 'epilogue': the dot products would skip the epilogue"},
+    {conv_text, "s0{" CONV_OK ";tail=1:cal;pack=I:pad}", 41, 3,
+     "expected 'call' after 'tail=1:' (the dot products inside the BRGEMM calls)"},
+    {conv_text, "s0{" CONV_OK ";tail=5:call;pack=I:pad}", 34, 4,
+     "'tail=5:call' runs at most 4 iterations of M inside the calls"},
+    {conv_text, "s0{brgemm(m=q/4,n=k,k=c;batch=r,s);tail=1:call;pack=I:pad}", 36, 4,
+     "'tail=1:call' needs all of M 'q' in each call, not tiles of 4"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r);tail=1:call;pack=I:pad}", 32, 4,
+     "'tail=1:call' needs the reductions of each call to cover one contiguous run of 'Wt' (its "
+     "unit-stride reductions, in full); use 'tail=1'"},
     /* loops */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
      "loop 'p' is listed twice"},
@@ -694,13 +703,16 @@ START_TEST(test_m_tail) {
   ck_assert_msg(!strstr(text, "tail="), "a tail in the default schedule of a 3x3: %s", text);
   free(text);
   /* a padded 3x3 on 7x7 with 128 outputs: an im2row copy with the rows next to each other
-   * (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at once;
-   * the same with an im2col copy */
+   * (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at once
+   * (in the calls by default; after them below); the same with an im2col copy */
   static const char small[] = "kernel k(I: f32[1, 16, 7, 7], W: f32[128, 16, 3, 3]) -> (O: f32[1, 128, 7, 7]) {\n"
                               "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
   text = default_schedule(small, 1);
-  ck_assert_msg(strstr(text, ";flatten=p;tail=1;") && strstr(text, "pack=I:im2row"),
+  ck_assert_msg(strstr(text, ";flatten=p;tail=1:call;") && strstr(text, "pack=I:im2row"),
                 "not the im2row rows and a tail: %s", text);
+  check_runs(small, text, 1);
+  char *after = strstr(text, ":call;");
+  memmove(after, after + 5, strlen(after + 5) + 1); /* tail=1: the loop nest after the calls */
   check_runs(small, text, 1);
   check_runs(small, "s0{brgemm(m=q,n=k/64,k=c;batch=r,s);flatten=p;tail=1;order=n,p,k/64;"
                     "pack=I:im2col}", 2);
@@ -902,6 +914,74 @@ START_TEST(test_regress_where_negative_range) {
 }
 END_TEST
 
+/* Does the LLVM IR of "text" compiled with "schedule" contain "needle"? */
+static bool llvm_has(const char *text, const char *schedule, const char *needle) {
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "ir.bk", text, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, schedule);
+  brick_module *mod;
+  ck_assert_msg(brick_compile(ctx, prog, 0, opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(ctx));
+  char path[] = "/tmp/brick_test_irXXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(brick_module_emit(ctx, mod, BRICK_EMIT_LLVM, path), BRICK_OK);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  bool found = false;
+  char line[4096];
+  while (!found && fgets(line, sizeof line, f))
+    found = strstr(line, needle) != NULL;
+  fclose(f);
+  unlink(path);
+  brick_module_free(mod);
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+  return found;
+}
+
+/* "tail=T:call": the calls cover all of M and run its last T iterations as dot products
+ * (brg_desc.dot_rows). Tails of 1-4 over c, r, s of a 3x3 (offset tables that interleave
+ * each row of W), over c of a 1x1 in K tiles of 32 and 6, with a bias + ReLU epilogue, on
+ * AVX-512 and AVX2, on 1 and 2 threads; the default takes it for one pixel of 7x7 images.
+ * Outputs start as NaN. */
+START_TEST(test_tail_in_calls) {
+  static const char c3[] = "kernel k(I: f32[1, 5, 7, 7], W: f32[19, 5, 3, 3]) -> (O: f32[1, 19, 7, 7]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  static const char c1[] = "kernel k(I: f32[2, 70, 5, 5], W: f32[21, 70, 1, 1]) -> (O: f32[2, 21, 5, 5]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
+  const char *targets[] = {NULL, "x86-64-v3"};
+  for (int tail = 1; tail <= 4; tail++) {
+    char s3[256], s1[256];
+    snprintf(s3, sizeof s3, "s0{brgemm(m=q,n=k/8,k=c;batch=r,s);flatten=p;tail=%d:call;order=n,p,k/8;"
+             "parallel=k/8;pack=I:im2row}", tail);
+    snprintf(s1, sizeof s1, "s0{brgemm(m=q,n=k/8,k=c/32);flatten=p;tail=%d:call;order=n,p,k/8,c/32;"
+             "parallel=k/8}", tail);
+    char dot[16];
+    snprintf(dot, sizeof dot, "_dot%d", tail);
+    ck_assert_msg(llvm_has(c3, s3, dot), "no dot rows in the calls: %s", s3);
+    ck_assert_msg(llvm_has(c1, s1, dot), "no dot rows in the calls: %s", s1);
+    for (int t = 0; t < 2; t++)
+      for (int threads = 1; threads <= 2; threads++) {
+        check_runs_on(c3, s3, threads, targets[t]);
+        check_runs_on(c1, s1, threads, targets[t]);
+      }
+  }
+  static const char fcr[] = "kernel fc(X: f32[8, 20], Wt: f32[12, 20]) -> (Y: f32[8, 12]) {\n"
+                            "  Y[n, k] += X[n, c] * Wt[k, c]\n  Y[n, k] = relu(Y[n, k])\n}\n";
+  check_runs_1_2(fcr, "s0{brgemm(m=k,n=n,k=c);tail=3:call;epilogue=s1;pack=Wt:im2col} s1{fused}");
+  static const char c7[] = "kernel k(I: f32[1, 64, 7, 7], W: f32[24, 64, 1, 1]) -> (O: f32[1, 24, 7, 7]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
+  char *text = default_schedule(c7, 1);
+  ck_assert_msg(strstr(text, ";tail=1:call;"), "the default does not run the tail in the calls: %s", text);
+  check_runs_1_2(c7, text);
+  free(text);
+}
+END_TEST
+
 static Suite *schedule_suite(void) {
   Suite *s = suite_create("scheduler");
   TCase *tc = tcase_create("text");
@@ -925,6 +1005,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_subsample_tiles);
   tcase_add_test(tc, test_m_tail);
   tcase_add_test(tc, test_tail_dot_blocks);
+  tcase_add_test(tc, test_tail_in_calls);
   tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
   return s;
