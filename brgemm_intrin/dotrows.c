@@ -145,20 +145,49 @@ static void dot_step(brg_cg *cg, int r, int g, LLVMValueRef *brow, LLVMValueRef 
   }
 }
 
-/* The sum of the lanes of "v", by halves. */
-static LLVMValueRef lane_sum(brg_cg *cg, LLVMValueRef v)
+/* Shuffle of "a" and "b": lane i takes, from "a" for i < vlen/2 else from "b", the lane
+ * "(i mod vlen/2) / h * 2h + (i mod h) + off" (segments of 2h lanes cut to their half). */
+static LLVMValueRef halves(brg_cg *cg, LLVMValueRef a, LLVMValueRef b, int h, int off)
 {
-  for (int w = cg->vlen / 2; w >= 1; w /= 2) {
-    LLVMValueRef lo[32], hi[32];
-    for (int i = 0; i < w; i++) {
-      lo[i] = LLVMConstInt(cg->i32, (unsigned long long)i, 0);
-      hi[i] = LLVMConstInt(cg->i32, (unsigned long long)(i + w), 0);
-    }
-    LLVMValueRef a = LLVMBuildShuffleVector(cg->bld, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(lo, (unsigned)w), "");
-    LLVMValueRef b = LLVMBuildShuffleVector(cg->bld, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(hi, (unsigned)w), "");
-    v = LLVMBuildFAdd(cg->bld, a, b, "");
+  LLVMValueRef idx[64];
+  int half = cg->vlen / 2;
+  for (int i = 0; i < cg->vlen; i++) {
+    int k = i % half, lane = k / h * 2 * h + k % h + off;
+    idx[i] = LLVMConstInt(cg->i32, (unsigned long long)(lane + (i < half ? 0 : cg->vlen)), 0);
   }
-  return LLVMBuildExtractElement(cg->bld, v, LLVMConstInt(cg->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(cg->bld, a, b, LLVMConstVector(idx, (unsigned)cg->vlen), "");
+}
+
+/* The lane sums of the "n" vectors "v" into "out", vlen vectors at a time by a tree that
+ * halves segments: two vectors whose accumulators hold segments of 2h lanes become one whose
+ * accumulators (those of the first, then those of the second) hold h, until one vector holds
+ * them all; then each segment is summed in place.  A group of 8 sums takes ~30 instructions,
+ * not the ~70 of 8 separate reductions. */
+static void lane_sums(brg_cg *cg, LLVMValueRef *v, int n, LLVMValueRef *out)
+{
+  for (int c0 = 0; c0 < n; c0 += cg->vlen) {
+    int cnt = n - c0 < cg->vlen ? n - c0 : cg->vlen, p = 1;
+    while (p < cnt)
+      p *= 2;
+    LLVMValueRef t[64];
+    for (int i = 0; i < p; i++)
+      t[i] = i < cnt ? v[c0 + i] : LLVMConstNull(cg->vty);
+    int seg = cg->vlen;
+    for (int m = p; m > 1; m /= 2, seg /= 2)
+      for (int i = 0; i < m / 2; i++)
+        t[i] = LLVMBuildFAdd(cg->bld, halves(cg, t[2 * i], t[2 * i + 1], seg / 2, 0),
+                             halves(cg, t[2 * i], t[2 * i + 1], seg / 2, seg / 2), "");
+    LLVMValueRef x = t[0];
+    for (int h = seg / 2; h >= 1; h /= 2) { /* lane l += lane l + h within each segment */
+      LLVMValueRef idx[64];
+      for (int i = 0; i < cg->vlen; i++)
+        idx[i] = LLVMConstInt(cg->i32, (unsigned long long)(i % seg + h < seg ? i + h : i), 0);
+      x = LLVMBuildFAdd(cg->bld, x, LLVMBuildShuffleVector(cg->bld, x, LLVMGetPoison(cg->vty),
+                                                            LLVMConstVector(idx, (unsigned)cg->vlen), ""), "");
+    }
+    for (int i = 0; i < cnt; i++)
+      out[c0 + i] = LLVMBuildExtractElement(cg->bld, x, LLVMConstInt(cg->i32, (unsigned long long)(i * seg), 0), "");
+  }
 }
 
 /* C[row + col*ldc] = epilogue(beta*C + s) for i64 "row" and "col". */
@@ -219,8 +248,10 @@ void brg_dot_columns(brg_cg *cg, LLVMValueRef n0, int n)
     dot_step(cg, r, gn, brow, mul(cg, l.iv, cg->vlen), NULL, acc);
     loop_close(cg, &l, acc);
     dot_step(cg, r, gn, brow, pend, mask, acc); /* the last L mod vlen (none: no lane loads) */
+    LLVMValueRef sum[DOT_MAX_ACC];
+    lane_sums(cg, acc, r * gn, sum);
     for (int t = 0; t < r; t++)
       for (int j = 0; j < gn; j++)
-        store_c(cg, brg_i64(cg, mv + t), add(cg, n0, brg_i64(cg, j0 + j)), lane_sum(cg, acc[t * gn + j]));
+        store_c(cg, brg_i64(cg, mv + t), add(cg, n0, brg_i64(cg, j0 + j)), sum[t * gn + j]);
   }
 }
