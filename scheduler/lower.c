@@ -638,6 +638,68 @@ static void add_copy_back(lower *L, int out, int scratch, int64_t wa, int split)
   align_parallel(op, split);
 }
 
+/* The copy of the transposed scratch "scratch" (the target's dimensions with "dm" moved
+ * innermost, transpose_output) back into the target "out". */
+static void add_transpose_back(lower *L, int out, int scratch, int dm, int split) {
+  sched_access ident;
+  const sched_buf *b = &L->sk->bufs.data[out];
+  int r = b->rank;
+  ir_iter *it = buffer_iters(L, b, &ident, out);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, r, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = ident;
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, r, r)};
+  for (int d = 0, j = 0; d < r; d++)
+    op->reads[0].index[d == dm ? r - 1 : j++].coef[d] = 1;
+  plain_schedule(op, 0);
+  align_parallel(op, split);
+}
+
+/* "pack=Y:transpose": the calls write a scratch copy of the target with the dimension that M
+ * indexes moved innermost, where M has unit stride (Y[n, k] += X[n, c] * W[k, c] with M = n:
+ * the copy is [k][n]); add_transpose_back copies it into Y after the calls. The copy holds
+ * only what the calls compute, so the statement must start Y's accumulation. Sets "*write",
+ * "*scratch" and the moved dimension "*dm". */
+static bool transpose_output(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_access *write,
+                             int *scratch, int *dm) {
+  int m = ss->role[SCHED_M], rank = s->lhs->nargs;
+  const char *y = s->lhs->name;
+  *dm = -1;
+  for (int d = 0; d < rank; d++)
+    if (s->lhs->index[d].coef[m])
+      *dm = d;
+  if (ss->flatten || ss->tail) { /* the parser rejects it too */
+    lerror(L, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'", y,
+           ss->flatten ? "flatten" : "tail");
+    return false;
+  }
+  if (!s->inits_target) {
+    lerror(L, ss->out_loc, "'pack=%s:transpose' needs s%d to start the accumulation of '%s' (the "
+           "copy holds only what its calls compute)", y, s->index, y);
+    return false;
+  }
+  if (*dm < 0 || *dm == rank - 1) {
+    lerror(L, ss->out_loc, "'pack=%s:transpose' needs the M iterator '%s' in a dimension of '%s' "
+           "other than the last", y, s->iters[m].name, y);
+    return false;
+  }
+  const sched_buf *ob = &L->sk->bufs.data[write->buf];
+  int64_t dims[IR_MAX_RANK];
+  sched_access w = {.index = affines(L->sk->arena, rank, s->niters)};
+  for (int d = 0, j = 0; d < rank; d++) {
+    int to = d == *dm ? rank - 1 : j++;
+    dims[to] = ob->dims[d];
+    w.index[to] = s->lhs->index[d];
+  }
+  *scratch = w.buf = add_buf(L->sk, bk_arena_printf(L->sk->arena, "%s_t%d", y, L->sk->ops.len), -1,
+                             rank, dims);
+  *write = w;
+  return true;
+}
+
 /* Linear strides of read "r" of "s" after the packs of "ss" (as pack_pad, pack_im2col and
  * pack_im2row lay them out), without building anything. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin) {
@@ -1110,6 +1172,9 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   int64_t wa = 0;
   if (ss->brgemm && ss->flatten && !flatten_m(L, s, ss, reads, &write, &iters, &scratch, &wa))
     return;
+  int tscratch = -1, tdim = -1;
+  if (ss->brgemm && ss->out_transpose && !transpose_output(L, s, ss, &write, &tscratch, &tdim))
+    return;
   ir_iter *op_iters = iters;
   if (ss->brgemm && ss->tail && ss->tail_call && !check_tail_call(L, s, ss, iters, &c))
     return;
@@ -1144,6 +1209,10 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   if (scratch >= 0) {
     sched_access out = access_of(L, s, s->lhs);
     add_copy_back(L, target, scratch, wa, split_dim(L->sk, &out, split));
+  }
+  if (tscratch >= 0 && L->ok) {
+    sched_access out = access_of(L, s, s->lhs);
+    add_transpose_back(L, target, tscratch, tdim, split_dim(L->sk, &out, split));
   }
 }
 

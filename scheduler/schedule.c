@@ -228,12 +228,26 @@ static bool parse_packs(sparser *P, sched_stmt *ss) {
       return false;
     const char *ks;
     size_t kn = ident(P, &ks);
+    bk_loc kloc = {P->src, (uint32_t)(ks - P->src->text), (uint32_t)(kn ? kn : 1)};
+    bk_loc nloc = {P->src, (uint32_t)b, (uint32_t)(n ? n : 1)};
+    const char *target = P->st->lhs->name;
+    bool transpose = word_is(ks, kn, "transpose");
+    if (transpose) { /* the output's copy */
+      if (!word_is(s, n, target)) {
+        serror(P, nloc, "'transpose' packs the target of s%d ('%s'), not '%.*s'", P->st->index,
+               target, (int)n, s);
+        return false;
+      }
+      ss->out_transpose = true;
+      ss->out_loc = (bk_loc){P->src, (uint32_t)b, (uint32_t)(P->pos - b)};
+      continue;
+    }
     sched_pack kind = word_is(ks, kn, "pad")      ? SCHED_PACK_PAD
                       : word_is(ks, kn, "im2col") ? SCHED_PACK_IM2COL
                       : word_is(ks, kn, "im2row") ? SCHED_PACK_IM2ROW : SCHED_PACK_NONE;
     if (kind == SCHED_PACK_NONE) {
-      serror(P, (bk_loc){P->src, (uint32_t)(ks - P->src->text), (uint32_t)(kn ? kn : 1)},
-             "unknown packing '%.*s' (expected 'pad', 'im2col' or 'im2row')", (int)kn, ks);
+      serror(P, kloc, "unknown packing '%.*s' (expected 'pad', 'im2col', 'im2row' or, for the "
+             "target, 'transpose')", (int)kn, ks);
       return false;
     }
     for (int r = 0; r < P->st->nreads; r++)
@@ -407,6 +421,15 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
   }
   if (ss->tail && !ss->brgemm) {
     serror(P, ss->tail_loc, "'tail' needs a BRGEMM statement");
+    return false;
+  }
+  if (ss->out_transpose && !ss->brgemm) {
+    serror(P, ss->out_loc, "'pack=%s:transpose' needs a BRGEMM statement", st->lhs->name);
+    return false;
+  }
+  if (ss->out_transpose && (ss->flatten || ss->tail)) {
+    serror(P, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'", st->lhs->name,
+           ss->flatten ? "flatten" : "tail");
     return false;
   }
   if (ss->tail && !ss->tail_call && ss->epilogue) {
@@ -608,6 +631,8 @@ static void print_section(bk_strbuf *sb, const ir_stmt *st, const sched_stmt *ss
       bk_strbuf_printf(sb, "%s%s:%s", i ? "," : ";pack=", name,
                        sched_pack_name(ss->packs.data[i].kind));
   }
+  if (ss->out_transpose)
+    bk_strbuf_printf(sb, "%s%s:transpose", ss->packs.len ? "," : ";pack=", st->lhs->name);
   bk_strbuf_puts(sb, "}");
 }
 

@@ -74,8 +74,11 @@ typedef struct sched_stmt {
   bool tail_call;           /* "tail=T:call": inside the BRGEMM calls (brg_desc.dot_rows),
                                not as a loop nest after them */
   BK_VEC(struct sched_pack_rec { int read; sched_pack kind; }) packs;
+  bool out_transpose;       /* "pack=Y:transpose" on the target Y: the calls write a copy of Y
+                               with M's dimension innermost, copied back after them (lower.c) */
   bk_loc loc;               /* the section in the schedule text, for messages */
   bk_loc tail_loc;          /* the "tail" item, for messages */
+  bk_loc out_loc;           /* the "Y:transpose" pack, for messages */
 } sched_stmt;
 
 typedef struct sched_schedule {
@@ -302,6 +305,8 @@ typedef struct sched_mapping {
   int m;
   int a_read, b_read;
   sched_pack pack[2];       /* of A, of B (equal when both read one tensor) */
+  bool out_transpose;       /* C is a copy of the target with M's dimension innermost
+                               ("pack=Y:transpose"); lin_c are its strides */
   sched_class b_side;       /* the class of N candidates: in C and B only */
   int64_t lin_a[64], lin_b[64], lin_c[64];
   sched_class cls[64];

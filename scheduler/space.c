@@ -102,10 +102,37 @@ static bool pack_possible(const ir_stmt *s, int r, sched_pack kind) {
   return kind != SCHED_PACK_NONE || !read_may_oob(s, s->reads[r]);
 }
 
-/* Fill "mp" for M = "m" with packs "pa" (A) and "pb" (B); false if that is not legal. */
+/* The strides of the iterators of "s" in the copy of its target with the dimension that "m"
+ * indexes moved innermost ("pack=Y:transpose", lower.c transpose_output); false when "s"
+ * cannot have that copy (M innermost already, or "s" does not start the target). */
+static bool transposed_strides(const ir_stmt *s, int m, int64_t *lin) {
+  const ir_expr *y = s->lhs;
+  int rank = y->nargs, dm = -1;
+  for (int d = 0; d < rank; d++)
+    if (y->index[d].coef[m])
+      dm = d;
+  if (!s->inits_target || dm < 0 || dm == rank - 1)
+    return false;
+  for (int i = 0; i < s->niters; i++)
+    lin[i] = 0;
+  int64_t stride = y->tensor->dims[dm];
+  for (int d = rank - 1; d >= 0; d--) {
+    if (d == dm)
+      continue;
+    for (int i = 0; i < s->niters; i++)
+      lin[i] += stride * y->index[d].coef[i];
+    stride *= y->tensor->dims[d];
+  }
+  for (int i = 0; i < s->niters; i++)
+    lin[i] += y->index[dm].coef[i];
+  return true;
+}
+
+/* Fill "mp" for M = "m" with packs "pa" (A) and "pb" (B), and the target transposed when "ot";
+ * false if that is not legal. */
 static bool mapping_init(const ir_kernel *k, const ir_stmt *s, const sched_contraction *c, int m,
-                         sched_pack pa, sched_pack pb, sched_mapping *mp) {
-  if (c->lin_c[m] != 1 || (c->cls[m] != SCHED_CLASS_X_SIDE && c->cls[m] != SCHED_CLASS_Y_SIDE))
+                         sched_pack pa, sched_pack pb, bool ot, sched_mapping *mp) {
+  if ((c->lin_c[m] != 1) != ot || (c->cls[m] != SCHED_CLASS_X_SIDE && c->cls[m] != SCHED_CLASS_Y_SIDE))
     return false;
   bool a_is_x = c->cls[m] == SCHED_CLASS_X_SIDE;
   *mp = (sched_mapping){.m = m, .a_read = a_is_x ? c->x : c->y, .b_read = a_is_x ? c->y : c->x,
@@ -115,7 +142,10 @@ static bool mapping_init(const ir_kernel *k, const ir_stmt *s, const sched_contr
   if (!pack_possible(s, mp->a_read, pa) || !pack_possible(s, mp->b_read, pb))
     return false;
   mp->b_side = a_is_x ? SCHED_CLASS_Y_SIDE : SCHED_CLASS_X_SIDE;
+  mp->out_transpose = ot;
   memcpy(mp->lin_c, c->lin_c, sizeof(int64_t) * (size_t)s->niters);
+  if (ot && !transposed_strides(s, m, mp->lin_c))
+    return false;
   memcpy(mp->cls, c->cls, sizeof(sched_class) * (size_t)s->niters);
   return packed_strides(k, s, m, mp->a_read, pa, mp->b_read, pb, mp->lin_a, mp->lin_b) &&
          mp->lin_a[m] == 1;
@@ -126,13 +156,14 @@ int sched_space_mappings(const ir_kernel *k, const ir_stmt *s, sched_mapping *ou
   if (!sched_classify(s, &c))
     return 0;
   int n = 0;
-  for (int m = 0; m < s->niters; m++)
-    for (int pa = SCHED_PACK_NONE; pa <= SCHED_PACK_IM2ROW; pa++)
-      for (int pb = SCHED_PACK_NONE; pb <= SCHED_PACK_IM2COL; pb++) {
-        sched_mapping mp;
-        if (n < max && mapping_init(k, s, &c, m, (sched_pack)pa, (sched_pack)pb, &mp))
-          out[n++] = mp;
-      }
+  for (int ot = 0; ot < 2; ot++)
+    for (int m = 0; m < s->niters; m++)
+      for (int pa = SCHED_PACK_NONE; pa <= SCHED_PACK_IM2ROW; pa++)
+        for (int pb = SCHED_PACK_NONE; pb <= SCHED_PACK_IM2COL; pb++) {
+          sched_mapping mp;
+          if (n < max && mapping_init(k, s, &c, m, (sched_pack)pa, (sched_pack)pb, ot, &mp))
+            out[n++] = mp;
+        }
   return n;
 }
 
@@ -327,6 +358,7 @@ static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapp
     int w = i == 0 ? first : 1 - first;
     sched_stmt_add_pack(ss, s, w == 0 ? mp->a_read : mp->b_read, mp->pack[w], arena);
   }
+  ss->out_transpose = mp->out_transpose;
   random_flatten(k, s, ss, rng);
   random_tail(k, s, ss, rng);
 }
@@ -488,6 +520,7 @@ static void enumerate_mapping(enumerator *E, const sched_mapping *mp) {
     int w = i == 0 ? first : 1 - first;
     sched_stmt_add_pack(&ss, s, w == 0 ? mp->a_read : mp->b_read, mp->pack[w], E->arena);
   }
+  ss.out_transpose = mp->out_transpose;
   int64_t tm[8], tn[8], tk[8];
   int ntm = tile_candidates(extent(s, mp->m), tm);
   for (int n = -1; n < s->niters; n++)
@@ -566,7 +599,7 @@ bool sched_stmt_is_equal(const sched_stmt *a, const sched_stmt *b) {
       a->nbatch != b->nbatch || a->parallel != b->parallel || a->packs.len != b->packs.len ||
       a->flatten != b->flatten || (a->flatten && a->flatten_iter != b->flatten_iter) ||
       a->fused != b->fused || a->epilogue != b->epilogue || a->tail != b->tail ||
-      a->tail_call != b->tail_call ||
+      a->tail_call != b->tail_call || a->out_transpose != b->out_transpose ||
       (a->epilogue && a->epilogue_stmt != b->epilogue_stmt))
     return false;
   for (int r = 0; r < 3 && a->brgemm; r++)

@@ -304,7 +304,7 @@ static const bad_schedule bad[] = {
     {fc_text, "bias{loops}", 1, 4, "kernel 'fc' has no statement 'bias' (statements are s0..s1)"},
     {conv_text, "s0{" CONV_OK ";pack=X:pad}", 39, 1, "statement s0 reads no tensor 'X'"},
     {conv_text, "s0{" CONV_OK ";pack=I:foo}", 41, 3,
-     "unknown packing 'foo' (expected 'pad', 'im2col' or 'im2row')"},
+     "unknown packing 'foo' (expected 'pad', 'im2col', 'im2row' or, for the target, 'transpose')"},
     {conv_text, "s0{tile=4}", 4, 4,
      "unknown schedule item 'tile' (expected brgemm, flatten, tail, epilogue, order, parallel, "
      "pack, loops or fused)"},
@@ -372,6 +372,15 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r);tail=1:call;pack=I:pad}", 32, 4,
      "'tail=1:call' needs the reductions of each call to cover one contiguous run of 'Wt' (its "
      "unit-stride reductions, in full); use 'tail=1'"},
+    /* the target's transposed copy */
+    {conv_text, "s0{" CONV_OK ";pack=I:transpose}", 39, 1,
+     "'transpose' packs the target of s0 ('O'), not 'I'"},
+    {conv_text, "s0{" CONV_OK ";pack=I:pad,O:transpose}", 45, 11,
+     "'pack=O:transpose' needs the M iterator 'q' in a dimension of 'O' other than the last"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);flatten=p;pack=I:pad,O:transpose}", 55, 11,
+     "'pack=O:transpose' cannot be combined with 'flatten'"},
+    {conv_text, "s0{loops;pack=O:transpose}", 15, 11,
+     "'pack=O:transpose' needs a BRGEMM statement"},
     /* loops */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
      "loop 'p' is listed twice"},
@@ -982,6 +991,50 @@ START_TEST(test_tail_in_calls) {
 }
 END_TEST
 
+/* "pack=Y:transpose": the calls write a copy of the target with M's dimension innermost,
+ * copied back after them. The default takes it for a fully connected layer with PyTorch's
+ * W[k, c] from 8 images (M = n; else W's transposed copy, or dot products for fewer images),
+ * with 8 rows of W per call for one vector of images; with a fused ReLU, a conv whose M is
+ * the output channels, 1 and 2 threads; a statement that does not start its target cannot. */
+START_TEST(test_transposed_target) {
+  static const char fc[] = "kernel fc(X: f32[16, 256], W: f32[300, 256]) -> (Y: f32[16, 300]) {\n"
+                           "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
+  char *text = default_schedule(fc, 2);
+  ck_assert_msg(strstr(text, "brgemm(m=n,n=k/8,k=c)") && strstr(text, "Y:transpose"),
+                "not the transposed target: %s", text);
+  check_runs_1_2(fc, text);
+  free(text);
+  static const char gemv[] = "kernel fc(X: f32[2, 40], W: f32[70, 40]) -> (Y: f32[2, 70]) {\n"
+                             "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
+  text = default_schedule(gemv, 1);
+  ck_assert_msg(!strstr(text, "transpose"), "a transposed target for 2 images: %s", text);
+  free(text);
+  static const char fcr[] = "kernel fc(X: f32[24, 37], W: f32[50, 37]) -> (Y: f32[24, 50]) {\n"
+                            "  Y[n, k] += X[n, c] * W[k, c]\n  Y[n, k] = relu(Y[n, k])\n}\n";
+  check_runs_1_2(fcr, "s0{brgemm(m=n,n=k/16,k=c/16);epilogue=s1;order=k/16,c/16;parallel=k/16;"
+                      "pack=X:im2col,Y:transpose} s1{fused}");
+  static const char cv[] = "kernel k(I: f32[2, 5, 6, 6], W: f32[19, 5, 3, 3]) -> (O: f32[2, 19, 6, 6]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  check_runs_1_2(cv, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=n;pack=I:pad,W:im2col,"
+                     "O:transpose}");
+  static const char two[] = "kernel fc(X: f32[8, 20], W: f32[12, 20]) -> (Y: f32[8, 12]) {\n"
+                            "  Y[n, k] += X[n, c] * W[k, c]\n  Y[n, k] += X[n, c] * W[k, c]\n}\n";
+  const char *bad = "s0{loops} s1{brgemm(m=n,n=k,k=c);pack=X:im2col,Y:transpose}";
+  brick_ctx *ctx = brick_ctx_new();
+  brick_program *prog;
+  ck_assert_int_eq(brick_program_parse_string(ctx, "two.bk", two, NULL, &prog), BRICK_OK);
+  brick_options *opts = brick_options_new();
+  brick_options_set_schedule(opts, bad);
+  brick_module *mod = NULL;
+  ck_assert_int_ne(brick_compile(ctx, prog, 0, opts, &mod), BRICK_OK);
+  ck_assert_msg(strstr(brick_ctx_last_error(ctx), "'pack=Y:transpose' needs s1 to start the "
+                       "accumulation of 'Y'"), "%s", brick_ctx_last_error(ctx));
+  brick_options_free(opts);
+  brick_program_free(prog);
+  brick_ctx_free(ctx);
+}
+END_TEST
+
 static Suite *schedule_suite(void) {
   Suite *s = suite_create("scheduler");
   TCase *tc = tcase_create("text");
@@ -1006,6 +1059,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_m_tail);
   tcase_add_test(tc, test_tail_dot_blocks);
   tcase_add_test(tc, test_tail_in_calls);
+  tcase_add_test(tc, test_transposed_target);
   tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
   return s;
