@@ -1,7 +1,8 @@
 /* peer_openblas.c - OpenBLAS cblas_sgemm as the peer of brick's GEMMs.
  *
  * The call is the row-major C = A x B on the very arrays brick reads
- * (lda = K, ldb = N, ldc = N, alpha 1, beta 0). The thread count is set with
+ * (lda = K, ldb = N, ldc = N, alpha 1, beta 0), or C = A x B^T (ldb = K) for
+ * the shapes that give B as N x K (PyTorch's W[out, in] of a linear layer). The thread count is set with
  * openblas_set_num_threads. OpenBLAS picks its kernels when the library is
  * loaded, from OPENBLAS_CORETYPE if set (the VM's shell sets Haswell: AVX2
  * kernels at half speed); bench_perf.c therefore re-executes itself without
@@ -32,8 +33,8 @@ void perf_openblas_run(void *blas)
 {
   const perf_blas *p = blas;
   const perf_gemm_dims *g = &p->shape->gemm;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, 1.0f, p->a, g->k, p->b,
-              g->n, 0.0f, p->c, g->n);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, g->bt ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f,
+              p->a, g->k, p->b, g->bt ? g->k : g->n, 0.0f, p->c, g->n);
 }
 
 #else

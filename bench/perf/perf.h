@@ -22,9 +22,9 @@ typedef struct perf_conv_dims {
   int n, c, k, h, w, r, s, stride, pad;
 } perf_conv_dims;
 
-/* C[i,j] += A[i,k] * B[k,j], row-major, C is m x n */
+/* C[i,j] += A[i,k] * B[k,j], row-major, C is m x n; with bt, B[j,k] (B is n x k) */
 typedef struct perf_gemm_dims {
-  int m, n, k;
+  int m, n, k, bt;
 } perf_gemm_dims;
 
 /* brick's NAME_ws(in0, in1, out, workspace) */

@@ -133,7 +133,7 @@ static double gemm_element(const perf_gemm_dims *g, const float *a, const float 
   const size_t i = idx / g->n, j = idx % g->n;
   double acc = 0;
   for (int k = 0; k < g->k; k++)
-    acc += (double)a[i * g->k + k] * (double)b[(size_t)k * g->n + j];
+    acc += (double)a[i * g->k + k] * (double)b[g->bt ? j * g->k + k : (size_t)k * g->n + j];
   return acc;
 }
 
