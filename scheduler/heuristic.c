@@ -13,7 +13,10 @@
  * outermost loop with work for several threads outside the reduction loops. Narrow images
  * fuse their rows into M (flatten), with a copy that puts the rows at the image's own width
  * where that saves vectors (try_rows_copies), and the last 1-2 iterations of M past a
- * multiple of the vector run as dot products (sched_default_tail). Statements that are not
+ * multiple of the vector run as dot products (sched_default_tail), inside the calls for one
+ * pixel (tail_in_calls). When that M needs a copy of A far bigger than the statement's output
+ * (PyTorch's W[k, c] of a fully connected layer), M may instead be an iterator that only
+ * a transposed copy of the output has at unit stride (choose_transposed). Statements that are not
  * contractions, and contractions whose only mapping transposes A for few products per
  * element (dot_products_better), become plain loop nests.
  */
@@ -279,8 +282,8 @@ int64_t sched_default_tail(const ir_stmt *s, const sched_stmt *ss) {
 }
 
 /* Whether the tail of "ss" runs inside the calls ("tail=T:call", brg_desc.dot_rows: after
- * each register block, along the rows of B that the block has just read) rather than as
- * blocks of dot products after each call (codegen/dot.c). Measured on 1 thread against the
+ * each register block, along the rows of B that the block has just read) rather than as a
+ * loop nest of dot products after each call (lower_tail; codegen/dot.c for 2+ points). Measured on 1 thread against the
  * latter: a 1-pixel tail over a run of B of 288 (3x3 C512 on 7x7, c/32) x1.03-1.04, of 512
  * (1x1 C512 on 7x7) x1.01, of 1024 (1x1 C1024 on 7x7) x0.97: past L1 the block's rows of B
  * are gone by the time the dot products run. Tails of 4 pixels (14x14) lost 1-2%: with 4

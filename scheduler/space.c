@@ -8,7 +8,9 @@
  * factors have after packing:
  *
  *   M  in C and A only, unit stride in both; A is packed im2col-style when it is not unit
- *      stride there (im2col puts M last), padded when it can be read out of bounds;
+ *      stride there (im2col puts M last), padded when it can be read out of bounds; C is a
+ *      transposed copy of the target ("pack=Y:transpose", M's dimension last) when M is not
+ *      unit stride in the target and the statement starts the target's accumulation;
  *   N  in C and B only, positive stride in both (and ldc >= the M tile);
  *   K  a reduction over both factors, positive strides, lda >= the M tile;
  *   batch: any other reduction loops, or the loop over K tiles when the tile divides the range.
