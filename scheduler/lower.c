@@ -617,45 +617,42 @@ static sched_access flat_access(lower *L, const ir_stmt *s, const sched_access *
   return f;
 }
 
-/* The copy of the flattened scratch "scratch" (rows of "wa" elements) back into the output. */
-static void add_copy_back(lower *L, int out, int scratch, int64_t wa, int split) {
+/* A copy op over every element of buffer "out" from buffer "scratch", whose read index (of
+ * "nidx" dimensions over the op's iterators, one per dimension of "out") the caller fills;
+ * scheduled as plain_schedule does, split along dimension "split" of "out". */
+static sched_op *add_copy_into(lower *L, int out, int scratch, int nidx, int split) {
   sched_access ident;
   const sched_buf *b = &L->sk->bufs.data[out];
-  int r = b->rank;
   ir_iter *it = buffer_iters(L, b, &ident, out);
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, r, it);
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, b->rank, it);
   op->value = SCHED_VAL_COPY;
   op->assign = IR_ASSIGN_SET;
   op->write = ident;
   op->nreads = 1;
   op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, r - 1, r)};
-  for (int d = 0; d < r - 2; d++)
-    op->reads[0].index[d].coef[d] = 1;
-  op->reads[0].index[r - 2].coef[r - 2] = wa;
-  op->reads[0].index[r - 2].coef[r - 1] = 1;
+  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, nidx, b->rank)};
   plain_schedule(op, 0);
   align_parallel(op, split);
+  return op;
+}
+
+/* The copy of the flattened scratch "scratch" (rows of "wa" elements) back into the output. */
+static void add_copy_back(lower *L, int out, int scratch, int64_t wa, int split) {
+  int r = L->sk->bufs.data[out].rank;
+  sched_access *rd = &add_copy_into(L, out, scratch, r - 1, split)->reads[0];
+  for (int d = 0; d < r - 2; d++)
+    rd->index[d].coef[d] = 1;
+  rd->index[r - 2].coef[r - 2] = wa;
+  rd->index[r - 2].coef[r - 1] = 1;
 }
 
 /* The copy of the transposed scratch "scratch" (the target's dimensions with "dm" moved
  * innermost, transpose_output) back into the target "out". */
 static void add_transpose_back(lower *L, int out, int scratch, int dm, int split) {
-  sched_access ident;
-  const sched_buf *b = &L->sk->bufs.data[out];
-  int r = b->rank;
-  ir_iter *it = buffer_iters(L, b, &ident, out);
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, r, it);
-  op->value = SCHED_VAL_COPY;
-  op->assign = IR_ASSIGN_SET;
-  op->write = ident;
-  op->nreads = 1;
-  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, r, r)};
+  int r = L->sk->bufs.data[out].rank;
+  sched_access *rd = &add_copy_into(L, out, scratch, r, split)->reads[0];
   for (int d = 0, j = 0; d < r; d++)
-    op->reads[0].index[d == dm ? r - 1 : j++].coef[d] = 1;
-  plain_schedule(op, 0);
-  align_parallel(op, split);
+    rd->index[d == dm ? r - 1 : j++].coef[d] = 1;
 }
 
 /* "pack=Y:transpose": the calls write a scratch copy of the target with the dimension that M
