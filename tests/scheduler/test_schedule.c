@@ -954,7 +954,8 @@ static bool llvm_has(const char *text, const char *schedule, const char *needle)
 
 /* "tail=T:call": the calls cover all of M and run its last T iterations as dot products
  * (brg_desc.dot_rows). Tails of 1-4 over c, r, s of a 3x3 (offset tables that interleave
- * each row of W), over c of a 1x1 in K tiles of 32 and 6, with a bias + ReLU epilogue, on
+ * each row of W), over c of a 1x1 in K tiles of 32 and 6, a fully connected layer with a
+ * fused ReLU (3 rows after a masked vector of 9), on
  * AVX-512 and AVX2, on 1 and 2 threads; the default takes it for one pixel of 7x7 images.
  * Outputs start as NaN. */
 START_TEST(test_tail_in_calls) {
