@@ -13,8 +13,9 @@
 #include <string.h>
 
 #define MAX_VARIANTS 4
-/* Stack floats a body's dot-product rows may copy A into (brg_desc.dot_rows). */
-#define DOT_ROWS_MAX_FLOATS 65536
+/* Stack floats a body's dot-product rows may copy A into (brg_desc.dot_rows): 64 KiB, well
+ * inside any thread's stack (the default schedules use at most 2 KiB). */
+#define DOT_ROWS_MAX_FLOATS 16384
 
 _Static_assert(SCHED_MAX_CALL_TAIL == BRG_MAX_DOT_ROWS, "the scheduler's limit is the body's");
 
@@ -181,7 +182,7 @@ static bool b_rows_contiguous(const call *C) {
   if (len <= 0 || len * C->op->sched.tail > DOT_ROWS_MAX_FLOATS)
     return false;
   unsigned char *seen = calloc((size_t)len, 1);
-  bool ok = true;
+  bool ok = seen != NULL; /* without memory, no dot rows: a masked vector is as correct */
   for (int64_t b = 0; b < C->batch && ok; b++)
     for (int64_t k = 0, ob = C->tb ? C->tb[b] : b * C->d.stride_b; k < C->d.K && ok; k++) {
       int64_t p = ob + k * C->d.ldb_k;

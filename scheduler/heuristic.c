@@ -22,6 +22,7 @@
  */
 #include "scheduler.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define M_TILE 64
@@ -92,17 +93,17 @@ static int64_t copied_elems(const ir_stmt *s, const sched_mapping *mp) {
 }
 
 /* A mapping that writes a transposed copy of the target instead of "best", when "best" copies
- * A and the transposed one copies at most 1/TRANSPOSE_MIN_GAIN as much, with M of at least
- * half a vector. That is the fully connected layer with PyTorch's W[k, c], Y[n, k] += X[n, c] *
+ * A and the transposed one copies at most 1/TRANSPOSE_MIN_GAIN as much (or when there is no
+ * other), with M of at least half a vector. That is the fully connected layer with PyTorch's W[k, c], Y[n, k] += X[n, c] *
  * W[k, c]: M = k transposes all of W on every call (16 M elements at 4096 x 4096), M = n copies
  * X and Y (64 K each at 16 images). 1 thread, 4096 x 4096: 16 images 10.4 ms (dot products) ->
  * 3.5 ms, 64 images 26.9 ms (W's copy) -> 9-11 ms; OpenBLAS (sgemm with B transposed) 6.4 and
  * 12.7 ms. */
 static const sched_mapping *choose_transposed(const ir_stmt *s, const sched_mapping *maps, int n,
                                               const sched_mapping *best) {
-  if (!best || best->out_transpose)
+  if (best && best->out_transpose)
     return best;
-  int64_t limit = copied_elems(s, best) / TRANSPOSE_MIN_GAIN, least = -1;
+  int64_t limit = best ? copied_elems(s, best) / TRANSPOSE_MIN_GAIN : INT64_MAX, least = -1;
   const sched_mapping *pick = best;
   for (int i = 0; i < n; i++) {
     int64_t e = copied_elems(s, &maps[i]);
@@ -486,13 +487,16 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   if (mp->pack[0] == SCHED_PACK_NONE && kk >= 0 && n >= 0 && extent(s, n) >= PITCH_PAD_MIN_N &&
       extent(s, kk) >= 64 && mp->lin_a[kk] >= 256 && mp->lin_a[kk] % 256 == 0)
     sched_stmt_add_pack(ss, s, mp->a_read, SCHED_PACK_PAD, arena);
-  try_flatten(s, ss);
+  if (!ss->out_transpose)
+    try_flatten(s, ss);
   ss->tail = sched_default_tail(s, ss);
   try_rows_copies(s, ss, mp, maps, nmaps, t);
   block_for_cache(s, ss, t);
   stream_rows(s, ss, mp, t);
   order_contraction(s, &c, ss);
   ss->tail_call = ss->tail && tail_in_calls(s, ss, &c);
+  if (ss->out_transpose && !ss->tail_call) /* a tail after the calls would write the target */
+    ss->tail = 0;
   return true;
 }
 

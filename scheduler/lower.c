@@ -668,9 +668,9 @@ static bool transpose_output(lower *L, const ir_stmt *s, const sched_stmt *ss, s
   for (int d = 0; d < rank; d++)
     if (s->lhs->index[d].coef[m])
       *dm = d;
-  if (ss->flatten || ss->tail) { /* the parser rejects it too */
-    lerror(L, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'", y,
-           ss->flatten ? "flatten" : "tail");
+  if (ss->flatten || (ss->tail && !ss->tail_call)) { /* the parser rejects it too */
+    lerror(L, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'%s", y,
+           ss->flatten ? "flatten" : "tail", ss->flatten ? "" : " (only with 'tail=T:call')");
     return false;
   }
   if (!s->inits_target) {

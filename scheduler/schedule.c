@@ -427,9 +427,9 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
     serror(P, ss->out_loc, "'pack=%s:transpose' needs a BRGEMM statement", st->lhs->name);
     return false;
   }
-  if (ss->out_transpose && (ss->flatten || ss->tail)) {
-    serror(P, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'", st->lhs->name,
-           ss->flatten ? "flatten" : "tail");
+  if (ss->out_transpose && (ss->flatten || (ss->tail && !ss->tail_call))) {
+    serror(P, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'%s", st->lhs->name,
+           ss->flatten ? "flatten" : "tail", ss->flatten ? "" : " (only with 'tail=T:call')");
     return false;
   }
   if (ss->tail && !ss->tail_call && ss->epilogue) {

@@ -233,6 +233,8 @@ static int flatten_candidate(const ir_stmt *s, const sched_stmt *ss) {
 
 /* Turn flatten on or off in "ss" (when it applies). */
 static bool toggle_flatten(const ir_stmt *s, sched_stmt *ss) {
+  if (ss->out_transpose) /* lower.c: not with a transposed target */
+    return false;
   if (ss->flatten) {
     ss->flatten = false;
     return true;
@@ -252,7 +254,11 @@ static bool add_tails(const ir_kernel *k, sched_schedule *s) {
   for (int i = 0; i < s->stmts.len; i++) {
     sched_stmt *ss = &s->stmts.data[i];
     int64_t t = ss->tail ? ss->tail : sched_default_tail(k->stmts.data[ss->stmt], ss);
+    if (ss->out_transpose && !ss->tail_call && t > SCHED_MAX_CALL_TAIL)
+      t = 0; /* lower.c: a transposed target takes only tails inside the calls */
     changed |= t != ss->tail;
+    if (ss->out_transpose && t != ss->tail)
+      ss->tail_call = true;
     ss->tail = t;
   }
   return changed;

@@ -381,6 +381,8 @@ static const bad_schedule bad[] = {
      "'pack=O:transpose' cannot be combined with 'flatten'"},
     {conv_text, "s0{loops;pack=O:transpose}", 15, 11,
      "'pack=O:transpose' needs a BRGEMM statement"},
+    {fc_text, "s0{brgemm(m=n,n=k,k=c);tail=1;pack=X:im2col,Y:transpose} s1{loops}", 45, 11,
+     "'pack=Y:transpose' cannot be combined with 'tail' (only with 'tail=T:call')"},
     /* loops */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
      "loop 'p' is listed twice"},
@@ -1004,6 +1006,14 @@ START_TEST(test_transposed_target) {
   ck_assert_msg(strstr(text, "brgemm(m=n,n=k/8,k=c)") && strstr(text, "Y:transpose"),
                 "not the transposed target: %s", text);
   check_runs_1_2(fc, text);
+  free(text);
+  /* found by a review: 17 images (a vector and a tail of one) took a tail after the calls,
+   * which the transposed target rejects; now the tail runs in the calls */
+  static const char fc17[] = "kernel fc(X: f32[17, 256], W: f32[300, 256]) -> (Y: f32[17, 300]) {\n"
+                             "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
+  text = default_schedule(fc17, 2);
+  ck_assert_msg(strstr(text, "tail=1:call") && strstr(text, "Y:transpose"), "%s", text);
+  check_runs_1_2(fc17, text);
   free(text);
   static const char gemv[] = "kernel fc(X: f32[2, 40], W: f32[70, 40]) -> (Y: f32[2, 70]) {\n"
                              "  Y[n, k] += X[n, c] * W[k, c]\n}\n";
