@@ -640,7 +640,7 @@ static void fuse_epilogues(const ir_kernel *k, const sched_schedule *given, sche
     bool wanted = c->epilogue && c->epilogue_stmt == i + 1;
     if (!wanted && (is_given(given, i) || is_given(given, i + 1)))
       continue;
-    if (!wanted && (c->fused || c->tail || /* the tail saves more than the fusion */
+    if (!wanted && (c->fused || (c->tail && !c->tail_call) || /* the tail saves more */
                     !sched_epilogue_match(k->stmts.data[i], c, k->stmts.data[i + 1], &bias)))
       continue;
     c->epilogue = true;

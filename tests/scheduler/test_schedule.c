@@ -619,8 +619,8 @@ static char *default_schedule(const char *text, int threads) {
   brick_options_set_threads(opts, threads);
   char *named;
   ck_assert_int_eq(brick_kernel_schedule(ctx, prog, 0, opts, &named), BRICK_OK);
-  const char *sp = strchr(named, ' ');
-  char *plain = strdup(sp ? sp + 1 : named);
+  const char *sp = strstr(named, ": "), *brace = strchr(named, '{');
+  char *plain = strdup(sp && (!brace || sp < brace) ? sp + 2 : named);
   free(named);
   brick_options_free(opts);
   brick_program_free(prog);
@@ -990,6 +990,14 @@ START_TEST(test_tail_in_calls) {
   char *text = default_schedule(c7, 1);
   ck_assert_msg(strstr(text, ";tail=1:call;"), "the default does not run the tail in the calls: %s", text);
   check_runs_1_2(c7, text);
+  free(text);
+  /* a tail in the calls goes with a fused ReLU (the body applies it to the dot rows too) */
+  static const char c7r[] = "kernel k(I: f32[1, 64, 7, 7], W: f32[24, 64, 1, 1]) -> (O: f32[1, 24, 7, 7]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n"
+                            "  O[n, k, p, q] = relu(O[n, k, p, q])\n}\n";
+  text = default_schedule(c7r, 2);
+  ck_assert_msg(strstr(text, ";tail=1:call;") && strstr(text, "epilogue=s1"), "%s", text);
+  check_runs_1_2(c7r, text);
   free(text);
 }
 END_TEST
