@@ -106,7 +106,8 @@ typedef struct brg_desc {
                              once, in any order (NCHW weights over c, r, s; the k of
                              a row-major A).  Not in BRG_BATCH_ADDR mode.  The body
                              first copies those rows of A, in B's order, into
-                             dot_rows*batch*K floats of stack; then, after each
+                             dot_rows*batch*K floats of stack (unprobed: keep it
+                             small; brick's codegen allows 16384); then, after each
                              register block, it multiplies them with the block's
                              columns of B, which the block has just brought to L1. */
 } brg_desc;
