@@ -611,20 +611,36 @@ static void check_runs(const char *text, const char *schedule, int threads) {
 
 /* The default schedule of kernel "text" on "threads" threads, without the kernel's name
  * (malloc'ed). */
-static char *default_schedule(const char *text, int threads) {
-  brick_ctx *ctx = brick_ctx_new();
+/* A context, "text" parsed and options with "schedule" (NULL: the default) and "threads". */
+typedef struct session {
+  brick_ctx *ctx;
   brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "default.bk", text, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_threads(opts, threads);
+  brick_options *opts;
+} session;
+
+static session session_open(const char *text, const char *schedule, int threads) {
+  session S = {.ctx = brick_ctx_new(), .opts = brick_options_new()};
+  ck_assert_int_eq(brick_program_parse_string(S.ctx, "test.bk", text, NULL, &S.prog), BRICK_OK);
+  if (schedule)
+    brick_options_set_schedule(S.opts, schedule);
+  brick_options_set_threads(S.opts, threads);
+  return S;
+}
+
+static void session_close(session *S) {
+  brick_options_free(S->opts);
+  brick_program_free(S->prog);
+  brick_ctx_free(S->ctx);
+}
+
+static char *default_schedule(const char *text, int threads) {
+  session S = session_open(text, NULL, threads);
   char *named;
-  ck_assert_int_eq(brick_kernel_schedule(ctx, prog, 0, opts, &named), BRICK_OK);
+  ck_assert_int_eq(brick_kernel_schedule(S.ctx, S.prog, 0, S.opts, &named), BRICK_OK);
   const char *sp = strstr(named, ": "), *brace = strchr(named, '{');
   char *plain = strdup(sp && (!brace || sp < brace) ? sp + 2 : named);
   free(named);
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
+  session_close(&S);
   return plain;
 }
 
@@ -829,17 +845,10 @@ END_TEST
 
 /* The loop nest of kernel "text" with "schedule" on "threads" threads (malloc'ed). */
 static char *loops_of(const char *text, const char *schedule, int threads) {
-  brick_ctx *ctx = brick_ctx_new();
-  brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "loops.bk", text, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_schedule(opts, schedule);
-  brick_options_set_threads(opts, threads);
+  session S = session_open(text, schedule, threads);
   char *loops;
-  ck_assert_int_eq(brick_kernel_loops(ctx, prog, 0, opts, &loops), BRICK_OK);
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
+  ck_assert_int_eq(brick_kernel_loops(S.ctx, S.prog, 0, S.opts, &loops), BRICK_OK);
+  session_close(&S);
   return loops;
 }
 
@@ -927,13 +936,10 @@ END_TEST
 
 /* Does the LLVM IR of "text" compiled with "schedule" contain "needle"? */
 static bool llvm_has(const char *text, const char *schedule, const char *needle) {
-  brick_ctx *ctx = brick_ctx_new();
-  brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "ir.bk", text, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_schedule(opts, schedule);
+  session S = session_open(text, schedule, 0);
+  brick_ctx *ctx = S.ctx;
   brick_module *mod;
-  ck_assert_msg(brick_compile(ctx, prog, 0, opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(ctx));
+  ck_assert_msg(brick_compile(ctx, S.prog, 0, S.opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(ctx));
   char path[] = "/tmp/brick_test_irXXXXXX";
   int fd = mkstemp(path);
   ck_assert_int_ge(fd, 0);
@@ -948,9 +954,7 @@ static bool llvm_has(const char *text, const char *schedule, const char *needle)
   fclose(f);
   unlink(path);
   brick_module_free(mod);
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
+  session_close(&S);
   return found;
 }
 
@@ -1038,19 +1042,12 @@ START_TEST(test_transposed_target) {
                      "O:transpose}");
   static const char two[] = "kernel fc(X: f32[8, 20], W: f32[12, 20]) -> (Y: f32[8, 12]) {\n"
                             "  Y[n, k] += X[n, c] * W[k, c]\n  Y[n, k] += X[n, c] * W[k, c]\n}\n";
-  const char *bad = "s0{loops} s1{brgemm(m=n,n=k,k=c);pack=X:im2col,Y:transpose}";
-  brick_ctx *ctx = brick_ctx_new();
-  brick_program *prog;
-  ck_assert_int_eq(brick_program_parse_string(ctx, "two.bk", two, NULL, &prog), BRICK_OK);
-  brick_options *opts = brick_options_new();
-  brick_options_set_schedule(opts, bad);
+  session S = session_open(two, "s0{loops} s1{brgemm(m=n,n=k,k=c);pack=X:im2col,Y:transpose}", 0);
   brick_module *mod = NULL;
-  ck_assert_int_ne(brick_compile(ctx, prog, 0, opts, &mod), BRICK_OK);
-  ck_assert_msg(strstr(brick_ctx_last_error(ctx), "'pack=Y:transpose' needs s1 to start the "
-                       "accumulation of 'Y'"), "%s", brick_ctx_last_error(ctx));
-  brick_options_free(opts);
-  brick_program_free(prog);
-  brick_ctx_free(ctx);
+  ck_assert_int_ne(brick_compile(S.ctx, S.prog, 0, S.opts, &mod), BRICK_OK);
+  ck_assert_msg(strstr(brick_ctx_last_error(S.ctx), "'pack=Y:transpose' needs s1 to start the "
+                       "accumulation of 'Y'"), "%s", brick_ctx_last_error(S.ctx));
+  session_close(&S);
 }
 END_TEST
 
