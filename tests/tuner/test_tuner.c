@@ -501,6 +501,12 @@ static void check_space(loaded *l, const char *name, int threads, int per) {
   tune_cand *def = tune_space_default(&sp);
   ck_assert_msg(def, "%s: no default", name);
   expect_legal(&sp, def, "default", &n);
+  tune_cand_shrink(def); /* as the search keeps it: mutations start from its text */
+  ck_assert(tune_cand_restore(&sp, def));
+  for (int i = 0; i < def->s->stmts.len; i++) { /* the text is gone: no location may point into it */
+    const sched_stmt *ss = &def->s->stmts.data[i];
+    ck_assert_msg(!ss->loc.src && !ss->tail_loc.src && !ss->out_loc.src, "%s: a stale location", name);
+  }
   tune_cand *pop[4] = {def};
   int npop = 1;
   for (int i = 0; i < per; i++) {
@@ -535,6 +541,10 @@ static const char *const space_kernels[] = {
     "  O[n, k, p, q] += I[n, c, 2*p + r, 2*q + s] * W[k, c, r, s]\n}\n",
     "kernel fc(X: f32[8, 64], W: f32[64, 32], b: f32[32]) -> (Y: f32[8, 32]) {\n"
     "  Y[n, j] += X[n, k] * W[k, j]\n  Y[n, j] = relu(Y[n, j] + b[j])\n}\n",
+    /* PyTorch's W[out, in] with 17 images: a transposed target and a tail in the calls, whose
+     * mutations hit lowering errors at the tail's location (once a freed schedule text) */
+    "kernel fcpt(X: f32[17, 300], W: f32[300, 300]) -> (Y: f32[17, 300]) {\n"
+    "  Y[n, k] += X[n, c] * W[k, c]\n}\n",
 };
 
 START_TEST(space_candidates_are_legal) {
