@@ -102,7 +102,10 @@ static int cmp_cost(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static void pool_sort(pool *p) { qsort(p->c, (size_t)p->n, sizeof(tune_cand *), cmp_cost); }
+static void pool_sort(pool *p) {
+  if (p->n > 1)
+    qsort(p->c, (size_t)p->n, sizeof(tune_cand *), cmp_cost);
+}
 
 /* Remove and return entry "i" of "p". */
 static tune_cand *pool_take(pool *p, int i) {
@@ -467,7 +470,7 @@ static void run_auto(tuner *T) {
   int64_t small = T->cfg->trials > 0 ? 2 * T->cfg->trials : 300;
   pool p = {0};
   int64_t n = fill_enumerated(T, &p, small);
-  if (n >= 0) {
+  if (n > 0) {
     T->res->space = n;
     note(T, "auto: the pruned space has %lld schedules: exhaustive, best modelled first",
          (long long)n);

@@ -346,11 +346,17 @@ int64_t tune_space_enumerate(tune_space *sp, int64_t cap, bool (*visit)(void *, 
     only = main_stmt(k);
     product = lists[only].holder->stmts.len;
     sched_schedule *def = sched_complete(k, NULL, sp->threads);
+    const sched_stmt *main_def = &def->stmts.data[only];
     for (int i = 0; i < n; i++)
       if (i != only) {
         sched_schedule_free(lists[i].holder);
         lists[i].holder = sched_schedule_new();
-        stmt_copy(lists[i].holder, &def->stmts.data[i]);
+        if (main_def->epilogue && main_def->epilogue_stmt == i) { /* its own loops: the */
+          sched_stmt *ss = sched_schedule_add(lists[i].holder, i); /* enumerated ones fuse none */
+          sched_default_stmt(k, k->stmts.data[i], sp->threads, ss, lists[i].holder->arena);
+        } else {
+          stmt_copy(lists[i].holder, &def->stmts.data[i]);
+        }
       }
     sched_schedule_free(def);
   }

@@ -577,6 +577,21 @@ START_TEST(space_candidates_are_legal) {
 }
 END_TEST
 
+/* A space too big to enumerate whole enumerates the main statement with the others at their
+ * default: the statement the default fuses into it as an epilogue then needs its own loops
+ * (the MLP's enumerated layers fuse none; it once gave no candidate at all). */
+START_TEST(space_capped_enumeration) {
+  loaded *l = load_example("mlp.bk", NULL);
+  tune_space sp;
+  tune_space_init(&sp, l->prog->kernels.data[0], l->prog->isl, &test_machine, 1, 3);
+  enum_check e = {&sp, 0, 20};
+  int64_t space = tune_space_enumerate(&sp, 50, check_enum, &e);
+  ck_assert_msg(space > 0 && e.n > 0, "%lld schedules, %d candidates", (long long)space, e.n);
+  tune_space_release(&sp);
+  loaded_free(l);
+}
+END_TEST
+
 START_TEST(space_never_repeats) {
   loaded *l = load_text(matmul_text, NULL);
   tune_space sp;
@@ -691,6 +706,7 @@ int main(void) {
   tcase_set_timeout(space, 120);
   tcase_add_test(space, space_candidates_are_legal);
   tcase_add_test(space, space_never_repeats);
+  tcase_add_test(space, space_capped_enumeration);
   suite_add_tcase(s, space);
   TCase *meas = tcase_create("measure");
   tcase_add_test(meas, measure_kills_a_hang);
