@@ -385,11 +385,19 @@ void sched_space_sample(const ir_kernel *k, const ir_stmt *s, uint64_t *rng, sch
     return;
   }
   sched_mapping maps[64];
-  int n = sched_space_mappings(k, s, maps, 64);
-  if (n > 0 && chance(rng, 85))
-    random_brgemm(k, s, &maps[sched_rng_below(rng, n)], out, rng, arena);
-  else
+  int n = sched_space_mappings(k, s, maps, 64), plain[64], nplain = 0;
+  for (int i = 0; i < n; i++)
+    if (!maps[i].out_transpose)
+      plain[nplain++] = i;
+  if (n > 0 && chance(rng, 85)) {
+    /* transposed targets are about half of the mappings: keep them to about a fifth */
+    int i = (int)sched_rng_below(rng, n);
+    if (maps[i].out_transpose && nplain > 0 && chance(rng, 60))
+      i = plain[sched_rng_below(rng, nplain)];
+    random_brgemm(k, s, &maps[i], out, rng, arena);
+  } else {
     random_plain(s, out, rng, arena);
+  }
 }
 
 /* Now and then run statement i + 1 as the epilogue of BRGEMM statement i, where it matches
