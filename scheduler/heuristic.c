@@ -667,6 +667,14 @@ void sched_default_stmt_for(const ir_kernel *k, const ir_stmt *s, int threads,
     default_loops(s, out);
   }
   choose_parallel(s, out, threads);
+  /* the parallel split may cut M into tiles, which a tail inside the calls cannot take (found
+   * by a user trial: a 64 x 129 x 512 GEMM on 2 threads); after the calls it can, but not with
+   * a transposed target */
+  if (out->tail_call && out->tile[SCHED_M] && out->tile[SCHED_M] < sched_call_m_extent(s, out)) {
+    out->tail_call = false;
+    if (out->out_transpose)
+      out->tail = 0;
+  }
 }
 
 sched_schedule *sched_complete(const ir_kernel *k, const sched_schedule *given, int threads) {

@@ -570,8 +570,9 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const int64_t *la = a_is_x ? lx : ly;
   const char *an = s->reads[op->a_read]->name;
   if (lc[m] != 1)
-    lerror(L, loc, "M iterator '%s' must have unit stride in the output '%s' (it has %lld)", mn,
-           s->lhs->name, (long long)lc[m]);
+    lerror(L, loc, "M iterator '%s' must have unit stride in the output '%s' (it has %lld)%s%s%s",
+           mn, s->lhs->name, (long long)lc[m], s->inits_target ? "; add 'pack=" : "",
+           s->inits_target ? s->lhs->name : "", s->inits_target ? ":transpose'" : "");
   else if (la[m] != 1)
     lerror(L, loc, "M iterator '%s' has stride %lld in '%s'; add 'pack=%s:im2col'", mn,
            (long long)la[m], an, an);
@@ -675,7 +676,8 @@ static bool transpose_output(lower *L, const ir_stmt *s, const sched_stmt *ss, s
   }
   if (!s->inits_target) {
     lerror(L, ss->out_loc, "'pack=%s:transpose' needs s%d to start the accumulation of '%s' (the "
-           "copy holds only what its calls compute)", y, s->index, y);
+           "copy holds only what its calls compute); choose an M with unit stride in '%s'", y,
+           s->index, y, y);
     return false;
   }
   if (*dm < 0 || *dm == rank - 1) {
@@ -805,7 +807,8 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
   linearize_stmt(L, s, &reads[br], lb, &c0);
   linearize_stmt(L, s, write, lw, &c0);
   int64_t ep = s->iters[p].hi - s->iters[p].lo, eq = s->iters[q].hi - s->iters[q].lo, wa = la[p];
-  if (sched_flatten_pitch(s, ss, p) != wa) {
+  int64_t pitch = sched_flatten_pitch(s, ss, p);
+  if (pitch == 0 || pitch != wa) { /* 0: cannot (p not in A, say: wa = 0 too) */
     lerror(L, ss->loc, "cannot flatten '%s' into M '%s': they must index the last two dimensions "
            "of '%s', with unit stride and a row pitch of at least %lld in '%s' and not in '%s' "
            "(and a wider pitch needs '%s' to start its accumulation here)",

@@ -326,7 +326,7 @@ static const bad_schedule bad[] = {
      "statement s1 is not a contraction 'C[..] += A[..] * B[..]'; schedule it with 'loops'"},
     /* roles */
     {conv_text, "s0{brgemm(m=p,n=k,k=c;batch=r,s);pack=I:pad}", 1, 2,
-     "M iterator 'p' must have unit stride in the output 'O' (it has 9)"},
+     "M iterator 'p' must have unit stride in the output 'O' (it has 9); add 'pack=O:transpose'"},
     {strided_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s)}", 1, 2,
      "M iterator 'q' has stride 2 in 'I'; add 'pack=I:im2col'"},
     {fc_text, "s0{brgemm(m=c,n=n)}", 1, 2,
@@ -372,6 +372,11 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r);tail=1:call;pack=I:pad}", 32, 4,
      "'tail=1:call' needs the reductions of each call to cover one contiguous run of 'Wt' (its "
      "unit-stride reductions, in full); use 'tail=1'"},
+    /* found by a user trial: k is in no factor A, so its pitch there was 0 like "cannot" */
+    {conv_text, "s0{brgemm(m=q,n=k/4,k=c;batch=r,s);flatten=k;pack=I:pad}", 1, 2,
+     "cannot flatten 'k' into M 'q': they must index the last two dimensions of 'O', with unit "
+     "stride and a row pitch of at least 9 in 'I' and not in 'Wt' (and a wider pitch needs 'O' "
+     "to start its accumulation here)"},
     /* the target's transposed copy */
     {conv_text, "s0{" CONV_OK ";pack=I:transpose}", 39, 1,
      "'transpose' packs the target of s0 ('O'), not 'I'"},
@@ -989,6 +994,14 @@ START_TEST(test_tail_in_calls) {
   static const char fcr[] = "kernel fc(X: f32[8, 20], Wt: f32[12, 20]) -> (Y: f32[8, 12]) {\n"
                             "  Y[n, k] += X[n, c] * Wt[k, c]\n  Y[n, k] = relu(Y[n, k])\n}\n";
   check_runs_1_2(fcr, "s0{brgemm(m=k,n=n,k=c);tail=3:call;epilogue=s1;pack=Wt:im2col} s1{fused}");
+  /* found by a user trial: the parallel split tiles M after the tail went into the calls */
+  static const char mm129[] = "kernel mm(A: f32[64, 512], B: f32[512, 129]) -> (C: f32[64, 129]) {\n"
+                              "  C[i, j] += A[i, k] * B[k, j]\n}\n";
+  for (int threads = 0; threads <= 2; threads++) {
+    char *d = default_schedule(mm129, threads);
+    check_runs_1_2(mm129, d);
+    free(d);
+  }
   static const char c7[] = "kernel k(I: f32[1, 64, 7, 7], W: f32[24, 64, 1, 1]) -> (O: f32[1, 24, 7, 7]) {\n"
                            "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
   char *text = default_schedule(c7, 1);
