@@ -171,7 +171,20 @@ static bool parse_loop_list(sparser *P, sched_loop *loops, int64_t *tiles, int *
 typedef struct loop_tiles {
   int64_t order[SCHED_MAX_LOOPS], batch[SCHED_MAX_LOOPS], parallel;
   bk_loc order_loc, batch_loc, parallel_loc;
+  unsigned seen; /* the items of the section so far (item_bit) */
 } loop_tiles;
+
+/* The bit of item keyword "s" (n characters) in loop_tiles.seen, 0 for "pack" (several
+ * allowed) and unknown words; brgemm, loops and fused share one: a section has one kind. */
+static unsigned item_bit(const char *s, size_t n) {
+  static const char *const items[] = {"brgemm", "order", "parallel", "flatten", "tail", "epilogue"};
+  if (word_is(s, n, "loops") || word_is(s, n, "fused"))
+    return 1;
+  for (unsigned i = 0; i < sizeof items / sizeof items[0]; i++)
+    if (word_is(s, n, items[i]))
+      return i ? 1u << i : 1;
+  return 0;
+}
 
 /* brgemm "(" "m=" loop ["," "n=" loop] ["," "k=" loop] [";" "batch=" loops] ")" */
 static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
@@ -238,6 +251,10 @@ static bool parse_packs(sparser *P, sched_stmt *ss) {
                target, (int)n, s);
         return false;
       }
+      if (ss->out_transpose) {
+        serror(P, nloc, "'%.*s' is packed twice", (int)n, s);
+        return false;
+      }
       ss->out_transpose = true;
       ss->out_loc = (bk_loc){P->src, (uint32_t)b, (uint32_t)(P->pos - b)};
       continue;
@@ -250,6 +267,11 @@ static bool parse_packs(sparser *P, sched_stmt *ss) {
              "target, 'transpose')", (int)kn, ks);
       return false;
     }
+    for (int i = 0; i < ss->packs.len; i++)
+      if (word_is(s, n, P->st->reads[ss->packs.data[i].read]->name)) {
+        serror(P, nloc, "'%.*s' is packed twice", (int)n, s);
+        return false;
+      }
     for (int r = 0; r < P->st->nreads; r++)
       if (word_is(s, n, P->st->reads[r]->name)) {
         struct sched_pack_rec rec = {r, kind};
@@ -270,6 +292,13 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
   const char *s;
   size_t n = ident(P, &s);
   bk_loc loc = {P->src, (uint32_t)b, (uint32_t)(n ? n : 1)};
+  unsigned bit = item_bit(s, n);
+  if (bit & lt->seen) {
+    serror(P, loc, bit == 1 ? "'%.*s': the section already says brgemm, loops or fused"
+                            : "'%.*s' is given twice in this section", (int)n, s);
+    return false;
+  }
+  lt->seen |= bit;
   if (word_is(s, n, "brgemm"))
     return parse_brgemm(P, ss, lt);
   if (word_is(s, n, "loops")) {

@@ -372,6 +372,12 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r);tail=1:call;pack=I:pad}", 32, 4,
      "'tail=1:call' needs the reductions of each call to cover one contiguous run of 'Wt' (its "
      "unit-stride reductions, in full); use 'tail=1'"},
+    /* found by a user trial: repeated items were accepted, the last one winning */
+    {conv_text, "s0{" CONV_OK ";order=n,p;order=n,p;pack=I:pad}", 44, 5,
+     "'order' is given twice in this section"},
+    {conv_text, "s0{" CONV_OK ";pack=I:pad,I:pad}", 45, 1, "'I' is packed twice"},
+    {conv_text, "s0{loops;brgemm(m=q,n=k,k=c;batch=r,s)}", 10, 6,
+     "'brgemm': the section already says brgemm, loops or fused"},
     /* found by a user trial: k is in no factor A, so its pitch there was 0 like "cannot" */
     {conv_text, "s0{brgemm(m=q,n=k/4,k=c;batch=r,s);flatten=k;pack=I:pad}", 1, 2,
      "cannot flatten 'k' into M 'q': they must index the last two dimensions of 'O', with unit "
