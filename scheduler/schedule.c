@@ -37,6 +37,10 @@ sched_stmt *sched_schedule_find(sched_schedule *s, int stmt) {
   return NULL;
 }
 
+void sched_stmt_forget_source(sched_stmt *ss) {
+  ss->loc = ss->tail_loc = ss->out_loc = BK_NO_LOC;
+}
+
 sched_stmt *sched_schedule_add(sched_schedule *s, int stmt) {
   sched_stmt st = {.stmt = stmt, .role = {-1, -1, -1}, .parallel = -1};
   bk_vec_push(s->arena, &s->stmts, st);

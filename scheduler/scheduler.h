@@ -90,6 +90,9 @@ sched_schedule *sched_schedule_new(void);
 void sched_schedule_free(BK_TAKE sched_schedule *s);
 /* The section of statement "stmt", or NULL. */
 sched_stmt *sched_schedule_find(sched_schedule *s, int stmt);
+/* Drop the locations of "ss" into the text it was parsed from ("loc", "tail_loc", "out_loc"),
+ * for a section that outlives that text (diagnostics then carry no caret). */
+void sched_stmt_forget_source(sched_stmt *ss);
 sched_stmt *sched_schedule_add(sched_schedule *s, int stmt);
 
 /* Parse "text" for kernel "k". Errors go to "diag" as "<schedule>:1:COL: error: ..." (the

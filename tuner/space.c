@@ -90,7 +90,7 @@ void tune_cand_free(tune_cand *c) {
 /* Set section "ss" of "dst" to a copy of "src" (packs into dst's arena, no source location). */
 static void stmt_assign(sched_schedule *dst, sched_stmt *ss, const sched_stmt *src) {
   *ss = *src;
-  ss->loc = ss->tail_loc = ss->out_loc = BK_NO_LOC;
+  sched_stmt_forget_source(ss);
   memset(&ss->packs, 0, sizeof ss->packs);
   for (int p = 0; p < src->packs.len; p++)
     bk_vec_push(dst->arena, &ss->packs, src->packs.data[p]);
@@ -131,10 +131,8 @@ static sched_schedule *schedule_of_text(const tune_space *sp, const char *text) 
   bk_source *src = bk_source_new("<schedule>", text, strlen(text));
   sched_schedule *p = sched_schedule_parse(sp->k, src, &diag);
   sched_schedule *full = p ? sched_complete(sp->k, p, sp->threads) : NULL;
-  for (int i = 0; full && i < full->stmts.len; i++) { /* "src" is freed below */
-    sched_stmt *ss = &full->stmts.data[i];
-    ss->loc = ss->tail_loc = ss->out_loc = BK_NO_LOC;
-  }
+  for (int i = 0; full && i < full->stmts.len; i++) /* "src" is freed below */
+    sched_stmt_forget_source(&full->stmts.data[i]);
   sched_schedule_free(p);
   bk_source_free(src);
   return full;
