@@ -142,44 +142,15 @@ static void k_steps(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef
            acc + (u % blk->ksplit) * blk->nvec * blk->n);
 }
 
-/* Add a phi of "cg->vty" at the builder's position for each of the "n"
- * values "in" coming from block "from"; store the phis in "phis". */
-static void acc_phis(brg_cg *cg, int n, LLVMValueRef *in, LLVMBasicBlockRef from,
-                     LLVMValueRef *phis)
-{
-  for (int i = 0; i < n; i++) {
-    phis[i] = LLVMBuildPhi(cg->bld, cg->vty, "acc");
-    LLVMAddIncoming(phis[i], &in[i], &from, 1);
-  }
-}
-
 /* Emit the K loop (unrolled by the block's kunroll) and its remainder. */
 static void k_loop(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef *acc)
 {
   int K = cg->d->K, u = blk->kunroll, iters = K / u, nacc = blk->nvec * blk->n * blk->ksplit;
-  if (iters == 1)
-    k_steps(cg, blk, p, brg_i64(cg, 0), u, acc);
-  if (iters > 1) {
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
-    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "kloop");
-    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "kloop.end");
-    LLVMBuildBr(cg->bld, head);
-    LLVMPositionBuilderAtEnd(cg->bld, head);
-    LLVMValueRef phis[BRG_MAX_ACC], zero = brg_i64(cg, 0);
-    LLVMValueRef k = LLVMBuildPhi(cg->bld, cg->i64, "k0");
-    LLVMAddIncoming(k, &zero, &pre, 1);
-    acc_phis(cg, nacc, acc, pre, phis);
-    for (int i = 0; i < nacc; i++)
-      acc[i] = phis[i];
+  if (iters > 0) {
+    brg_loop l;
+    LLVMValueRef k = brg_loop_open(cg, &l, "k", brg_i64(cg, (int64_t)iters * u), u, nacc, acc);
     k_steps(cg, blk, p, k, u, acc);
-    LLVMValueRef next = LLVMBuildAdd(cg->bld, k, brg_i64(cg, u), "k0.next");
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
-    LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, brg_i64(cg, (int64_t)iters * u), "");
-    brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, head, exit));
-    LLVMAddIncoming(k, &next, &latch, 1);
-    for (int i = 0; i < nacc; i++)
-      LLVMAddIncoming(phis[i], &acc[i], &latch, 1);
-    LLVMPositionBuilderAtEnd(cg->bld, exit);
+    brg_loop_close(cg, &l, acc);
   }
   if (K % u)
     k_steps(cg, blk, p, brg_i64(cg, (int64_t)iters * u), K % u, acc);
@@ -237,42 +208,15 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
 }
 
 /* Emit the batch loop around the K loop; "acc" holds the values before it
- * on entry and after it (phis over "batch > 0") on return. */
+ * on entry and after it on return. */
 static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
 {
-  int nacc = blk->nvec * blk->n * blk->ksplit;
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
-  LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "batch");
-  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "batch.end");
-  LLVMValueRef any = LLVMBuildICmp(cg->bld, LLVMIntSGT, cg->batch, brg_i64(cg, 0), "");
-  LLVMBuildCondBr(cg->bld, any, head, exit);
-  LLVMPositionBuilderAtEnd(cg->bld, head);
-  LLVMValueRef zero = brg_i64(cg, 0), init[BRG_MAX_ACC], phis[BRG_MAX_ACC];
-  LLVMValueRef b = LLVMBuildPhi(cg->bld, cg->i64, "b");
-  LLVMAddIncoming(b, &zero, &pre, 1);
-  acc_phis(cg, nacc, acc, pre, phis);
-  for (int i = 0; i < nacc; i++) {
-    init[i] = acc[i];
-    acc[i] = phis[i];
-  }
+  brg_loop l;
+  LLVMValueRef b = brg_loop_open(cg, &l, "b", cg->batch, 1, blk->nvec * blk->n * blk->ksplit, acc);
   kptrs p;
   batch_ptrs(cg, blk, b, &p);
   k_loop(cg, blk, &p, acc);
-  LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "b.next");
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
-  LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, cg->batch, "");
-  brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, head, exit));
-  LLVMAddIncoming(b, &next, &latch, 1);
-  for (int i = 0; i < nacc; i++)
-    LLVMAddIncoming(phis[i], &acc[i], &latch, 1);
-  LLVMPositionBuilderAtEnd(cg->bld, exit);
-  for (int i = 0; i < nacc; i++) {
-    LLVMValueRef out = LLVMBuildPhi(cg->bld, cg->vty, "acc.out");
-    LLVMValueRef vals[2] = {init[i], acc[i]};
-    LLVMBasicBlockRef from[2] = {pre, latch};
-    LLVMAddIncoming(out, vals, from, 2);
-    acc[i] = out;
-  }
+  brg_loop_close(cg, &l, acc);
 }
 
 /* Address of vector "v" of column "j" from the block's corner "cc" in C. */

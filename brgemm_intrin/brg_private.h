@@ -96,10 +96,31 @@ void brg_dot_gather(brg_cg *cg);
 /* The dot-product rows of C for the "n" columns from column "n0" (i64). */
 void brg_dot_columns(brg_cg *cg, LLVMValueRef n0, int n);
 
-/* Mark "br", the back edge of a loop, `llvm.loop.unroll.disable`: the loops
- * are unrolled as the plan says, and a module pipeline such as default<O3>
- * that unrolled them further would make LLVM spill accumulators. */
-void brg_loop_latch(brg_cg *cg, LLVMValueRef br);
+/* A counted loop "for (iv = 0; iv < count; iv += step)" that carries up to
+ * BRG_MAX_ACC values (accumulators) from iteration to iteration.  Every loop
+ * of a body is one: over register blocks, the batch, K, the dot rows. */
+typedef struct brg_loop {
+  LLVMBasicBlockRef pre, head, exit; /* head NULL: a single iteration, no loop */
+  LLVMValueRef iv, count;
+  int64_t step;
+  int n;
+  LLVMValueRef init[BRG_MAX_ACC], phi[BRG_MAX_ACC];
+} brg_loop;
+
+/* Open loop "l" of i64 "count" at the builder's position (named "name" in the
+ * IR); return its induction variable.  A constant count must be > 0; one of
+ * at most "step" is a single iteration: no loop, iv 0.  A count that is not
+ * constant may be <= 0: the loop is then skipped.  The "n" values "v" become the
+ * loop's phis (v is updated). */
+LLVMValueRef brg_loop_open(brg_cg *cg, brg_loop *l, const char *name, LLVMValueRef count,
+                           int64_t step, int n, LLVMValueRef *v);
+
+/* Close loop "l"; "v" holds the values at the end of an iteration and, on
+ * return, the values after the loop (the initial ones when it was skipped).
+ * The back edge is marked `llvm.loop.unroll.disable`: the loops are unrolled
+ * as the plan says, and a module pipeline such as default<O3> that unrolled
+ * them further would make LLVM spill accumulators. */
+void brg_loop_close(brg_cg *cg, brg_loop *l, LLVMValueRef *v);
 
 /* i64 constant "v" in "cg"'s context. */
 LLVMValueRef brg_i64(brg_cg *cg, int64_t v);

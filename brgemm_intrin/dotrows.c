@@ -18,60 +18,6 @@
 #define DOT_MAX_ACC 16 /* accumulators of one group of columns (AVX-512; 8 with 16 registers) */
 #define DOT_MAX_COLS 8
 
-/* A loop "for (iv = 0; iv < count; iv++)" at the builder's position that carries
- * "n" vector values (at most 2 * DOT_MAX_ACC). */
-typedef struct rloop {
-  LLVMBasicBlockRef pre, head, skip;
-  LLVMValueRef iv, count;
-  int n;
-  LLVMValueRef init[2 * DOT_MAX_ACC], phi[2 * DOT_MAX_ACC];
-} rloop;
-
-/* Open loop "l" of "count" (i64, may be 0) iterations; the "n" values "v" become the
- * loop's phis. */
-static void loop_open(brg_cg *cg, rloop *l, LLVMValueRef count, int n, LLVMValueRef *v)
-{
-  l->pre = LLVMGetInsertBlock(cg->bld);
-  l->head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.loop");
-  l->count = count;
-  l->n = n;
-  l->skip = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.skip");
-  LLVMBuildCondBr(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntSGT, count, brg_i64(cg, 0), ""), l->head, l->skip);
-  LLVMPositionBuilderAtEnd(cg->bld, l->head);
-  LLVMValueRef zero = brg_i64(cg, 0);
-  l->iv = LLVMBuildPhi(cg->bld, cg->i64, "dot.i");
-  LLVMAddIncoming(l->iv, &zero, &l->pre, 1);
-  for (int i = 0; i < n; i++) {
-    l->init[i] = v[i];
-    l->phi[i] = v[i] = LLVMBuildPhi(cg->bld, LLVMTypeOf(v[i]), "dot.acc");
-    LLVMAddIncoming(l->phi[i], &l->init[i], &l->pre, 1);
-  }
-}
-
-/* Close loop "l"; "v" holds the values at the end of an iteration and, on return, the
- * values after the loop (the initial ones when it ran 0 times). */
-static void loop_close(brg_cg *cg, rloop *l, LLVMValueRef *v)
-{
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
-  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.done");
-  LLVMValueRef next = LLVMBuildAdd(cg->bld, l->iv, brg_i64(cg, 1), "");
-  LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, l->count, "");
-  brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, l->head, done));
-  LLVMAddIncoming(l->iv, &next, &latch, 1);
-  for (int i = 0; i < l->n; i++)
-    LLVMAddIncoming(l->phi[i], &v[i], &latch, 1);
-  LLVMPositionBuilderAtEnd(cg->bld, l->skip); /* the loop did not run */
-  LLVMBuildBr(cg->bld, done);
-  LLVMPositionBuilderAtEnd(cg->bld, done);
-  for (int i = 0; i < l->n; i++) {
-    LLVMValueRef out = LLVMBuildPhi(cg->bld, LLVMTypeOf(v[i]), "dot.out");
-    LLVMValueRef vals[2] = {v[i], l->init[i]};
-    LLVMBasicBlockRef from[2] = {latch, l->skip};
-    LLVMAddIncoming(out, vals, from, 2);
-    v[i] = out;
-  }
-}
-
 /* &base[idx] for float array "base" and i64 "idx". */
 static LLVMValueRef fptr(brg_cg *cg, LLVMValueRef base, LLVMValueRef idx)
 {
@@ -95,25 +41,25 @@ void brg_dot_gather(brg_cg *cg)
   cg->dot_len = mul(cg, cg->batch, d->K);
   cg->dot_buf = LLVMBuildArrayAlloca(cg->bld, cg->f32, mul(cg, cg->dot_len, r), "dot.buf");
   LLVMSetAlignment(cg->dot_buf, 64);
-  rloop lb, lk;
-  loop_open(cg, &lb, cg->batch, 0, NULL);
-  LLVMValueRef ab = brg_block_ptr(cg, cg->a, cg->offs_a, d->stride_a, lb.iv), pos;
+  brg_loop lb, lk;
+  LLVMValueRef b = brg_loop_open(cg, &lb, "dot.b", cg->batch, 1, 0, NULL);
+  LLVMValueRef ab = brg_block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b), pos;
   if (d->mode == BRG_BATCH_STRIDE) {
-    pos = mul(cg, lb.iv, d->stride_b);
+    pos = mul(cg, b, d->stride_b);
   } else {
-    pos = LLVMBuildLoad2(cg->bld, cg->i64, LLVMBuildGEP2(cg->bld, cg->i64, cg->offs_b, &lb.iv, 1, ""), "");
+    pos = LLVMBuildLoad2(cg->bld, cg->i64, LLVMBuildGEP2(cg->bld, cg->i64, cg->offs_b, &b, 1, ""), "");
     LLVMSetAlignment(pos, 8);
   }
-  loop_open(cg, &lk, brg_i64(cg, d->K), 0, NULL);
-  LLVMValueRef src = mul(cg, lk.iv, d->lda), dst = add(cg, pos, mul(cg, lk.iv, d->ldb_k));
+  LLVMValueRef k = brg_loop_open(cg, &lk, "dot.k", brg_i64(cg, d->K), 1, 0, NULL);
+  LLVMValueRef src = mul(cg, k, d->lda), dst = add(cg, pos, mul(cg, k, d->ldb_k));
   for (int t = 0; t < r; t++) {
     LLVMValueRef v = LLVMBuildLoad2(cg->bld, cg->f32, fptr(cg, ab, add(cg, src, brg_i64(cg, mv + t))), "");
     LLVMSetAlignment(v, 4);
     LLVMValueRef at = add(cg, dst, LLVMBuildMul(cg->bld, cg->dot_len, brg_i64(cg, t), ""));
     LLVMSetAlignment(LLVMBuildStore(cg->bld, v, fptr(cg, cg->dot_buf, at)), 4);
   }
-  loop_close(cg, &lk, NULL);
-  loop_close(cg, &lb, NULL);
+  brg_loop_close(cg, &lk, NULL);
+  brg_loop_close(cg, &lb, NULL);
 }
 
 /* A vector at "p": a plain load, or a masked one (0 in the masked-off lanes). */
@@ -243,10 +189,10 @@ void brg_dot_columns(brg_cg *cg, LLVMValueRef n0, int n)
       brow[j] = fptr(cg, cg->b, mul(cg, add(cg, n0, brg_i64(cg, j0 + j)), d->ldb_n));
     for (int i = 0; i < r * gn; i++)
       acc[i] = LLVMConstNull(cg->vty);
-    rloop l;
-    loop_open(cg, &l, nfull, r * gn, acc);
-    dot_step(cg, r, gn, brow, mul(cg, l.iv, cg->vlen), NULL, acc);
-    loop_close(cg, &l, acc);
+    brg_loop l;
+    LLVMValueRef i = brg_loop_open(cg, &l, "dot.i", nfull, 1, r * gn, acc);
+    dot_step(cg, r, gn, brow, mul(cg, i, cg->vlen), NULL, acc);
+    brg_loop_close(cg, &l, acc);
     dot_step(cg, r, gn, brow, pend, mask, acc); /* the last L mod vlen (none: no lane loads) */
     LLVMValueRef sum[DOT_MAX_ACC];
     lane_sums(cg, acc, r * gn, sum);

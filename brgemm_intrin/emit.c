@@ -11,6 +11,7 @@
  * block) around the code of one register block (block.c), and after each block of the
  * last chunk the rows of dot products of its columns (dotrows.c).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,7 +114,8 @@ static void cg_init(brg_cg *cg, LLVMModuleRef mod, LLVMValueRef fn, const brg_de
   cg->bld = LLVMCreateBuilderInContext(cg->ctx);
 }
 
-void brg_loop_latch(brg_cg *cg, LLVMValueRef br)
+/* Mark "br", the back edge of a loop, `llvm.loop.unroll.disable`. */
+static void loop_latch(brg_cg *cg, LLVMValueRef br)
 {
   LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->ctx, NULL, 0);
   const char *s = "llvm.loop.unroll.disable";
@@ -125,42 +127,57 @@ void brg_loop_latch(brg_cg *cg, LLVMValueRef br)
   LLVMSetMetadata(br, kind, LLVMMetadataAsValue(cg->ctx, loop));
 }
 
-/* A counted loop over register blocks; no loop at all when count == 1. */
-typedef struct blk_loop {
-  int count;
-  LLVMBasicBlockRef head;
-  LLVMValueRef iv;
-} blk_loop;
-
-/* Open a loop of "count" iterations at the builder's position; return its
- * induction variable (i64, from 0). */
-static LLVMValueRef loop_begin(brg_cg *cg, blk_loop *l, int count)
+LLVMValueRef brg_loop_open(brg_cg *cg, brg_loop *l, const char *name, LLVMValueRef count,
+                           int64_t step, int n, LLVMValueRef *v)
 {
   l->count = count;
-  if (count == 1)
+  l->step = step;
+  l->n = n;
+  l->head = NULL;
+  bool constant = LLVMIsAConstantInt(count);
+  if (constant && LLVMConstIntGetSExtValue(count) <= step)
     return brg_i64(cg, 0);
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->bld);
-  l->head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "blk");
-  LLVMBuildBr(cg->bld, l->head);
+  l->pre = LLVMGetInsertBlock(cg->bld);
+  l->head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, name);
+  l->exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop.end");
+  if (constant)
+    LLVMBuildBr(cg->bld, l->head);
+  else /* skipped when count <= 0 */
+    LLVMBuildCondBr(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntSGT, count, brg_i64(cg, 0), ""), l->head,
+                    l->exit);
   LLVMPositionBuilderAtEnd(cg->bld, l->head);
-  l->iv = LLVMBuildPhi(cg->bld, cg->i64, "bi");
   LLVMValueRef zero = brg_i64(cg, 0);
-  LLVMAddIncoming(l->iv, &zero, &pre, 1);
+  l->iv = LLVMBuildPhi(cg->bld, cg->i64, name);
+  LLVMAddIncoming(l->iv, &zero, &l->pre, 1);
+  for (int i = 0; i < n; i++) {
+    l->init[i] = v[i];
+    l->phi[i] = v[i] = LLVMBuildPhi(cg->bld, LLVMTypeOf(v[i]), "acc");
+    LLVMAddIncoming(l->phi[i], &l->init[i], &l->pre, 1);
+  }
   return l->iv;
 }
 
-/* Close loop "l" at the builder's position and continue after it. */
-static void loop_end(brg_cg *cg, blk_loop *l)
+void brg_loop_close(brg_cg *cg, brg_loop *l, LLVMValueRef *v)
 {
-  if (l->count == 1)
+  if (!l->head)
     return;
-  LLVMValueRef next = LLVMBuildAdd(cg->bld, l->iv, brg_i64(cg, 1), "bi.next");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->bld);
-  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "blk.end");
-  LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, brg_i64(cg, l->count), "");
-  brg_loop_latch(cg, LLVMBuildCondBr(cg->bld, more, l->head, exit));
+  LLVMValueRef next = LLVMBuildAdd(cg->bld, l->iv, brg_i64(cg, l->step), "");
+  LLVMValueRef more = LLVMBuildICmp(cg->bld, LLVMIntSLT, next, l->count, "");
+  loop_latch(cg, LLVMBuildCondBr(cg->bld, more, l->head, l->exit));
   LLVMAddIncoming(l->iv, &next, &latch, 1);
-  LLVMPositionBuilderAtEnd(cg->bld, exit);
+  for (int i = 0; i < l->n; i++)
+    LLVMAddIncoming(l->phi[i], &v[i], &latch, 1);
+  LLVMPositionBuilderAtEnd(cg->bld, l->exit);
+  if (!LLVMIsAConstantInt(l->count)) { /* "pre" skips the loop when count <= 0 */
+    for (int i = 0; i < l->n; i++) {
+      LLVMValueRef out = LLVMBuildPhi(cg->bld, LLVMTypeOf(v[i]), "acc.out");
+      LLVMValueRef vals[2] = {v[i], l->init[i]};
+      LLVMBasicBlockRef from[2] = {latch, l->pre};
+      LLVMAddIncoming(out, vals, from, 2);
+      v[i] = out;
+    }
+  }
 }
 
 /* Emit the N blocks of M plan "mp" for the chunk starting at row "m0"; after each, the
@@ -169,8 +186,8 @@ static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0, LLVMValue
 {
   for (int g = 0; g < mp->nng; g++) {
     const brg_ngroup *ng = &mp->ng[g];
-    blk_loop l;
-    LLVMValueRef j = loop_begin(cg, &l, ng->count);
+    brg_loop l;
+    LLVMValueRef j = brg_loop_open(cg, &l, "blk.n", brg_i64(cg, ng->count), 1, 0, NULL);
     brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, 1, m0, NULL};
     blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
                           LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
@@ -186,7 +203,7 @@ static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0, LLVMValue
       LLVMBuildBr(cg->bld, next);
       LLVMPositionBuilderAtEnd(cg->bld, next);
     }
-    loop_end(cg, &l);
+    brg_loop_close(cg, &l, NULL);
   }
 }
 
@@ -199,8 +216,8 @@ static void emit_body(brg_cg *cg)
     brg_dot_gather(cg);
   for (int g = 0; g < cg->plan.nmp; g++) {
     const brg_mplan *mp = &cg->plan.mp[g];
-    blk_loop l;
-    LLVMValueRef i = loop_begin(cg, &l, mp->m.count);
+    brg_loop l;
+    LLVMValueRef i = brg_loop_open(cg, &l, "blk.m", brg_i64(cg, mp->m.count), 1, 0, NULL);
     int64_t rows = (int64_t)mp->m.nvec * cg->vlen;
     LLVMValueRef m0 = LLVMBuildAdd(cg->bld, brg_i64(cg, mp->m.m0),
                                    LLVMBuildMul(cg->bld, i, brg_i64(cg, rows), ""), "m0");
@@ -210,7 +227,7 @@ static void emit_body(brg_cg *cg)
       dot = mp->m.count == 1 ? LLVMConstInt(cg->i1, 1, 0)
                              : LLVMBuildICmp(cg->bld, LLVMIntEQ, i, brg_i64(cg, mp->m.count - 1), "");
     emit_row(cg, mp, m0, dot);
-    loop_end(cg, &l);
+    brg_loop_close(cg, &l, NULL);
   }
   LLVMBuildRetVoid(cg->bld);
 }

@@ -365,7 +365,6 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
       return false;
     }
     ss->tail = v;
-    ss->tail_loc = loc;
     ss->tail_call = false;
     if (cur(P) == ':') {
       P->pos++;
@@ -379,6 +378,7 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
       }
       ss->tail_call = true;
     }
+    ss->tail_loc = (bk_loc){P->src, loc.offset, (uint32_t)(P->pos - loc.offset)}; /* the whole item */
     return true;
   }
   if (word_is(s, n, "order")) {
