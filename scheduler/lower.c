@@ -656,6 +656,43 @@ static void add_transpose_back(lower *L, int out, int scratch, int dm, int split
     rd->index[d == dm ? r - 1 : j++].coef[d] = 1;
 }
 
+/* The dimension of the target of "s" that M iterator "m" indexes (-1: none), which
+ * "pack=Y:transpose" moves innermost. */
+static int transposed_dim(const ir_stmt *s, int m) {
+  int dm = -1;
+  for (int d = 0; d < s->lhs->nargs; d++)
+    if (s->lhs->index[d].coef[m])
+      dm = d;
+  return dm;
+}
+
+/* The layout of that copy: the target's dimensions "dims" and index with "dm" moved last. */
+static void transposed_layout(const ir_stmt *s, int dm, const int64_t *dims, int64_t *tdims,
+                              ir_affine *tindex) {
+  for (int d = 0, j = 0, rank = s->lhs->nargs; d < rank; d++) {
+    int to = d == dm ? rank - 1 : j++;
+    tdims[to] = dims[d];
+    tindex[to] = s->lhs->index[d];
+  }
+}
+
+bool sched_transposed_strides(const ir_stmt *s, int m, int64_t *lin) {
+  int dm = transposed_dim(s, m), rank = s->lhs->nargs;
+  if (!s->inits_target || dm < 0 || dm == rank - 1)
+    return false;
+  int64_t dims[IR_MAX_RANK], stride = 1;
+  ir_affine index[IR_MAX_RANK];
+  transposed_layout(s, dm, s->lhs->tensor->dims, dims, index);
+  for (int i = 0; i < s->niters; i++)
+    lin[i] = 0;
+  for (int d = rank - 1; d >= 0; d--) {
+    for (int i = 0; i < s->niters; i++)
+      lin[i] += stride * index[d].coef[i];
+    stride *= dims[d];
+  }
+  return true;
+}
+
 /* "pack=Y:transpose": the calls write a scratch copy of the target with the dimension that M
  * indexes moved innermost, where M has unit stride (Y[n, k] += X[n, c] * W[k, c] with M = n:
  * the copy is [k][n]); add_transpose_back copies it into Y after the calls. The copy holds
@@ -665,10 +702,7 @@ static bool transpose_output(lower *L, const ir_stmt *s, const sched_stmt *ss, s
                              int *scratch, int *dm) {
   int m = ss->role[SCHED_M], rank = s->lhs->nargs;
   const char *y = s->lhs->name;
-  *dm = -1;
-  for (int d = 0; d < rank; d++)
-    if (s->lhs->index[d].coef[m])
-      *dm = d;
+  *dm = transposed_dim(s, m);
   if (ss->flatten || (ss->tail && !ss->tail_call)) { /* the parser rejects it too */
     lerror(L, ss->out_loc, "'pack=%s:transpose' cannot be combined with '%s'%s", y,
            ss->flatten ? "flatten" : "tail", ss->flatten ? "" : " (only with 'tail=T:call')");
@@ -688,11 +722,7 @@ static bool transpose_output(lower *L, const ir_stmt *s, const sched_stmt *ss, s
   const sched_buf *ob = &L->sk->bufs.data[write->buf];
   int64_t dims[IR_MAX_RANK];
   sched_access w = {.index = affines(L->sk->arena, rank, s->niters)};
-  for (int d = 0, j = 0; d < rank; d++) {
-    int to = d == *dm ? rank - 1 : j++;
-    dims[to] = ob->dims[d];
-    w.index[to] = s->lhs->index[d];
-  }
+  transposed_layout(s, *dm, ob->dims, dims, w.index);
   *scratch = w.buf = add_buf(L->sk, bk_arena_printf(L->sk->arena, "%s_t%d", y, L->sk->ops.len), -1,
                              rank, dims);
   *write = w;

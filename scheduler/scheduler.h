@@ -245,6 +245,10 @@ ir_affine *sched_epilogue_bias_index(const ir_stmt *c, const ir_stmt *e, int bia
 int64_t sched_call_b_run(const ir_stmt *s, const sched_stmt *ss, int b_read);
 /* Linear strides of read "r" of "s" once the packs of "ss" are applied. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin);
+/* Linear strides of the iterators of "s" in the copy of its target that "pack=Y:transpose"
+ * writes with M = "m" (the dimension M indexes moved innermost, as the lowering lays it out);
+ * false when "s" cannot have that copy (M innermost already, or "s" does not start the target). */
+bool sched_transposed_strides(const ir_stmt *s, int m, int64_t *lin);
 /* Zero padding of read "r" of "s" in dimension "d", as a PAD pack makes it. */
 void sched_pad_extent(const ir_stmt *s, int r, int d, int64_t *padlo, int64_t *padded);
 /* Linear element offset of "a" (over the op's iterators) into "lin" and "c0". */

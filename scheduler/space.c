@@ -104,32 +104,6 @@ static bool pack_possible(const ir_stmt *s, int r, sched_pack kind) {
   return kind != SCHED_PACK_NONE || !read_may_oob(s, s->reads[r]);
 }
 
-/* The strides of the iterators of "s" in the copy of its target with the dimension that "m"
- * indexes moved innermost ("pack=Y:transpose", lower.c transpose_output); false when "s"
- * cannot have that copy (M innermost already, or "s" does not start the target). */
-static bool transposed_strides(const ir_stmt *s, int m, int64_t *lin) {
-  const ir_expr *y = s->lhs;
-  int rank = y->nargs, dm = -1;
-  for (int d = 0; d < rank; d++)
-    if (y->index[d].coef[m])
-      dm = d;
-  if (!s->inits_target || dm < 0 || dm == rank - 1)
-    return false;
-  for (int i = 0; i < s->niters; i++)
-    lin[i] = 0;
-  int64_t stride = y->tensor->dims[dm];
-  for (int d = rank - 1; d >= 0; d--) {
-    if (d == dm)
-      continue;
-    for (int i = 0; i < s->niters; i++)
-      lin[i] += stride * y->index[d].coef[i];
-    stride *= y->tensor->dims[d];
-  }
-  for (int i = 0; i < s->niters; i++)
-    lin[i] += y->index[dm].coef[i];
-  return true;
-}
-
 /* Fill "mp" for M = "m" with packs "pa" (A) and "pb" (B), and the target transposed when "ot";
  * false if that is not legal. */
 static bool mapping_init(const ir_kernel *k, const ir_stmt *s, const sched_contraction *c, int m,
@@ -146,7 +120,7 @@ static bool mapping_init(const ir_kernel *k, const ir_stmt *s, const sched_contr
   mp->b_side = a_is_x ? SCHED_CLASS_Y_SIDE : SCHED_CLASS_X_SIDE;
   mp->out_transpose = ot;
   memcpy(mp->lin_c, c->lin_c, sizeof(int64_t) * (size_t)s->niters);
-  if (ot && !transposed_strides(s, m, mp->lin_c))
+  if (ot && !sched_transposed_strides(s, m, mp->lin_c))
     return false;
   memcpy(mp->cls, c->cls, sizeof(sched_class) * (size_t)s->niters);
   return packed_strides(k, s, m, mp->a_read, pa, mp->b_read, pb, mp->lin_a, mp->lin_b) &&
