@@ -178,7 +178,8 @@ static bool parse_caches(brick_options *opts, const char *arg) {
 }
 
 /* One option "ch" with argument "arg"; returns -1 to go on, else an exit status. */
-static int handle_option(cli *c, int ch, const char *arg) {
+static int handle_option(void *ctx, int ch, const char *arg) {
+  cli *c = ctx;
   long v;
   int rc;
   switch (ch) {
@@ -252,22 +253,9 @@ static int parse_options(cli *c, int argc, char **argv) {
       {0, 0, 0, 0},
   };
   const char *help = strcmp(c->command, "run") == 0 ? usage_run : show ? usage_show : usage_compile;
-  int ch;
-  opterr = 0;
-  optind = 1;
-  while ((ch = getopt_long(argc, argv, ":hD:k:o:v", longs, NULL)) != -1) {
-    if (ch == 'h') {
-      fputs(help, stdout);
-      return 0;
-    }
-    if (ch == ':')
-      return usage_error("option '%s' needs an argument", argv[optind - 1]);
-    if (ch == '?')
-      return usage_error("unknown option '%s'", argv[optind - 1]);
-    int rc = handle_option(c, ch, optarg);
-    if (rc >= 0)
-      return rc;
-  }
+  int rc = cli_parse_options(argc, argv, "D:k:o:v", longs, help, "brick --help", handle_option, c);
+  if (rc >= 0)
+    return rc;
   if (optind >= argc)
     return usage_error("%s: no input file", c->command);
   for (int i = optind; optind + 1 < argc && show && i < argc; i++)

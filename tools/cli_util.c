@@ -2,6 +2,7 @@
 #include "cli_util.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,4 +61,28 @@ void cli_call_kernel(void *fn, int np, float **a) {
 int cli_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
+}
+
+int cli_parse_options(int argc, char **argv, const char *shortopts, const struct option *longs,
+                      const char *usage, const char *help,
+                      int (*handle)(void *ctx, int ch, const char *arg), void *ctx) {
+  char spec[64];
+  snprintf(spec, sizeof spec, ":h%s", shortopts);
+  int ch;
+  opterr = 0;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, spec, longs, NULL)) != -1) {
+    if (ch == 'h') {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (ch == ':')
+      return cli_usage_error(help, "option '%s' needs an argument", argv[optind - 1]);
+    if (ch == '?')
+      return cli_usage_error(help, "unknown option '%s'", argv[optind - 1]);
+    int rc = handle(ctx, ch, optarg);
+    if (rc >= 0)
+      return rc;
+  }
+  return -1;
 }

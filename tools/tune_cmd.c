@@ -180,7 +180,8 @@ static int tune_kernels(tune_cli *c, brick_ctx *ctx, brick_program *prog) {
 enum { T_TRIALS = 256, T_SECONDS, T_DB, T_STRATEGY, T_THREADS, T_TIMEOUT, T_SEED, T_LIST,
        T_MODEL_REPORT };
 
-static int tune_option(tune_cli *c, int ch, const char *arg) {
+static int tune_option(void *ctx, int ch, const char *arg) {
+  tune_cli *c = ctx;
   double v;
   switch (ch) {
   case 'D':
@@ -235,22 +236,9 @@ static int parse_tune(tune_cli *c, int argc, char **argv) {
       {"timeout", required_argument, 0, T_TIMEOUT}, {"seed", required_argument, 0, T_SEED},
       {"list", no_argument, 0, T_LIST}, {"model-report", no_argument, 0, T_MODEL_REPORT},
       {0, 0, 0, 0}};
-  int ch;
-  opterr = 0;
-  optind = 1;
-  while ((ch = getopt_long(argc, argv, ":hD:k:v", longs, NULL)) != -1) {
-    if (ch == 'h') {
-      fputs(usage_tune, stdout);
-      return 0;
-    }
-    if (ch == ':')
-      return usage_error("option '%s' needs an argument", argv[optind - 1]);
-    if (ch == '?')
-      return usage_error("unknown option '%s'", argv[optind - 1]);
-    int rc = tune_option(c, ch, optarg);
-    if (rc >= 0)
-      return rc;
-  }
+  int rc = cli_parse_options(argc, argv, "D:k:v", longs, usage_tune, "brick tune --help", tune_option, c);
+  if (rc >= 0)
+    return rc;
   if (c->model_report && c->strategy)
     return usage_error("%s", "--model-report chooses its own candidates: drop --strategy");
   if (c->list && optind < argc)
