@@ -128,7 +128,8 @@ int brick_program_parse_file(brick_ctx *ctx, const char *path, const brick_optio
     bk_strbuf msg, text;
     bk_strbuf_init(&msg);
     bk_strbuf_init(&text);
-    bk_strbuf_printf(&msg, "cannot read '%s': %s", path, strerror(errno));
+    bk_strbuf_printf(&msg, "cannot read '%s': %s%s", path, strerror(errno),
+                     errno == EFBIG ? " (a source file may have at most 64 MiB)" : "");
     bk_diag_format(&text, BK_SEV_ERROR, BK_NO_LOC, bk_strbuf_cstr(&msg));
     brick_diag_sink(ctx, BK_SEV_ERROR, bk_strbuf_cstr(&text));
     bk_strbuf_release(&msg);
@@ -169,6 +170,9 @@ int brick_program_rename_kernel(brick_ctx *ctx, brick_program *prog, int k, cons
     ident &= isalnum((unsigned char)*p) || *p == '_';
   if (!ident)
     return brick_fail(ctx, BRICK_ERR_USAGE, "'%s' is not a C identifier", name);
+  const char *why = ir_c_name_problem(name, true);
+  if (why)
+    return brick_fail(ctx, BRICK_ERR_USAGE, "'%s' cannot name a kernel: %s", name, why);
   int other = brick_program_find_kernel(prog, name);
   if (other >= 0 && other != k)
     return brick_fail(ctx, BRICK_ERR_USAGE, "the program already has a kernel named '%s'", name);

@@ -16,15 +16,20 @@ static uint64_t next(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-/* Update running max|x - ref| and max|ref| with one element. */
+/* Update running max|x - ref| and max|ref| with one element. The reference, computed in
+ * double, is first rounded to f32 as the kernel's result is: a result past f32's range is
+ * +-inf on both sides (then equal), and only finite references count in max|ref|. */
 static void account(double x, double ref, double *diff, double *mag) {
-  double d = fabs(x - ref);
-  if (isnan(x) != isnan(ref) || (isnan(d) && !isnan(x)))
-    d = INFINITY;
-  else if (isnan(d))
-    d = 0;
+  double r = (double)(float)ref, d;
+  if (isnan(x) || isnan(r))
+    d = isnan(x) == isnan(r) ? 0 : INFINITY;
+  else if (isinf(x) || isinf(r))
+    d = x == r ? 0 : INFINITY;
+  else
+    d = fabs(x - r);
   *diff = d > *diff ? d : *diff;
-  *mag = fabs(ref) > *mag ? fabs(ref) : *mag;
+  if (isfinite(r) && fabs(r) > *mag)
+    *mag = fabs(r);
 }
 
 static double ratio(double diff, double mag) { return mag > 0 ? diff / mag : diff; }

@@ -191,6 +191,48 @@ static int emit_kernels(brick_ctx *ctx, const brick_program *prog, brick_module 
   return BRICK_OK;
 }
 
+/* The names kernel "k" defines in an object and its header (codegen/emit.c): NAME, NAME_ws,
+ * NAME_flops, NAME_workspace_bytes, NAME_T_rank and NAME_T_dims for each tensor T; "*n" of
+ * them, in "a". */
+static char **kernel_names(bk_arena *a, const ir_kernel *k, int *n) {
+  static const char *const suffixes[4] = {"", "_ws", "_flops", "_workspace_bytes"};
+  char **out = bk_arena_alloc(a, sizeof(char *) * (size_t)(4 + 2 * k->params.len));
+  *n = 0;
+  for (int i = 0; i < 4; i++)
+    out[(*n)++] = bk_arena_printf(a, "%s%s", k->name, suffixes[i]);
+  for (int i = 0; i < k->params.len; i++) {
+    out[(*n)++] = bk_arena_printf(a, "%s_%s_rank", k->name, k->params.data[i]->name);
+    out[(*n)++] = bk_arena_printf(a, "%s_%s_dims", k->name, k->params.data[i]->name);
+  }
+  return out;
+}
+
+/* Do two kernels of "m" define the same name (kernels "mm" and "mm_ws", say)? The object
+ * would get one renamed by LLVM and the header would not compile. */
+static int check_names(brick_ctx *ctx, const brick_module *m) {
+  bk_diag diag;
+  bk_diag_init(&diag, brick_diag_sink, ctx);
+  bk_arena *arena = bk_arena_new();
+  int st = BRICK_OK;
+  for (int j = 1; j < m->n; j++)
+    for (int i = 0; i < j; i++) {
+      int na, nb;
+      char **a = kernel_names(arena, m->ks[i], &na), **b = kernel_names(arena, m->ks[j], &nb);
+      const char *same = NULL;
+      for (int x = 0; x < na && !same; x++)
+        for (int y = 0; y < nb && !same; y++)
+          if (strcmp(a[x], b[y]) == 0)
+            same = a[x];
+      if (same) {
+        bk_error(&diag, m->ks[j]->loc, "kernels '%s' and '%s' would both define '%s' in the "
+                 "object or its header; rename one", m->ks[i]->name, m->ks[j]->name, same);
+        st = BRICK_ERR_INPUT;
+      }
+    }
+  bk_arena_free(arena);
+  return st;
+}
+
 int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const brick_options *opts,
                   brick_module **out) {
   *out = NULL;
@@ -212,8 +254,11 @@ int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const b
   m->sks = calloc((size_t)m->n, sizeof(*m->sks));
   for (int i = 0; i < m->n; i++)
     m->ks[i] = prog->ir->kernels.data[kernel < 0 ? i : kernel];
-  m->cg = cg_module_new(prog->src->name, &m->target, &err);
-  int st = m->cg ? emit_kernels(ctx, prog, m, opts) : brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+  int st = check_names(ctx, m);
+  if (st == BRICK_OK) {
+    m->cg = cg_module_new(prog->src->name, &m->target, &err);
+    st = m->cg ? emit_kernels(ctx, prog, m, opts) : brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
+  }
   free(err);
   if (st != BRICK_OK) {
     if (!*brick_ctx_last_error(ctx))

@@ -104,15 +104,17 @@ static LLVMValueRef horner(cg_fn *f, LLVMValueRef x, const double *c, int n) {
 }
 
 /* exp(x) as brick's own polynomial (Cephes expf): x = n ln2 + r, |r| <= ln2/2, exp(r) by a
- * degree-6 polynomial, times 2^n built in the exponent bits. Relative error <= 2 ulp on
- * [-87.3, 88.3] (checked against libm by tests/codegen); above 88.72 it is +inf, below -87.34
- * it flushes to 0 (no denormal results), NaN stays NaN. Straight-line code: loops vectorize. */
+ * degree-6 polynomial, times 2^n built in the exponent bits of two factors 2^(n/2) and
+ * 2^(n - n/2), each a normal float for n in [-151, 128], so that the last product rounds once
+ * to a denormal or to +inf. Relative error <= 2 ulp on [-87.33, 88.72] (checked against libm
+ * by tests/codegen), denormal results below (gradual underflow, 0 below -103.97), +inf above,
+ * NaN stays NaN. Straight-line code: loops vectorize. */
 static LLVMValueRef gen_exp(cg_fn *f, LLVMValueRef x) {
   static const double poly[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                                 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
   LLVMValueRef isnan = LLVMBuildFCmp(f->b, LLVMRealUNO, x, x, "");
-  LLVMValueRef c = call2(f, "llvm.minnum", call2(f, "llvm.maxnum", x, fconst(f, -87.3365478515625)),
-                         fconst(f, 88.3762626647949));
+  LLVMValueRef c = call2(f, "llvm.minnum", call2(f, "llvm.maxnum", x, fconst(f, -104.0)),
+                         fconst(f, 88.75));
   LLVMValueRef n = call1(f, "llvm.floor", LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, c, fconst(f, 1.44269504088896341), ""),
                                                         fconst(f, 0.5), ""));
   LLVMValueRef r = LLVMBuildFSub(f->b, c, LLVMBuildFMul(f->b, n, fconst(f, 0.693359375), ""), "");
@@ -120,13 +122,16 @@ static LLVMValueRef gen_exp(cg_fn *f, LLVMValueRef x) {
   LLVMValueRef r2 = LLVMBuildFMul(f->b, r, r, "");
   LLVMValueRef y = LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, horner(f, r, poly, 6), r2, ""), r, "");
   y = LLVMBuildFAdd(f->b, y, fconst(f, 1.0), "");
-  LLVMValueRef e = LLVMBuildAdd(f->b, LLVMBuildFPToSI(f->b, n, f->i32, ""), LLVMConstInt(f->i32, 127, 0), "");
-  LLVMValueRef scale = LLVMBuildBitCast(f->b, LLVMBuildShl(f->b, e, LLVMConstInt(f->i32, 23, 0), ""), f->f32, "");
-  y = LLVMBuildFMul(f->b, y, scale, "");
-  y = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, x, fconst(f, 88.72283935546875), ""),
+  LLVMValueRef ni = LLVMBuildFPToSI(f->b, n, f->i32, "");
+  LLVMValueRef n1 = LLVMBuildAShr(f->b, ni, LLVMConstInt(f->i32, 1, 0), "");
+  LLVMValueRef n2 = LLVMBuildSub(f->b, ni, n1, "");
+  for (int i = 0; i < 2; i++) {
+    LLVMValueRef e = LLVMBuildAdd(f->b, i ? n2 : n1, LLVMConstInt(f->i32, 127, 0), "");
+    LLVMValueRef scale = LLVMBuildBitCast(f->b, LLVMBuildShl(f->b, e, LLVMConstInt(f->i32, 23, 0), ""), f->f32, "");
+    y = LLVMBuildFMul(f->b, y, scale, "");
+  }
+  y = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, x, fconst(f, 88.75), ""),
                       fconst(f, INFINITY), y, "");
-  y = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, x, fconst(f, -87.3365478515625), ""),
-                      fconst(f, 0.0), y, "");
   return LLVMBuildSelect(f->b, isnan, x, y, "");
 }
 

@@ -23,6 +23,8 @@
  */
 #include "frontend.h"
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct parser {
@@ -214,10 +216,16 @@ static ir_expr *parse_access_rest(parser *P, fe_token *name) {
 /* primary = NUMBER | IDENT | access | call | "(" expr ")" */
 static ir_expr *parse_primary(parser *P) {
   fe_token *t = peek(P);
+  /* values are f32: the interpreter computes with the literal as the kernel does */
   if (accept(P, TK_INT))
-    return ir_expr_num(P->p, t->loc, (double)t->ival, true, t->ival);
-  if (accept(P, TK_FLOAT))
-    return ir_expr_num(P->p, t->loc, t->fval, false, 0);
+    return ir_expr_num(P->p, t->loc, (double)(float)t->ival, true, t->ival);
+  if (accept(P, TK_FLOAT)) {
+    bool big = !(fabs(t->fval) <= FLT_MAX);
+    if (big) /* reported; parsing goes on with the number as 0 */
+      bk_error(P->diag, t->loc, "number '%.*s' is out of the range of f32 (at most %.9g)",
+               (int)t->loc.len, t->loc.src->text + t->loc.offset, (double)FLT_MAX);
+    return ir_expr_num(P->p, t->loc, big ? 0.0 : (double)(float)t->fval, false, 0);
+  }
   if (accept(P, TK_LPAREN)) {
     ir_expr *e = parse_expr(P);
     if (e && !accept(P, TK_RPAREN)) {

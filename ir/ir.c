@@ -225,19 +225,72 @@ static bool is_c_keyword(const char *name) {
   return name[0] == '_' && (name[1] == '_' || (name[1] >= 'A' && name[1] <= 'Z'));
 }
 
+/* Is "name" a function of the C standard library (or main)? A kernel of that name would
+ * define the symbol and replace the library's in the program that links it. */
+static bool is_c_library_function(const char *name) {
+  static const char *const funcs[] = {
+      "main", "abort", "abs", "aligned_alloc", "at_quick_exit", "atexit", "atof", "atoi", "atol",
+      "atoll", "bsearch", "calloc", "div", "exit", "free", "getenv", "labs", "ldiv", "llabs",
+      "lldiv", "malloc", "mblen", "mbstowcs", "mbtowc", "qsort", "quick_exit", "rand",
+      "realloc", "srand", "strtod", "strtof", "strtol", "strtold", "strtoll", "strtoul",
+      "strtoull", "system", "wcstombs", "wctomb", "memchr", "memcmp", "memcpy", "memmove",
+      "memset", "strcat", "strchr", "strcmp", "strcoll", "strcpy", "strcspn", "strerror",
+      "strlen", "strncat", "strncmp", "strncpy", "strpbrk", "strrchr", "strspn", "strstr",
+      "strtok", "strxfrm", "strdup", "clearerr", "fclose", "feof", "ferror", "fflush", "fgetc",
+      "fgetpos", "fgets", "fopen", "fprintf", "fputc", "fputs", "fread", "freopen", "fscanf",
+      "fseek", "fsetpos", "ftell", "fwrite", "getc", "getchar", "perror", "printf", "putc",
+      "putchar", "puts", "remove", "rename", "rewind", "scanf", "setbuf", "setvbuf",
+      "snprintf", "sprintf", "sscanf", "tmpfile", "tmpnam", "ungetc", "vfprintf", "vfscanf",
+      "vprintf", "vscanf", "vsnprintf", "vsprintf", "vsscanf", "asctime", "clock", "ctime",
+      "difftime", "gmtime", "localtime", "mktime", "strftime", "time", "timespec_get",
+      "isalnum", "isalpha", "isblank", "iscntrl", "isdigit", "isgraph", "islower", "isprint",
+      "ispunct", "isspace", "isupper", "isxdigit", "tolower", "toupper", "raise", "signal",
+      "longjmp", "setjmp", "localeconv", "setlocale", "read", "write", "open", "close",
+  };
+  /* <math.h>, each also with the suffixes f and l */
+  static const char *const math[] = {
+      "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "copysign",
+      "cos", "cosh", "erf", "erfc", "exp", "exp2", "expm1", "fabs", "fdim", "floor", "fma",
+      "fmax", "fmin", "fmod", "frexp", "hypot", "ilogb", "ldexp", "lgamma", "llrint", "llround",
+      "log", "log10", "log1p", "log2", "logb", "lrint", "lround", "modf", "nan", "nearbyint",
+      "nextafter", "nexttoward", "pow", "remainder", "remquo", "rint", "round", "scalbln",
+      "scalbn", "sin", "sinh", "sqrt", "tan", "tanh", "tgamma", "trunc",
+  };
+  for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
+    if (strcmp(name, funcs[i]) == 0)
+      return true;
+  for (size_t i = 0; i < sizeof math / sizeof math[0]; i++) {
+    size_t n = strlen(math[i]);
+    if (strncmp(name, math[i], n) == 0 &&
+        (name[n] == 0 || ((name[n] == 'f' || name[n] == 'l') && name[n + 1] == 0)))
+      return true;
+  }
+  return false;
+}
+
+const char *ir_c_name_problem(const char *name, bool external) {
+  if (is_c_keyword(name))
+    return "it is reserved in C or C++, and the kernel becomes a C function";
+  if (external && is_c_library_function(name))
+    return "it is a function of the C standard library, which the kernel's symbol would replace";
+  return NULL;
+}
+
 /* Kernels become C functions and their parameters C parameters: report a name that C or C++
- * cannot declare. "what" says which it is. */
-static bool check_c_name(ir_program *p, bk_loc loc, const char *name, const char *what) {
-  if (!is_c_keyword(name))
+ * cannot declare ("external": a kernel, whose name is also a symbol of the program that links
+ * it). "what" says which it is. */
+static bool check_c_name(ir_program *p, bk_loc loc, const char *name, const char *what,
+                         bool external) {
+  const char *why = ir_c_name_problem(name, external);
+  if (!why)
     return true;
-  bk_error(p->diag, loc, "'%s' cannot name %s: it is reserved in C or C++, and the kernel "
-           "becomes a C function", name, what);
+  bk_error(p->diag, loc, "'%s' cannot name %s: %s", name, what, why);
   return false;
 }
 
 ir_kernel *ir_kernel_new(ir_program *p, bk_loc loc, const char *name) {
   if (check_fresh(p, NULL, loc, name))
-    check_c_name(p, loc, name, "a kernel");
+    check_c_name(p, loc, name, "a kernel", true);
   ir_kernel *k = bk_arena_alloc(p->arena, sizeof(*k));
   k->name = bk_arena_strdup(p->arena, name);
   k->loc = loc;
@@ -291,7 +344,7 @@ ir_tensor *ir_kernel_add_tensor(ir_program *p, ir_kernel *k, bk_loc loc, const c
   if (!check_fresh(p, k, loc, name))
     return NULL;
   const char *what = role == IR_ROLE_INPUT ? "an input" : "an output";
-  if (role != IR_ROLE_LOCAL && !check_c_name(p, loc, name, what))
+  if (role != IR_ROLE_LOCAL && !check_c_name(p, loc, name, what, false))
     return NULL;
   ir_tensor *t = bk_arena_alloc(p->arena, sizeof(*t));
   t->name = bk_arena_strdup(p->arena, name);

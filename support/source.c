@@ -2,6 +2,7 @@
 #include "support.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,9 +52,12 @@ bk_source *bk_source_read_file(const char *path) {
   bk_strbuf_init(&sb);
   char buf[65536];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+  bool big = false;
+  while (!big && (n = fread(buf, 1, sizeof buf, f)) > 0) {
     bk_strbuf_append(&sb, buf, n);
-  int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    big = sb.len > BK_SOURCE_MAX_BYTES; /* /dev/zero, say; locations are 32-bit offsets */
+  }
+  int err = big ? EFBIG : ferror(f) ? (errno ? errno : EIO) : 0;
   fclose(f);
   if (err) {
     bk_strbuf_release(&sb);

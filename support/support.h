@@ -85,7 +85,10 @@ typedef struct bk_loc {
 } bk_loc;
 
 bk_source *bk_source_new(const char *name, const char *text, size_t len);
-/* Read "path"; NULL with errno set when it cannot be read. */
+/* Longest source file read (64 MiB). */
+#define BK_SOURCE_MAX_BYTES ((size_t)64 << 20)
+/* Read "path"; NULL with errno set when it cannot be read (EFBIG: longer than
+ * BK_SOURCE_MAX_BYTES). */
 bk_source *bk_source_read_file(const char *path);
 void bk_source_free(BK_TAKE bk_source *src);
 /* 1-based line and column of byte "offset". */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <math.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct cli {
@@ -293,19 +294,11 @@ static void print_output(const brick_program *prog, int k, int i, const float *d
 /* Interpret kernel "k" on random inputs; print time and output checksums. */
 static int run_kernel_interp(brick_ctx *ctx, const brick_program *prog, int k, uint64_t seed) {
   int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
-  float **args = calloc((size_t)np, sizeof(float *));
-  int status = BRICK_OK;
-  for (int i = 0; i < np && status == BRICK_OK; i++) {
-    int64_t n = brick_kernel_param_elems(prog, k, i);
-    args[i] = malloc(sizeof(float) * (size_t)n);
-    if (!args[i])
-      status = BRICK_ERR_INTERNAL;
-    for (int64_t e = 0; args[i] && e < n; e++)
-      args[i][e] = i < ni ? cli_next_random(&seed) : 0.0f;
-  }
+  float **args = cli_alloc_args(prog, k, seed, 0.0f);
+  if (!args)
+    return BRICK_ERR_IO;
   double t0 = cli_now_seconds();
-  if (status == BRICK_OK)
-    status = brick_kernel_interpret(ctx, prog, k, args);
+  int status = brick_kernel_interpret(ctx, prog, k, args);
   double dt = cli_now_seconds() - t0;
   if (status == BRICK_OK) {
     double flops = brick_kernel_flops(prog, k);
@@ -316,9 +309,7 @@ static int run_kernel_interp(brick_ctx *ctx, const brick_program *prog, int k, u
   } else {
     fprintf(stderr, "brick: error: %s\n", brick_ctx_last_error(ctx));
   }
-  for (int i = 0; i < np; i++)
-    free(args[i]);
-  free(args);
+  cli_free_args(args, np);
   return status;
 }
 
@@ -355,11 +346,7 @@ static int team_size(int threads) {
 /* JIT kernel "k", check it against the interpreter, time it. */
 static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog, int k,
                                double peak) {
-  int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
-  if (np > 16) {
-    fprintf(stderr, "brick: error: brick run supports at most 16 parameters\n");
-    return EXIT_USAGE;
-  }
+  int np = brick_kernel_param_count(prog, k);
   brick_module *mod = NULL;
   double t0 = cli_now_seconds();
   int status = brick_compile(ctx, prog, k, c->opts, &mod);
@@ -372,13 +359,10 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
     brick_module_free(mod);
     return status_to_exit(status);
   }
-  float *args[16] = {0};
-  uint64_t seed = c->seed;
-  for (int i = 0; i < np; i++) {
-    int64_t n = brick_kernel_param_elems(prog, k, i);
-    args[i] = malloc(sizeof(float) * (size_t)n);
-    for (int64_t e = 0; e < n; e++)
-      args[i][e] = i < ni ? cli_next_random(&seed) : NAN;
+  float **args = cli_alloc_args(prog, k, c->seed, NAN);
+  if (!args) {
+    brick_module_free(mod);
+    return EXIT_INPUT;
   }
   cli_call_kernel(fn, np, args);
   double ti = cli_now_seconds(), worst = 0;
@@ -411,8 +395,7 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
   printf("  %.3f ms, %.2f GFLOP/s, %.1f%% of peak (%.1f GFLOP/s x %d thread%s); compile %.0f ms\n",
          med * 1e3, gf, peak > 0 ? 100.0 * gf / (peak * team) : 0.0, peak, team,
          team == 1 ? "" : "s", tcompile * 1e3);
-  for (int i = 0; i < np; i++)
-    free(args[i]);
+  cli_free_args(args, np);
   brick_module_free(mod);
   return rc;
 }
@@ -448,12 +431,36 @@ static int say_records(const cli *c, brick_ctx *ctx, const brick_program *prog, 
       fprintf(stderr, "brick: kernel %s: tuned schedule from %s\n  %s\n",
               brick_kernel_name(prog, k), record, schedule);
     else
-      fprintf(stderr, "brick: kernel %s: no record in %s for this target and --threads; "
-              "default schedule\n", brick_kernel_name(prog, k), c->db);
+      fprintf(stderr, "brick: kernel %s: no successful record in %s for this kernel text, its "
+              "sizes, this target and --threads; default schedule\n", brick_kernel_name(prog, k),
+              c->db);
     free(schedule);
     free(record);
   }
   return BRICK_OK;
+}
+
+/* Do two of the "n" output paths (NULL: not written) name the same file, or one the input
+ * "in"? (Writing would destroy the source or an output just written.) Says so on stderr. */
+static bool check_outputs(const char *in, char *const *paths, int n) {
+  struct stat si, sp, sq;
+  bool have_in = stat(in, &si) == 0;
+  for (int i = 0; i < n; i++) {
+    if (!paths[i])
+      continue;
+    bool exists = stat(paths[i], &sp) == 0;
+    if (strcmp(paths[i], in) == 0 || (exists && have_in && sp.st_dev == si.st_dev && sp.st_ino == si.st_ino)) {
+      usage_error("output '%s' is the input file; choose another -o", paths[i]);
+      return false;
+    }
+    for (int j = 0; j < i; j++)
+      if (paths[j] && (strcmp(paths[i], paths[j]) == 0 ||
+                       (exists && stat(paths[j], &sq) == 0 && sp.st_dev == sq.st_dev && sp.st_ino == sq.st_ino))) {
+        usage_error("two outputs would both be written to '%s'; choose another -o", paths[i]);
+        return false;
+      }
+  }
+  return true;
 }
 
 static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
@@ -474,6 +481,8 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
       return usage_error("--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
     p += n + (p[n] == ',');
   }
+  if (!want[0] && !want[1] && !want[2] && !want[3])
+    return usage_error("--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
   char *base;
   if (c->output) {
     base = strdup(c->output);
@@ -481,31 +490,34 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
     const char *slash = strrchr(c->file, '/');
     base = with_ext(slash ? slash + 1 : c->file, "");
   }
+  static const char *const exts[4] = {".o", ".s", ".ll", ".h"};
+  int nwant = want[0] + want[1] + want[2];
+  char *paths[4] = {NULL, NULL, NULL, NULL};
+  for (int kind = 0; kind < 4; kind++)
+    if (want[kind])
+      paths[kind] = c->output && nwant == 1 && kind < 3 ? strdup(c->output) : with_ext(base, exts[kind]);
+  free(base);
+  if (!check_outputs(c->file, paths, 4)) {
+    for (int kind = 0; kind < 4; kind++)
+      free(paths[kind]);
+    return EXIT_USAGE;
+  }
   brick_module *mod = NULL;
   int status = c->verbose && c->db ? say_records(c, ctx, prog, first, last) : BRICK_OK;
   if (status == BRICK_OK)
     status = brick_compile(ctx, prog, c->kernel ? first : -1, c->opts, &mod);
-  static const char *const exts[3] = {".o", ".s", ".ll"};
-  int nwant = want[0] + want[1] + want[2];
-  for (int kind = 0; kind < 3 && status == BRICK_OK; kind++) {
-    if (!want[kind])
+  for (int kind = 0; kind < 4 && status == BRICK_OK; kind++) {
+    if (!paths[kind])
       continue;
-    char *path = c->output && nwant == 1 ? strdup(c->output) : with_ext(base, exts[kind]);
-    status = brick_module_emit(ctx, mod, (brick_emit_kind)kind, path);
+    status = kind < 3 ? brick_module_emit(ctx, mod, (brick_emit_kind)kind, paths[kind])
+                      : brick_module_write_header(ctx, mod, paths[kind]);
     if (status == BRICK_OK && c->verbose)
-      fprintf(stderr, "brick: wrote %s\n", path);
-    free(path);
+      fprintf(stderr, "brick: wrote %s\n", paths[kind]);
   }
-  if (status == BRICK_OK && want[3]) {
-    char *path = with_ext(base, ".h");
-    status = brick_module_write_header(ctx, mod, path);
-    if (status == BRICK_OK && c->verbose)
-      fprintf(stderr, "brick: wrote %s\n", path);
-    free(path);
-  }
+  for (int kind = 0; kind < 4; kind++)
+    free(paths[kind]);
   if (status != BRICK_OK)
     report_failure(ctx);
-  free(base);
   brick_module_free(mod);
   return status_to_exit(status);
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +50,48 @@ float cli_next_random(uint64_t *state) {
 }
 
 void cli_call_kernel(void *fn, int np, float **a) {
-  typedef void f16(float *, float *, float *, float *, float *, float *, float *, float *,
-                   float *, float *, float *, float *, float *, float *, float *, float *);
-  float *p[16] = {0};
-  for (int i = 0; i < np && i < 16; i++)
+  typedef void f32args(float *, float *, float *, float *, float *, float *, float *, float *,
+                       float *, float *, float *, float *, float *, float *, float *, float *,
+                       float *, float *, float *, float *, float *, float *, float *, float *,
+                       float *, float *, float *, float *, float *, float *, float *, float *);
+  float *p[CLI_MAX_PARAMS] = {0};
+  for (int i = 0; i < np && i < CLI_MAX_PARAMS; i++)
     p[i] = a[i];
-  ((f16 *)fn)(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
-              p[13], p[14], p[15]);
+  /* the extra arguments are ignored (x86-64 and AArch64 pass them in registers or on the
+   * caller's stack) */
+  ((f32args *)fn)(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
+                  p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20], p[21], p[22],
+                  p[23], p[24], p[25], p[26], p[27], p[28], p[29], p[30], p[31]);
+}
+
+float **cli_alloc_args(const brick_program *prog, int k, uint64_t seed, float fill) {
+  int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
+  if (np > CLI_MAX_PARAMS) {
+    fprintf(stderr, "brick: error: kernel %s has %d tensors; brick run and brick tune call "
+            "kernels of at most %d (brick compile has no limit)\n", brick_kernel_name(prog, k),
+            np, CLI_MAX_PARAMS);
+    return NULL;
+  }
+  float **args = calloc((size_t)np + 1, sizeof(float *));
+  for (int i = 0; args && i < np; i++) {
+    int64_t n = brick_kernel_param_elems(prog, k, i);
+    args[i] = (uint64_t)n <= SIZE_MAX / sizeof(float) ? malloc(sizeof(float) * (size_t)n) : NULL;
+    if (!args[i]) {
+      fprintf(stderr, "brick: error: cannot allocate %.3g GB for tensor %s of kernel %s\n",
+              4e-9 * (double)n, brick_kernel_param_name(prog, k, i), brick_kernel_name(prog, k));
+      cli_free_args(args, np);
+      return NULL;
+    }
+    for (int64_t e = 0; e < n; e++)
+      args[i][e] = i < ni ? cli_next_random(&seed) : fill;
+  }
+  return args;
+}
+
+void cli_free_args(float **args, int np) {
+  for (int i = 0; args && i < np; i++)
+    free(args[i]);
+  free(args);
 }
 
 int cli_cmp_double(const void *a, const void *b) {

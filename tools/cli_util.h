@@ -28,8 +28,15 @@ bool cli_parse_define(brick_options *opts, const char *arg);
 double cli_now_seconds(void);
 /* splitmix64: seeded, reproducible inputs in [-1, 1). */
 float cli_next_random(uint64_t *state);
-/* Call the JIT-compiled kernel "fn" with "np" (up to 16) arrays. */
+/* Most parameters (tensors) of a kernel that brick run and brick tune can call. */
+#define CLI_MAX_PARAMS 32
+/* Call the JIT-compiled kernel "fn" with "np" (up to CLI_MAX_PARAMS) arrays. */
 void cli_call_kernel(void *fn, int np, float **a);
+/* The tensors of kernel "k" of "prog", in signature order: inputs random from "seed"
+ * (cli_next_random), outputs "fill". NULL, after "brick: error: ..." on stderr, when the
+ * kernel has more than CLI_MAX_PARAMS of them or one cannot be allocated. */
+float **cli_alloc_args(const brick_program *prog, int k, uint64_t seed, float fill);
+void cli_free_args(float **args, int np);
 /* qsort comparison of doubles. */
 int cli_cmp_double(const void *a, const void *b);
 

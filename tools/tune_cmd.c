@@ -162,6 +162,12 @@ static int tune_kernels(tune_cli *c, brick_ctx *ctx, brick_program *prog) {
   }
   int rc = 0;
   for (int k = first; k <= last && rc == 0 && !interrupted; k++) {
+    if (brick_kernel_param_count(prog, k) > CLI_MAX_PARAMS) {
+      fprintf(stderr, "brick: error: kernel %s has %d tensors; brick tune measures kernels of at "
+              "most %d\n", brick_kernel_name(prog, k), brick_kernel_param_count(prog, k),
+              CLI_MAX_PARAMS);
+      return EXIT_USAGE;
+    }
     brick_tune_result r;
     int st = brick_tune(ctx, prog, k, c->opts, c->topts, &r);
     if (st != BRICK_OK) {
@@ -172,6 +178,11 @@ static int tune_kernels(tune_cli *c, brick_ctx *ctx, brick_program *prog) {
     }
     print_result(c, brick_kernel_name(prog, k), &r);
     rc = r.interrupted ? EXIT_INTERRUPTED : 0;
+    if (rc == 0 && r.measured > 0 && r.failed == r.measured) {
+      fprintf(stderr, "brick: error: kernel %s: every candidate failed, the default schedule "
+              "among them (see above); nothing usable was recorded\n", brick_kernel_name(prog, k));
+      rc = EXIT_INPUT;
+    }
     brick_tune_result_release(&r);
   }
   return interrupted ? EXIT_INTERRUPTED : rc;
@@ -320,15 +331,10 @@ int brick_cmd_tune(int argc, char **argv) {
 /* Check one call of "fn" against the interpreter, then time it for about "seconds". */
 static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn, double seconds,
                       double slow_ms) {
-  int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
-  float *args[16] = {0};
-  uint64_t seed = 1;
-  for (int i = 0; i < np; i++) {
-    int64_t n = brick_kernel_param_elems(prog, k, i);
-    args[i] = malloc(sizeof(float) * (size_t)n);
-    for (int64_t e = 0; e < n; e++)
-      args[i][e] = i < ni ? cli_next_random(&seed) : NAN;
-  }
+  int np = brick_kernel_param_count(prog, k);
+  float **args = cli_alloc_args(prog, k, 1, NAN);
+  if (!args)
+    return EXIT_INPUT;
   cli_call_kernel(fn, np, args);
   double err = 0;
   int rc = 0;
@@ -356,8 +362,7 @@ static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn
     printf("brick-measure ok ms=%.6f gflops=%.4f err=%.3g reps=%d\n", med * 1e3,
            brick_kernel_flops(prog, k) / med * 1e-9, err, reps);
   }
-  for (int i = 0; i < np; i++)
-    free(args[i]);
+  cli_free_args(args, np);
   return rc;
 }
 
@@ -396,10 +401,12 @@ int brick_cmd_measure(int argc, char **argv) {
   if (rc < 0) {
     int st = brick_program_parse_file(ctx, argv[optind], opts, &prog);
     int k = st == BRICK_OK ? brick_program_find_kernel(prog, kernel) : -1;
-    if (st == BRICK_OK && k >= 0 && brick_kernel_param_count(prog, k) <= 16)
+    if (st == BRICK_OK && k >= 0)
       st = brick_compile(ctx, prog, k, opts, &mod);
-    else if (st == BRICK_OK)
+    else if (st == BRICK_OK) {
+      fprintf(stderr, "brick: error: %s has no kernel named '%s'\n", argv[optind], kernel);
       st = BRICK_ERR_USAGE;
+    }
     void *fn = st == BRICK_OK ? brick_module_lookup(ctx, mod, kernel) : NULL;
     if (fn)
       rc = measure_fn(ctx, prog, k, fn, seconds, slow_ms);

@@ -390,6 +390,68 @@ START_TEST(compile_name) {
          "brick: error: --name names one kernel; t.bk has several (add --kernel K)\n" TRY);
   expect((const char *[]){"run", "t.bk", "--name", "x", NULL}, 2, "",
          "brick: error: --name is an option of 'brick compile'\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "malloc", NULL}, 2, "",
+         "brick: error: --name: 'malloc' cannot name a kernel: it is a function of the C standard "
+         "library, which the kernel's symbol would replace\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "int", NULL}, 2, "",
+         "brick: error: --name: 'int' cannot name a kernel: it is reserved in C or C++, and the "
+         "kernel becomes a C function\n" TRY);
+}
+END_TEST
+
+/* A source longer than 64 MiB (/dev/zero) is refused, not read forever. */
+START_TEST(huge_source) {
+  expect((const char *[]){"show", "/dev/zero", NULL}, 1, "",
+         "brick: error: cannot read '/dev/zero': File too large (a source file may have at most "
+         "64 MiB)\n");
+}
+END_TEST
+
+/* Results past f32's range: the reference (in double) is rounded to f32 before the check, so
+ * an overflow to inf on both sides passes; exp's results near the top of the range are right. */
+START_TEST(run_f32_range) {
+  char *dir = temp_dir_new();
+  write_file(dir, "o.bk", "size M = 64\n"
+                          "kernel ovf(A: f32[M]) -> (C: f32[M], E: f32[M]) {\n"
+                          "  C[i] = A[i] * 1e30 * 1e30\n"
+                          "  E[i] = exp(A[i] * 0.15 + 88.55)\n"
+                          "}\n");
+  for (int t = 0; t < 2; t++) {
+    cmd_result r = run_brick(dir, (const char *[]){"run", "o.bk", "--threads", t ? "2" : "1", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s%s", r.status, r.out, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "kernel ovf: check ok"));
+    cmd_result_release(&r);
+  }
+  temp_dir_remove(dir);
+}
+END_TEST
+
+/* compile: an output that is the input, or two outputs on one path (-o x.h with the default
+ * obj,header), are refused before anything is written; so is an empty --emit; two kernels
+ * whose names collide in the object or header ("mm" and "mm_ws") are an error of the file. */
+START_TEST(compile_outputs) {
+  expect((const char *[]){"compile", "t.bk", "-o", "t.bk", NULL}, 2, "",
+         "brick: error: output 't.bk' is the input file; choose another -o\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "-o", "./t.bk", "--emit", "llvm", NULL}, 2, "",
+         "brick: error: output './t.bk' is the input file; choose another -o\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "-o", "x.h", NULL}, 2, "",
+         "brick: error: two outputs would both be written to 'x.h'; choose another -o\n" TRY);
+  expect((const char *[]){"compile", "t.bk", "--emit", "", NULL}, 2, "",
+         "brick: error: --emit takes a list of obj, asm, llvm, header; got ''\n" TRY);
+  char *dir = temp_dir_new();
+  write_file(dir, "c.bk", "kernel mm(A: f32[4]) -> (C: f32[4]) {\n  C[i] = A[i]\n}\n"
+                          "kernel mm_ws(A: f32[4]) -> (C: f32[4]) {\n  C[i] = A[i]\n}\n");
+  cmd_result r = run_brick(dir, (const char *[]){"compile", "c.bk", "--threads", "1", NULL});
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_str_eq(r.err, "c.bk:4:8: error: kernels 'mm' and 'mm_ws' would both define 'mm_ws' "
+                          "in the object or its header; rename one\n"
+                          "    4 | kernel mm_ws(A: f32[4]) -> (C: f32[4]) {\n"
+                          "      |        ^~~~~\n");
+  cmd_result_release(&r);
+  r = run_brick(dir, (const char *[]){"compile", "c.bk", "-k", "mm_ws", "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0, "one of them alone compiles: exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+  temp_dir_remove(dir);
 }
 END_TEST
 
@@ -418,6 +480,9 @@ int main(void) {
   tcase_add_test(tc, run_with_define);
   tcase_add_test(tc, caches_option);
   tcase_add_test(tc, compile_name);
+  tcase_add_test(tc, compile_outputs);
+  tcase_add_test(tc, huge_source);
+  tcase_add_test(tc, run_f32_range);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   /* No fork per test: forking a process that maps LLVM costs more than most tests, and under

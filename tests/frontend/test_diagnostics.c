@@ -564,6 +564,23 @@ static const diag_case cases[] = {
      "t.bk:1:10: error: 'float' cannot name an input: it is reserved in C or C++, and the kernel becomes a C function\n"
      "    1 | kernel k(float: f32[4]) -> (B: f32[4]) {\n"
      "      |          ^~~~~\n"},
+    {"number_past_f32",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  B[i] = A[i] * 1e39 + 3.5e38\n"
+     "}\n",
+     "t.bk:2:17: error: number '1e39' is out of the range of f32 (at most 3.40282347e+38)\n"
+     "    2 |   B[i] = A[i] * 1e39 + 3.5e38\n"
+     "      |                 ^~~~\n"
+     "t.bk:2:24: error: number '3.5e38' is out of the range of f32 (at most 3.40282347e+38)\n"
+     "    2 |   B[i] = A[i] * 1e39 + 3.5e38\n"
+     "      |                        ^~~~~~\n"},
+    {"kernel_named_libc_function",
+     "kernel free(A: f32[4]) -> (exp: f32[4]) {\n"
+     "  exp[i] = A[i]\n"
+     "}\n",
+     "t.bk:1:8: error: 'free' cannot name a kernel: it is a function of the C standard library, which the kernel's symbol would replace\n"
+     "    1 | kernel free(A: f32[4]) -> (exp: f32[4]) {\n"
+     "      |        ^~~~\n"},
     {"kernel_named_reserved",
      "kernel __k(A: f32[4]) -> (_B: f32[4]) {\n"
      "  _B[i] = A[i]\n"

@@ -206,8 +206,19 @@ START_TEST(tune_then_compile_uses_the_best) {
   r = run_brick(dir, (const char *[]){"compile", "mm.bk", "--db", "t.db", "--threads", "2", "-v",
                                       "-o", "mm2", NULL});
   ck_assert_int_eq(r.status, 0);
-  ck_assert_ptr_nonnull(strstr(r.err, "brick: kernel mm: no record in t.db for this target and "
-                                      "--threads; default schedule\n"));
+  ck_assert_ptr_nonnull(strstr(r.err, "brick: kernel mm: no successful record in t.db for this "
+                                      "kernel text, its sizes, this target and --threads; default "
+                                      "schedule\n"));
+  cmd_result_release(&r);
+
+  /* A run in which every candidate fails (each killed at its time limit), the default among
+   * them, is an error: nothing usable was recorded. */
+  r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "2", "--db", "t.db",
+                                      "--threads", "1", "--timeout", "0.001", NULL});
+  ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+  ck_assert_msg(strstr(r.err, "brick: tune: the default schedule failed (timeout") &&
+                    strstr(r.err, "brick: error: kernel mm: every candidate failed, the default "
+                                  "schedule among them"), "%s", r.err);
   cmd_result_release(&r);
   free(best);
   free(db);
