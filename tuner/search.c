@@ -237,6 +237,9 @@ static int measure(tuner *T, tune_cand *c, const char *strategy) {
                    .best_gflops = T->best >= 0 ? T->hist[T->best].gflops : 0,
                    .default_gflops = T->def >= 0 ? T->hist[T->def].gflops : 0};
   emit(T, &ev);
+  if (c->origin == TUNE_ORIGIN_DEFAULT && m.status != TUNE_OK)
+    note(T, "the default schedule failed (%s%s%s)", tune_status_name(m.status),
+         m.message[0] ? ": " : "", m.message);
   return e;
 }
 
@@ -316,8 +319,6 @@ static bool measure_default(tuner *T) {
     double t = 8 * T->measure_seconds + 5;
     T->w.timeout = t < 10 ? 10 : t > 120 ? 120 : t;
   }
-  if (T->hist[e].st != TUNE_OK)
-    note(T, "the default schedule failed (%s)", tune_status_name(T->hist[e].st));
   return true;
 }
 
