@@ -189,7 +189,8 @@ ir_size *ir_program_add_size(ir_program *p, bk_loc loc, const char *name, ir_exp
     s->value = o->value;
     s->overridden = true;
   } else if (!ir_eval_int(p, e, &s->value)) {
-    return NULL;
+    s->invalid = true; /* kept, so that its uses do not each report an unknown size */
+    s->value = 1;
   }
   bk_vec_push(p->arena, &p->sizes, s);
   return s;
@@ -308,23 +309,42 @@ ir_tensor *ir_kernel_find_tensor(const ir_kernel *k, const char *name) {
   return NULL;
 }
 
+/* After an error about the value of "e": say which sizes in it come from -D. */
+static void note_overrides(ir_program *p, const ir_expr *e) {
+  if (e->kind == IR_EXPR_NAME) {
+    const ir_size *s = ir_program_find_size(p, e->name);
+    if (s && s->overridden)
+      bk_note(p->diag, BK_NO_LOC, "size '%s' is %lld, from -D %s=%lld", s->name,
+              (long long)s->value, s->name, (long long)s->value);
+    return;
+  }
+  for (int i = 0; i < e->nargs; i++)
+    note_overrides(p, e->args[i]);
+}
+
 /* Evaluate the dims of "t"; each must be an integer >= 1. */
 static bool eval_dims(ir_program *p, ir_tensor *t) {
   bool ok = true;
   t->nelems = 1;
   for (int i = 0; i < t->rank; i++) {
     int64_t v = 1;
+    int errors = p->diag->nerrors;
     if (!ir_eval_int(p, t->dim_exprs[i], &v)) {
-      ok = false;
+      /* a size whose definition failed (reported there): the tensor stays, with this dim 1,
+       * so that its uses do not report it unknown */
+      ok = p->diag->nerrors == errors ? ok : false;
+      v = 1;
     } else if (v < 1) {
       bk_error(p->diag, t->dim_exprs[i]->loc,
                "dimension %d of '%s' is %lld; every dimension must be at least 1", i, t->name,
                (long long)v);
+      note_overrides(p, t->dim_exprs[i]);
       ok = false;
       v = 1;
     } else if (v > ((int64_t)1 << 40) / t->nelems) {
       bk_error(p->diag, t->dim_exprs[i]->loc, "tensor '%s' is too large (more than 2^40 "
                "elements)", t->name);
+      note_overrides(p, t->dim_exprs[i]);
       ok = false;
       v = 1;
     }

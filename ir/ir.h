@@ -70,6 +70,7 @@ typedef struct ir_size {
   ir_expr *expr;
   int64_t value;
   bool overridden; /* set by -D */
+  bool invalid;    /* its expression failed (reported): uses of it fail without a message */
   bk_loc loc;
 } ir_size;
 

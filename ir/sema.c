@@ -68,7 +68,7 @@ bool ir_eval_int(ir_program *p, const ir_expr *e, int64_t *out) {
       return false;
     }
     *out = s->value;
-    return true;
+    return !s->invalid;
   }
   case IR_EXPR_ACCESS:
     bk_error(p->diag, e->loc, "a tensor access cannot appear in a size expression");
@@ -121,6 +121,9 @@ static int find_iter(sema *c, const char *name) {
 }
 
 static int add_iter(sema *c, const char *name, bk_loc loc, bool reduction) {
+  if (ir_kernel_find_tensor(c->k, name))
+    error_at(c, loc, "'%s' is a tensor, not an iterator: an index is made of iterators, sizes "
+             "and integers", name);
   ir_iter it = {.name = name, .reduction = reduction, .loc = loc, .lo = 0, .hi = -1};
   bk_vec_push(c->p->arena, &c->iters, it);
   return c->iters.len - 1;
@@ -307,8 +310,15 @@ static void resolve_value(sema *c, ir_expr *e) {
   if (e->kind == IR_EXPR_NAME) {
     ir_size *sz = ir_program_find_size(c->p, e->name);
     if (!sz) {
-      error_at(c, e->loc, "'%s' is not a tensor or a size; iterators cannot be used as values",
-               e->name);
+      const ir_tensor *t = ir_kernel_find_tensor(c->k, e->name);
+      if (t && t->rank == 0)
+        error_at(c, e->loc, "'%s' is a scalar tensor: write '%s[]'", e->name, e->name);
+      else if (t)
+        error_at(c, e->loc, "'%s' is a tensor of rank %d: index it, as in '%s[...]'", e->name,
+                 t->rank, e->name);
+      else
+        error_at(c, e->loc, "'%s' is not a tensor or a size; iterators cannot be used as values",
+                 e->name);
       return;
     }
     e->num = (double)sz->value;

@@ -61,7 +61,7 @@ static const char *const usage_run =
     "random inputs, check every output against the reference interpreter (exit 3 if one\n"
     "differs), then print the time, GFLOP/s and % of the FMA peak measured in this process.\n"
     "\n"
-    "  -D NAME=VALUE     override 'size NAME' (repeatable)\n"
+    "  -D NAME=VALUE     override 'size NAME' (repeatable; the last of a NAME wins)\n"
     "  -k, --kernel K    run only kernel K\n"
     "      --interp      only run the reference interpreter (time and output checksums)\n"
     "      --seed N      seed of the random inputs (default 1)\n"
@@ -82,7 +82,7 @@ static const char *const usage_compile =
     "  -o OUT              output path (default: FILE's base name in the current directory);\n"
     "                      the header goes beside the object, with the extension .h\n"
     "      --emit LIST     what to write, from obj,asm,llvm,header (default: obj,header)\n"
-    "  -D NAME=VALUE       override 'size NAME' (repeatable)\n"
+    "  -D NAME=VALUE       override 'size NAME' (repeatable; the last of a NAME wins)\n"
     "  -k, --kernel K      compile only kernel K\n"
     "      --name NAME     name the (one) kernel NAME in the object and the header, e.g. to\n"
     "                      link the same kernel compiled at two sizes into one program\n"
@@ -108,7 +108,7 @@ static const char *const usage_show =
     "  --schedule      the complete schedule of each kernel (given or default)\n"
     "  --loops         the scheduled loop nest as C, with the BRGEMM marks\n"
     "  --llvm          the optimised LLVM IR\n"
-    "  -D NAME=VALUE   override 'size NAME' (repeatable)\n"
+    "  -D NAME=VALUE   override 'size NAME' (repeatable; the last of a NAME wins)\n"
     "  -k, --kernel K  show only kernel K\n"
     "      --with-schedule S, --threads N, --target T, --db FILE, --caches L1[,L2[,L3]]:\n"
     "                  as for 'brick compile'\n"
@@ -186,7 +186,7 @@ static int handle_option(void *ctx, int ch, const char *arg) {
   switch (ch) {
   case 'D':
     if (!cli_parse_define(c->opts, arg))
-      return usage_error("-D expects NAME=INTEGER, got '%s'", arg);
+      return usage_error("-D expects NAME=INTEGER (at most 2^40 in magnitude), got '%s'", arg);
     return -1;
   case 'k': c->kernel = arg; return -1;
   case 'o': c->output = arg; return -1;
@@ -317,6 +317,11 @@ static int run_kernel_interp(brick_ctx *ctx, const brick_program *prog, int k, u
 static int select_kernels(const cli *c, const brick_program *prog, int *first, int *last) {
   *first = 0;
   *last = brick_program_kernel_count(prog) - 1;
+  if (*last < 0) {
+    fprintf(stderr, "brick: error: %s has no kernel (a file is sizes and 'kernel NAME(...) -> "
+            "(...) { ... }' definitions)\n", c->file);
+    return EXIT_INPUT;
+  }
   if (!c->kernel)
     return 0;
   int k = brick_program_find_kernel(prog, c->kernel);
@@ -526,10 +531,11 @@ static int cmd_show(cli *c, brick_ctx *ctx, brick_program *prog) {
   int first, last, rc = select_kernels(c, prog, &first, &last);
   if (rc)
     return rc;
-  if (!c->show_schedule && !c->show_loops && !c->show_llvm) {
+  bool more = c->show_schedule || c->show_loops || c->show_llvm;
+  if (c->show_ir || !more) /* the IR first, then what else was asked for */
     brick_program_print_ir(prog, stdout);
+  if (!more)
     return 0;
-  }
   int status = BRICK_OK;
   for (int k = first; k <= last && status == BRICK_OK; k++) {
     char *text = NULL;

@@ -23,8 +23,8 @@ bool cli_parse_define(brick_options *opts, const char *arg) {
   char *end;
   errno = 0;
   long long v = strtoll(eq + 1, &end, 10);
-  if (errno || *end || end == eq + 1)
-    return false;
+  if (errno || *end || end == eq + 1 || v > ((long long)1 << 40) || v < -((long long)1 << 40))
+    return false; /* the bound of integer literals in a file */
   char name[256];
   size_t n = (size_t)(eq - arg);
   if (n >= sizeof name)

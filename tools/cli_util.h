@@ -22,7 +22,7 @@ struct option;
 int cli_parse_options(int argc, char **argv, const char *shortopts, const struct option *longs,
                       const char *usage, const char *help,
                       int (*handle)(void *ctx, int ch, const char *arg), void *ctx);
-/* -D NAME=VALUE into "opts"; false when "arg" is not NAME=INTEGER. */
+/* -D NAME=VALUE into "opts"; false when "arg" is not NAME=INTEGER with |INTEGER| <= 2^40. */
 bool cli_parse_define(brick_options *opts, const char *arg);
 /* Monotonic seconds. */
 double cli_now_seconds(void);

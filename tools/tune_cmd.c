@@ -25,7 +25,7 @@ static const char *const usage_tune =
     "the reference interpreter and timed in a worker process, and every measurement is\n"
     "recorded in the tuning database. 'brick compile --db FILE' then uses the best.\n"
     "\n"
-    "  -D NAME=VALUE       override 'size NAME' (repeatable)\n"
+    "  -D NAME=VALUE       override 'size NAME' (repeatable; the last of a NAME wins)\n"
     "  -k, --kernel K      tune only kernel K\n"
     "      --trials N      measure at most N candidates per kernel (default 50 unless\n"
     "                      --seconds is given)\n"
@@ -153,6 +153,10 @@ static void print_result(const tune_cli *c, const char *kernel, const brick_tune
 
 static int tune_kernels(tune_cli *c, brick_ctx *ctx, brick_program *prog) {
   int first = 0, last = brick_program_kernel_count(prog) - 1;
+  if (last < 0) {
+    fprintf(stderr, "brick: error: %s has no kernel\n", c->file);
+    return EXIT_INPUT;
+  }
   if (c->kernel) {
     first = last = brick_program_find_kernel(prog, c->kernel);
     if (first < 0) {
@@ -197,7 +201,7 @@ static int tune_option(void *ctx, int ch, const char *arg) {
   switch (ch) {
   case 'D':
     return cli_parse_define(c->opts, arg) ? -1
-                                          : usage_error("-D expects NAME=INTEGER, got '%s'", arg);
+                                          : usage_error("-D expects NAME=INTEGER (at most 2^40 in magnitude), got '%s'", arg);
   case 'k': c->kernel = arg; return -1;
   case 'v': c->verbose = true; return -1;
   case T_TRIALS:

@@ -399,11 +399,18 @@ START_TEST(compile_name) {
 }
 END_TEST
 
-/* A source longer than 64 MiB (/dev/zero) is refused, not read forever. */
-START_TEST(huge_source) {
+/* A source longer than 64 MiB (/dev/zero) is refused, not read forever; a file without a
+ * kernel is an error for every command. */
+START_TEST(odd_sources) {
   expect((const char *[]){"show", "/dev/zero", NULL}, 1, "",
          "brick: error: cannot read '/dev/zero': File too large (a source file may have at most "
          "64 MiB)\n");
+  static const char *const cmds[] = {"run", "show", "compile"};
+  for (int i = 0; i < 3; i++)
+    expect((const char *[]){cmds[i], "/dev/null", NULL}, 1, "",
+           "brick: error: /dev/null has no kernel (a file is sizes and 'kernel NAME(...) -> "
+           "(...) { ... }' definitions)\n");
+  expect((const char *[]){"tune", "/dev/null", NULL}, 1, "", "brick: error: /dev/null has no kernel\n");
 }
 END_TEST
 
@@ -481,7 +488,7 @@ int main(void) {
   tcase_add_test(tc, caches_option);
   tcase_add_test(tc, compile_name);
   tcase_add_test(tc, compile_outputs);
-  tcase_add_test(tc, huge_source);
+  tcase_add_test(tc, odd_sources);
   tcase_add_test(tc, run_f32_range);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -893,6 +893,29 @@ static const diag_case cases[] = {
      "t.bk:1:10: error: tensor 'A' has rank 9; at most 8 is supported\n"
      "    1 | kernel k(A: f32[1,1,1,1,1,1,1,1,1]) -> (B: f32[4]) {\n"
      "      |          ^\n"},
+    {"bad_size_does_not_cascade",
+     "size M = 4 / 0\n"
+     "size N = M * 2\n"
+     "kernel k(A: f32[M]) -> (B: f32[N]) {\n"
+     "  B[i] = A[i] * M\n"
+     "}\n",
+     "t.bk:1:14: error: division by 0; the divisor must be positive\n"
+     "    1 | size M = 4 / 0\n"
+     "      |              ^\n"},
+    {"tensor_as_value_or_index",
+     "kernel k(A: f32[4], S: f32[]) -> (B: f32[4]) {\n"
+     "  B[i] = A + S\n"
+     "  B[A] += A[i]\n"
+     "}\n",
+     "t.bk:2:10: error: 'A' is a tensor of rank 1: index it, as in 'A[...]'\n"
+     "    2 |   B[i] = A + S\n"
+     "      |          ^\n"
+     "t.bk:2:14: error: 'S' is a scalar tensor: write 'S[]'\n"
+     "    2 |   B[i] = A + S\n"
+     "      |              ^\n"
+     "t.bk:3:5: error: 'A' is a tensor, not an iterator: an index is made of iterators, sizes and integers\n"
+     "    3 |   B[A] += A[i]\n"
+     "      |     ^\n"},
     {"header_error_does_not_cascade",
      "size Z = 0\n"
      "kernel k(A: f32[Z]) -> (B: f32[4]) {\n"
@@ -1051,9 +1074,11 @@ START_TEST(define_zero_dim_api) {
               "t.bk:2:17: error: dimension 0 of 'A' is 0; every dimension must be at least 1\n"
               "    2 | kernel k(A: f32[M]) -> (B: f32[M]) {\n"
               "      |                 ^\n"
+              "brick: note: size 'M' is 0, from -D M=0\n"
               "t.bk:2:32: error: dimension 0 of 'B' is 0; every dimension must be at least 1\n"
               "    2 | kernel k(A: f32[M]) -> (B: f32[M]) {\n"
-              "      |                                ^\n");
+              "      |                                ^\n"
+              "brick: note: size 'M' is 0, from -D M=0\n");
   free(got);
 }
 END_TEST
@@ -1076,30 +1101,35 @@ typedef struct define_case {
 static const define_case define_cases[] = {
     {"X=3", 2, "brick: error: -D X: no size named 'X' is declared\n"},
     {"M=abc", 2,
-     "brick: error: -D expects NAME=INTEGER, got 'M=abc'\n"
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=abc'\n"
      "Try 'brick --help' for more information.\n"},
     {"M=1.5", 2,
-     "brick: error: -D expects NAME=INTEGER, got 'M=1.5'\n"
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=1.5'\n"
      "Try 'brick --help' for more information.\n"},
     {"M=", 2,
-     "brick: error: -D expects NAME=INTEGER, got 'M='\n"
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M='\n"
      "Try 'brick --help' for more information.\n"},
     {"=3", 2,
-     "brick: error: -D expects NAME=INTEGER, got '=3'\n"
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got '=3'\n"
      "Try 'brick --help' for more information.\n"},
     {"M", 2,
-     "brick: error: -D expects NAME=INTEGER, got 'M'\n"
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M'\n"
      "Try 'brick --help' for more information.\n"},
     {"M=99999999999999999999", 2,
-     "brick: error: -D expects NAME=INTEGER, got 'M=99999999999999999999'\n"
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=99999999999999999999'\n"
+     "Try 'brick --help' for more information.\n"},
+    {"M=1099511627777", 2,
+     "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=1099511627777'\n"
      "Try 'brick --help' for more information.\n"},
     {"M=-1", 1,
      "t.bk:2:17: error: dimension 0 of 'A' is -1; every dimension must be at least 1\n"
      "    2 | kernel k(A: f32[M]) -> (B: f32[M]) {\n"
      "      |                 ^\n"
+     "brick: note: size 'M' is -1, from -D M=-1\n"
      "t.bk:2:32: error: dimension 0 of 'B' is -1; every dimension must be at least 1\n"
      "    2 | kernel k(A: f32[M]) -> (B: f32[M]) {\n"
-     "      |                                ^\n"},
+     "      |                                ^\n"
+     "brick: note: size 'M' is -1, from -D M=-1\n"},
     {"M=6", 0, ""},
 };
 
