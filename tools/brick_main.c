@@ -68,6 +68,7 @@ static const char *const usage_run =
     "      --schedule S  use schedule S (see scheduler/README.md) instead of the default\n"
     "      --threads N   0 (default): OMP_NUM_THREADS; 1: serial; N: N threads\n"
     "      --db FILE     use the best schedules 'brick tune' recorded in FILE\n"
+    "  -v, --verbose     with --db: say which record (or the default) each kernel uses\n"
     "      --caches L1[,L2[,L3]]  cache sizes the default schedule blocks for, e.g.\n"
     "                    32K,1M,32M (default: this machine's, from sysfs or CPUID)\n"
     "      --full-check  interpret big kernels in full (default: above 5e7 flops, check 2000\n"
@@ -405,8 +406,18 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
   return rc;
 }
 
+static int say_records(const cli *c, brick_ctx *ctx, const brick_program *prog, int first,
+                       int last);
+
 static int cmd_run(cli *c, brick_ctx *ctx, brick_program *prog) {
   int first, last, rc = select_kernels(c, prog, &first, &last);
+  if (rc == 0 && c->verbose && c->db && !c->interp) {
+    int st = say_records(c, ctx, prog, first, last);
+    if (st != BRICK_OK) {
+      report_failure(ctx);
+      return status_to_exit(st);
+    }
+  }
   double peak = c->interp ? 0 : brick_measure_peak_gflops();
   for (int k = first; rc == 0 && k <= last; k++)
     rc = c->interp ? status_to_exit(run_kernel_interp(ctx, prog, k, c->seed))

@@ -201,6 +201,11 @@ START_TEST(tune_then_compile_uses_the_best) {
   ck_assert_msg(strstr(r.err, want) != NULL, "expected '%s' in:\n%s", want, r.err);
   ck_assert_ptr_nonnull(strstr(r.err, best));
   cmd_result_release(&r);
+  r = run_brick(dir, (const char *[]){"run", "mm.bk", "--db", "t.db", "--threads", "1", "-v",
+                                      NULL}); /* run -v names it too */
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  ck_assert_msg(strstr(r.err, want) != NULL, "expected '%s' in:\n%s", want, r.err);
+  cmd_result_release(&r);
 
   /* Another thread count is another key: the default, and -v says so. */
   r = run_brick(dir, (const char *[]){"compile", "mm.bk", "--db", "t.db", "--threads", "2", "-v",
