@@ -17,8 +17,9 @@ static uint64_t next(uint64_t *s) {
 }
 
 /* Update running max|x - ref| and max|ref| with one element. The reference, computed in
- * double, is first rounded to f32 as the kernel's result is: a result past f32's range is
- * +-inf on both sides (then equal), and only finite references count in max|ref|. */
+ * double, is first rounded to f32 as the kernel's result is: a final result past f32's range
+ * is +-inf on both sides (then equal), and only finite references count in max|ref|. (An
+ * intermediate value that overflows f32 but not double still differs.) */
 static void account(double x, double ref, double *diff, double *mag) {
   double r = (double)(float)ref, d;
   if (isnan(x) || isnan(r))

@@ -220,7 +220,7 @@ static ir_expr *parse_primary(parser *P) {
   if (accept(P, TK_INT))
     return ir_expr_num(P->p, t->loc, (double)(float)t->ival, true, t->ival);
   if (accept(P, TK_FLOAT)) {
-    bool big = !(fabs(t->fval) <= FLT_MAX);
+    bool big = isinf((float)t->fval); /* what rounds to FLT_MAX, as in C, is fine */
     if (big) /* reported; parsing goes on with the number as 0 */
       bk_error(P->diag, t->loc, "number '%.*s' is out of the range of f32 (at most %.9g)",
                (int)t->loc.len, t->loc.src->text + t->loc.offset, (double)FLT_MAX);

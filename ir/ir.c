@@ -309,13 +309,16 @@ ir_tensor *ir_kernel_find_tensor(const ir_kernel *k, const char *name) {
   return NULL;
 }
 
-/* After an error about the value of "e": say which sizes in it come from -D. */
+/* After an error about the value of "e": say which sizes in it, directly or through other
+ * sizes, come from -D. */
 static void note_overrides(ir_program *p, const ir_expr *e) {
   if (e->kind == IR_EXPR_NAME) {
     const ir_size *s = ir_program_find_size(p, e->name);
     if (s && s->overridden)
       bk_note(p->diag, BK_NO_LOC, "size '%s' is %lld, from -D %s=%lld", s->name,
               (long long)s->value, s->name, (long long)s->value);
+    else if (s && s->expr) /* sizes only name earlier sizes: this ends */
+      note_overrides(p, s->expr);
     return;
   }
   for (int i = 0; i < e->nargs; i++)

@@ -121,9 +121,6 @@ static int find_iter(sema *c, const char *name) {
 }
 
 static int add_iter(sema *c, const char *name, bk_loc loc, bool reduction) {
-  if (ir_kernel_find_tensor(c->k, name))
-    error_at(c, loc, "'%s' is a tensor, not an iterator: an index is made of iterators, sizes "
-             "and integers", name);
   ir_iter it = {.name = name, .reduction = reduction, .loc = loc, .lo = 0, .hi = -1};
   bk_vec_push(c->p->arena, &c->iters, it);
   return c->iters.len - 1;
@@ -321,7 +318,7 @@ static void resolve_value(sema *c, ir_expr *e) {
                  e->name);
       return;
     }
-    e->num = (double)sz->value;
+    e->num = (double)(float)sz->value; /* an f32 in the kernel, as literals are */
     return;
   }
   for (int i = 0; i < e->nargs; i++)

@@ -353,6 +353,8 @@ static int team_size(int threads) {
 static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog, int k,
                                double peak) {
   int np = brick_kernel_param_count(prog, k);
+  if (!cli_callable(prog, k))
+    return EXIT_INPUT;
   brick_module *mod = NULL;
   double t0 = cli_now_seconds();
   int status = brick_compile(ctx, prog, k, c->opts, &mod);

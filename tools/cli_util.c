@@ -64,14 +64,18 @@ void cli_call_kernel(void *fn, int np, float **a) {
                   p[23], p[24], p[25], p[26], p[27], p[28], p[29], p[30], p[31]);
 }
 
+bool cli_callable(const brick_program *prog, int k) {
+  int np = brick_kernel_param_count(prog, k);
+  if (np <= CLI_MAX_PARAMS)
+    return true;
+  fprintf(stderr, "brick: error: kernel %s has %d tensors; brick run and brick tune call "
+          "kernels of at most %d (brick compile and run --interp have no limit)\n",
+          brick_kernel_name(prog, k), np, CLI_MAX_PARAMS);
+  return false;
+}
+
 float **cli_alloc_args(const brick_program *prog, int k, uint64_t seed, float fill) {
   int np = brick_kernel_param_count(prog, k), ni = brick_kernel_input_count(prog, k);
-  if (np > CLI_MAX_PARAMS) {
-    fprintf(stderr, "brick: error: kernel %s has %d tensors; brick run and brick tune call "
-            "kernels of at most %d (brick compile has no limit)\n", brick_kernel_name(prog, k),
-            np, CLI_MAX_PARAMS);
-    return NULL;
-  }
   float **args = calloc((size_t)np + 1, sizeof(float *));
   for (int i = 0; args && i < np; i++) {
     int64_t n = brick_kernel_param_elems(prog, k, i);

@@ -32,9 +32,11 @@ float cli_next_random(uint64_t *state);
 #define CLI_MAX_PARAMS 32
 /* Call the JIT-compiled kernel "fn" with "np" (up to CLI_MAX_PARAMS) arrays. */
 void cli_call_kernel(void *fn, int np, float **a);
+/* Can cli_call_kernel call kernel "k"? Else says so ("brick: error: ...") on stderr. */
+bool cli_callable(const brick_program *prog, int k);
 /* The tensors of kernel "k" of "prog", in signature order: inputs random from "seed"
- * (cli_next_random), outputs "fill". NULL, after "brick: error: ..." on stderr, when the
- * kernel has more than CLI_MAX_PARAMS of them or one cannot be allocated. */
+ * (cli_next_random), outputs "fill". NULL, after "brick: error: ..." on stderr, when one
+ * cannot be allocated. */
 float **cli_alloc_args(const brick_program *prog, int k, uint64_t seed, float fill);
 void cli_free_args(float **args, int np);
 /* qsort comparison of doubles. */

@@ -166,12 +166,8 @@ static int tune_kernels(tune_cli *c, brick_ctx *ctx, brick_program *prog) {
   }
   int rc = 0;
   for (int k = first; k <= last && rc == 0 && !interrupted; k++) {
-    if (brick_kernel_param_count(prog, k) > CLI_MAX_PARAMS) {
-      fprintf(stderr, "brick: error: kernel %s has %d tensors; brick tune measures kernels of at "
-              "most %d\n", brick_kernel_name(prog, k), brick_kernel_param_count(prog, k),
-              CLI_MAX_PARAMS);
-      return EXIT_USAGE;
-    }
+    if (!cli_callable(prog, k))
+      return EXIT_INPUT;
     brick_tune_result r;
     int st = brick_tune(ctx, prog, k, c->opts, c->topts, &r);
     if (st != BRICK_OK) {
@@ -336,7 +332,7 @@ int brick_cmd_tune(int argc, char **argv) {
 static int measure_fn(brick_ctx *ctx, const brick_program *prog, int k, void *fn, double seconds,
                       double slow_ms) {
   int np = brick_kernel_param_count(prog, k);
-  float **args = cli_alloc_args(prog, k, 1, NAN);
+  float **args = cli_callable(prog, k) ? cli_alloc_args(prog, k, 1, NAN) : NULL;
   if (!args)
     return EXIT_INPUT;
   cli_call_kernel(fn, np, args);

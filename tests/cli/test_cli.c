@@ -433,6 +433,38 @@ START_TEST(run_f32_range) {
 }
 END_TEST
 
+/* Valid programs that look odd: an iterator named like a tensor of the kernel (iterators are
+ * local to their statement); 40 tensors, which run --interp takes and compiled runs refuse. */
+START_TEST(run_odd_programs) {
+  char *dir = temp_dir_new();
+  write_file(dir, "b.bk", "kernel bmm(A: f32[2, 16, 8], X: f32[2, 8, 4], b: f32[4]) -> "
+                          "(C: f32[2, 16, 4]) {\n"
+                          "  C[b, i, j] += A[b, i, k] * X[b, k, j]\n"
+                          "  C[b, i, j] = C[b, i, j] + b[j]\n"
+                          "}\n");
+  cmd_result r = run_brick(dir, (const char *[]){"run", "b.bk", "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+  char src[4096] = "kernel many(";
+  for (int i = 0; i < 39; i++)
+    snprintf(src + strlen(src), sizeof src - strlen(src), "%sA%d: f32[4]", i ? ", " : "", i);
+  snprintf(src + strlen(src), sizeof src - strlen(src), ") -> (C: f32[4]) {\n  C[i] = A0[i]");
+  for (int i = 1; i < 39; i++)
+    snprintf(src + strlen(src), sizeof src - strlen(src), " + A%d[i]", i);
+  snprintf(src + strlen(src), sizeof src - strlen(src), "\n}\n");
+  write_file(dir, "m.bk", src);
+  r = run_brick(dir, (const char *[]){"run", "m.bk", "--interp", NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+  r = run_brick(dir, (const char *[]){"run", "m.bk", NULL});
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_str_eq(r.err, "brick: error: kernel many has 40 tensors; brick run and brick tune call "
+                          "kernels of at most 32 (brick compile and run --interp have no limit)\n");
+  cmd_result_release(&r);
+  temp_dir_remove(dir);
+}
+END_TEST
+
 /* compile: an output that is the input, or two outputs on one path (-o x.h with the default
  * obj,header), are refused before anything is written; so is an empty --emit; two kernels
  * whose names collide in the object or header ("mm" and "mm_ws") are an error of the file. */
@@ -490,6 +522,7 @@ int main(void) {
   tcase_add_test(tc, compile_outputs);
   tcase_add_test(tc, odd_sources);
   tcase_add_test(tc, run_f32_range);
+  tcase_add_test(tc, run_odd_programs);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   /* No fork per test: forking a process that maps LLVM costs more than most tests, and under
