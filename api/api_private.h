@@ -45,5 +45,11 @@ int brick_schedule_text(brick_ctx *ctx, const ir_kernel *k, isl_ctx *ictx,
                         const brick_options *opts, const char **text, char **owned);
 /* Set the context's last error to the formatted message and return "status". */
 int brick_fail(brick_ctx *ctx, int status, const char *fmt, ...) BK_PRINTF(3, 4);
+/* At the start of every API call that reports errors: the last error becomes the call's own
+ * (brick_ctx_last_error is "" after a success). */
+void brick_begin(brick_ctx *ctx);
+/* BRICK_OK if "k" is a kernel of "prog" (or -1 when "all" allows every kernel), else a usage
+ * error. */
+int brick_check_kernel(brick_ctx *ctx, const brick_program *prog, int k, bool all);
 
 #endif

@@ -30,6 +30,16 @@ void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, void *user) 
 
 const char *brick_ctx_last_error(const brick_ctx *ctx) { return bk_strbuf_cstr(&ctx->last_error); }
 
+void brick_begin(brick_ctx *ctx) { bk_strbuf_clear(&ctx->last_error); }
+
+int brick_check_kernel(brick_ctx *ctx, const brick_program *prog, int k, bool all) {
+  int n = prog->ir->kernels.len;
+  if ((k >= 0 && k < n) || (all && k == -1))
+    return BRICK_OK;
+  return brick_fail(ctx, BRICK_ERR_USAGE, "no kernel %d (the program has %d%s)", k, n,
+                    all ? "; -1 means all" : "");
+}
+
 int brick_fail(brick_ctx *ctx, int status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -48,7 +58,7 @@ static void set_str(char **dst, const char *v) {
 
 void brick_options_set_target(brick_options *opts, const char *target) { set_str(&opts->target, target); }
 void brick_options_set_schedule(brick_options *opts, const char *s) { set_str(&opts->schedule, s); }
-void brick_options_set_threads(brick_options *opts, int threads) { opts->threads = threads; }
+void brick_options_set_threads(brick_options *opts, int threads) { opts->threads = threads > 0 ? threads : 0; }
 
 void brick_options_set_caches(brick_options *opts, int64_t l1, int64_t l2, int64_t l3) {
   opts->caches[0] = l1 > 0 ? l1 : 0;
@@ -80,10 +90,8 @@ void brick_options_define(brick_options *opts, const char *name, int64_t value) 
 /* Forward each diagnostic to the context's callback (or stderr); remember the last error. */
 void brick_diag_sink(void *user, bk_severity sev, const char *text) {
   brick_ctx *ctx = user;
-  if (sev == BK_SEV_ERROR) {
-    ctx->last_error.len = 0;
+  if (sev == BK_SEV_ERROR && ctx->last_error.len == 0) /* the call's first error */
     bk_strbuf_puts(&ctx->last_error, text);
-  }
   if (ctx->diag_fn)
     ctx->diag_fn(ctx->diag_user, (brick_severity)sev, text);
   else
@@ -122,6 +130,7 @@ static int parse_source(brick_ctx *ctx, bk_source *src, const brick_options *opt
 
 int brick_program_parse_file(brick_ctx *ctx, const char *path, const brick_options *opts,
                              brick_program **out) {
+  brick_begin(ctx);
   *out = NULL;
   bk_source *src = bk_source_read_file(path);
   if (!src) {
@@ -141,6 +150,7 @@ int brick_program_parse_file(brick_ctx *ctx, const char *path, const brick_optio
 
 int brick_program_parse_string(brick_ctx *ctx, const char *name, const char *text,
                                const brick_options *opts, brick_program **out) {
+  brick_begin(ctx);
   *out = NULL;
   return parse_source(ctx, bk_source_new(name, text, strlen(text)), opts, out);
 }
@@ -163,6 +173,7 @@ int brick_program_find_kernel(const brick_program *prog, const char *name) {
 }
 
 int brick_program_rename_kernel(brick_ctx *ctx, brick_program *prog, int k, const char *name) {
+  brick_begin(ctx);
   if (k < 0 || k >= prog->ir->kernels.len)
     return brick_fail(ctx, BRICK_ERR_USAGE, "no kernel %d", k);
   bool ident = *name && !isdigit((unsigned char)*name);
@@ -209,6 +220,9 @@ int64_t brick_kernel_param_elems(const brick_program *prog, int k, int i) {
 double brick_kernel_flops(const brick_program *prog, int k) { return kernel_at(prog, k)->flops; }
 
 int brick_kernel_interpret(brick_ctx *ctx, const brick_program *prog, int k, float *const *args) {
+  brick_begin(ctx);
+  if (brick_check_kernel(ctx, prog, k, false) != BRICK_OK)
+    return BRICK_ERR_USAGE;
   if (ir_interp_run(kernel_at(prog, k), args) != 0)
     return brick_fail(ctx, BRICK_ERR_INTERNAL, "out of memory in the interpreter");
   return BRICK_OK;

@@ -72,8 +72,13 @@ static void check_sampled(ir_sampler *sm, const ir_kernel *k, float *const *args
 
 int brick_kernel_check(brick_ctx *ctx, const brick_program *prog, int kernel, float *const *args,
                        double full_flops, int samples, uint64_t seed, double *err, int *sampled) {
-  const ir_kernel *k = prog->ir->kernels.data[kernel];
+  brick_begin(ctx);
   *err = 0;
+  if (sampled)
+    *sampled = 0;
+  if (brick_check_kernel(ctx, prog, kernel, false) != BRICK_OK)
+    return BRICK_ERR_USAGE;
+  const ir_kernel *k = prog->ir->kernels.data[kernel];
   if (sampled)
     *sampled = 0;
   if (k->flops > full_flops && samples > 0) {

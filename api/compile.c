@@ -21,6 +21,8 @@ struct brick_module {
   bool optimized;
   int n;
   const ir_kernel **ks;
+  char **names; /* the kernels' names when compiled (brick_program_rename_kernel may change
+                 * them later; the object keeps these) */
   sched_kernel **sks;
 };
 
@@ -164,9 +166,12 @@ static int lower_kernel(brick_ctx *ctx, const brick_program *prog, const ir_kern
 void brick_module_free(brick_module *mod) {
   if (!mod)
     return;
-  for (int i = 0; i < mod->n; i++)
+  for (int i = 0; i < mod->n; i++) {
     sched_kernel_free(mod->sks[i]);
+    free(mod->names ? mod->names[i] : NULL);
+  }
   free(mod->sks);
+  free(mod->names);
   free(mod->ks);
   cg_module_free(mod->cg);
   cg_jit_free(mod->jit);
@@ -235,7 +240,10 @@ static int check_names(brick_ctx *ctx, const brick_module *m) {
 
 int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const brick_options *opts,
                   brick_module **out) {
+  brick_begin(ctx);
   *out = NULL;
+  if (brick_check_kernel(ctx, prog, kernel, true) != BRICK_OK)
+    return BRICK_ERR_USAGE;
   brick_module *m = calloc(1, sizeof(*m));
   char *err = NULL;
   if (cg_target_init(&m->target, opts ? opts->target : NULL, &err) != 0) {
@@ -252,8 +260,11 @@ int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const b
   m->n = kernel < 0 ? nk : 1;
   m->ks = calloc((size_t)m->n, sizeof(*m->ks));
   m->sks = calloc((size_t)m->n, sizeof(*m->sks));
-  for (int i = 0; i < m->n; i++)
+  m->names = calloc((size_t)m->n, sizeof(*m->names));
+  for (int i = 0; i < m->n; i++) {
     m->ks[i] = prog->ir->kernels.data[kernel < 0 ? i : kernel];
+    m->names[i] = strdup(m->ks[i]->name);
+  }
   int st = check_names(ctx, m);
   if (st == BRICK_OK) {
     m->cg = cg_module_new(prog->src->name, &m->target, &err);
@@ -286,6 +297,7 @@ static int optimize(brick_ctx *ctx, brick_module *mod) {
 }
 
 int brick_module_emit(brick_ctx *ctx, brick_module *mod, brick_emit_kind kind, const char *path) {
+  brick_begin(ctx);
   int st = optimize(ctx, mod);
   if (st != BRICK_OK)
     return st;
@@ -298,6 +310,7 @@ int brick_module_emit(brick_ctx *ctx, brick_module *mod, brick_emit_kind kind, c
 }
 
 int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *path) {
+  brick_begin(ctx);
   bk_strbuf guard;
   bk_strbuf_init(&guard);
   bk_strbuf_puts(&guard, "BRICK_GENERATED_");
@@ -306,7 +319,7 @@ int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *pat
     bk_strbuf_printf(&guard, "%c", (*p >= 'a' && *p <= 'z') ? *p - 32
                                     : ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) ? *p : '_');
   char *err = NULL;
-  int st = cg_header_write(path, bk_strbuf_cstr(&guard), mod->ks,
+  int st = cg_header_write(path, bk_strbuf_cstr(&guard), mod->ks, (const char *const *)mod->names,
                            (const sched_kernel *const *)mod->sks, mod->n, &err);
   bk_strbuf_release(&guard);
   if (st != 0) {
@@ -316,8 +329,41 @@ int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *pat
   return st;
 }
 
+/* Is "name" a symbol the module's object defines (NAME, NAME_ws, NAME_flops,
+ * NAME_workspace_bytes of one of its kernels)? */
+static bool module_symbol(const brick_module *mod, const char *name) {
+  static const char *const suffixes[4] = {"", "_ws", "_flops", "_workspace_bytes"};
+  for (int i = 0; i < mod->n; i++) {
+    size_t n = strlen(mod->names[i]);
+    for (int s = 0; s < 4 && strncmp(name, mod->names[i], n) == 0; s++)
+      if (strcmp(name + n, suffixes[s]) == 0)
+        return true;
+  }
+  return false;
+}
+
+/* Can this process run code for "t"? (Same architecture as the host's triple.) */
+static bool host_target(const cg_target *t) {
+  char *def = LLVMGetDefaultTargetTriple();
+  size_t n = strcspn(def, "-");
+  bool same = strncmp(def, t->triple, n) == 0 && (t->triple[n] == '-' || t->triple[n] == '\0');
+  LLVMDisposeMessage(def);
+  return same;
+}
+
 void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const char *name) {
+  brick_begin(ctx);
   char *err = NULL;
+  if (!module_symbol(mod, name)) {
+    brick_fail(ctx, BRICK_ERR_USAGE, "the module defines no '%s' (a kernel's NAME, NAME_ws, "
+               "NAME_flops or NAME_workspace_bytes)", name);
+    return NULL;
+  }
+  if (!mod->jit && !host_target(&mod->target)) {
+    brick_fail(ctx, BRICK_ERR_USAGE, "the module is compiled for '%s', which this process cannot "
+               "run; emit an object instead", mod->target.triple);
+    return NULL;
+  }
   if (!mod->jit) {
     if (optimize(ctx, mod) != BRICK_OK)
       return NULL;
@@ -340,13 +386,17 @@ void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const char *name) {
 
 int64_t brick_module_workspace_bytes(const brick_module *mod, const char *kernel) {
   for (int i = 0; i < mod->n; i++)
-    if (strcmp(mod->ks[i]->name, kernel) == 0)
+    if (strcmp(mod->names[i], kernel) == 0)
       return mod->sks[i]->ws_bytes;
   return -1;
 }
 
 int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
                           const brick_options *opts, char **out) {
+  brick_begin(ctx);
+  *out = NULL;
+  if (brick_check_kernel(ctx, prog, kernel, false) != BRICK_OK)
+    return BRICK_ERR_USAGE;
   bk_diag diag;
   bk_diag_init(&diag, brick_diag_sink, ctx);
   const ir_kernel *k = prog->ir->kernels.data[kernel];
@@ -361,6 +411,10 @@ int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
 
 int brick_kernel_loops(brick_ctx *ctx, const brick_program *prog, int kernel,
                        const brick_options *opts, char **out) {
+  brick_begin(ctx);
+  *out = NULL;
+  if (brick_check_kernel(ctx, prog, kernel, false) != BRICK_OK)
+    return BRICK_ERR_USAGE;
   sched_kernel *sk;
   int st = lower_kernel(ctx, prog, prog->ir->kernels.data[kernel], opts, &sk);
   if (st != BRICK_OK)

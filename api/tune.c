@@ -85,9 +85,12 @@ static char *describe(const tune_record *r, const char *path) {
 
 int brick_db_lookup(brick_ctx *ctx, const brick_program *prog, int kernel,
                     const brick_options *opts, const char *path, char **schedule, char **record) {
+  brick_begin(ctx);
   *schedule = NULL;
   if (record)
     *record = NULL;
+  if (brick_check_kernel(ctx, prog, kernel, false) != BRICK_OK)
+    return BRICK_ERR_USAGE;
   tune_record r;
   bool found = false;
   int st = db_best(ctx, prog->ir->kernels.data[kernel], opts, path, &r, &found);
@@ -101,6 +104,7 @@ int brick_db_lookup(brick_ctx *ctx, const brick_program *prog, int kernel,
 }
 
 int brick_db_list(brick_ctx *ctx, const char *path, int verbose, FILE *out) {
+  brick_begin(ctx);
   char *err = NULL;
   tune_db *db = tune_db_open(path, false, &err);
   if (db)
@@ -255,7 +259,10 @@ static char **define_strings(const brick_options *opts) {
 
 int brick_tune(brick_ctx *ctx, const brick_program *prog, int kernel, const brick_options *opts,
                const brick_tune_options *t, brick_tune_result *result) {
+  brick_begin(ctx);
   *result = (brick_tune_result){.spearman = NAN, .spearman_near = NAN};
+  if (brick_check_kernel(ctx, prog, kernel, false) != BRICK_OK)
+    return BRICK_ERR_USAGE;
   if (!t->worker)
     return brick_fail(ctx, BRICK_ERR_USAGE, "brick_tune needs a worker (the brick executable)");
   if (opts && opts->target && strcmp(opts->target, "native") != 0)

@@ -159,6 +159,10 @@ LLVMValueRef brg_emit(LLVMModuleRef mod, const brg_desc *d);
 
 /* ---- standalone JIT (ORC LLJIT on the host), for tests and benchmarks ---- */
 
+/* Initialise LLVM's targets (all of them, the host's first) once per process; thread-safe.
+ * brg_jit_new calls it; so does every other user of LLVM's target registry in brick. */
+void brg_llvm_init(void);
+
 typedef struct brg_jit brg_jit;
 
 /* A JIT session for the host, or NULL on failure.  Create sessions from one

@@ -10,6 +10,7 @@
  * linkage so they can be looked up by name; brg_emit() itself always makes
  * them private.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,10 +104,29 @@ static LLVMTargetMachineRef host_tm(void)
   return tm;
 }
 
-brg_jit *brg_jit_new(void)
+/* LLVM's target registry is a process-wide list that its initialisers change without a
+ * lock: two threads registering at once (two contexts compiling for the first time) could
+ * link a target to itself and loop forever in the lookup. So it is done once. */
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+
+static void llvm_init(void)
 {
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
+}
+
+void brg_llvm_init(void)
+{
+  pthread_once(&llvm_once, llvm_init);
+}
+
+brg_jit *brg_jit_new(void)
+{
+  brg_llvm_init();
   brg_jit *jit = calloc(1, sizeof *jit);
   if (!jit)
     return NULL;

@@ -153,9 +153,10 @@ typedef enum cg_file_kind { CG_FILE_OBJ, CG_FILE_ASM, CG_FILE_LLVM } cg_file_kin
 /* Run the optimisation pipeline over "m". Returns 0 or -1 with *err. */
 int cg_module_optimize(cg_module *m, char **err);
 int cg_module_write(cg_module *m, const char *path, cg_file_kind kind, char **err);
-/* Write the C header declaring the kernels "ks" (lowered as "sks") of one object. */
+/* Write the C header declaring the kernels "ks" (lowered as "sks") of one object, under the
+ * C names "names" they were compiled with. */
 int cg_header_write(const char *path, const char *guard, const ir_kernel *const *ks,
-                    const sched_kernel *const *sks, int n, char **err);
+                    const char *const *names, const sched_kernel *const *sks, int n, char **err);
 
 typedef struct cg_jit cg_jit;
 cg_jit *cg_jit_new(char **err);

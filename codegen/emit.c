@@ -9,6 +9,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 static char *dup_msg(const char *prefix, char *llvm_msg) {
@@ -88,8 +89,8 @@ int cg_module_write(cg_module *m, const char *path, cg_file_kind kind, char **er
   return failed ? -1 : 0;
 }
 
-static void header_kernel(FILE *out, const ir_kernel *k, const sched_kernel *sk) {
-  fprintf(out, "/* kernel %s: %.0f flops per call, workspace %" PRId64 " bytes\n", k->name,
+static void header_kernel(FILE *out, const ir_kernel *k, const char *name, const sched_kernel *sk) {
+  fprintf(out, "/* kernel %s: %.0f flops per call, workspace %" PRId64 " bytes\n", name,
           k->flops, sk->ws_bytes);
   for (int i = 0; i < k->params.len; i++) {
     const ir_tensor *t = k->params.data[i];
@@ -100,18 +101,18 @@ static void header_kernel(FILE *out, const ir_kernel *k, const sched_kernel *sk)
   }
   fprintf(out, " */\n");
   for (int ws = 0; ws < 2; ws++) {
-    fprintf(out, "void %s%s(", k->name, ws ? "_ws" : "");
+    fprintf(out, "void %s%s(", name, ws ? "_ws" : "");
     for (int i = 0; i < k->params.len; i++)
       fprintf(out, "%s%sfloat *BRICK_RESTRICT %s", i ? ", " : "", i < k->ninputs ? "const " : "",
               k->params.data[i]->name);
     fprintf(out, "%s);\n", ws ? ", void *ws" : "");
   }
   fprintf(out, "extern const double %s_flops;\nextern const uint64_t %s_workspace_bytes;\n",
-          k->name, k->name);
+          name, name);
   for (int i = 0; i < k->params.len; i++) {
     const ir_tensor *t = k->params.data[i];
-    fprintf(out, "enum { %s_%s_rank = %d };\n", k->name, t->name, t->rank);
-    fprintf(out, "static const int64_t %s_%s_dims[%d] = {", k->name, t->name, t->rank ? t->rank : 1);
+    fprintf(out, "enum { %s_%s_rank = %d };\n", name, t->name, t->rank);
+    fprintf(out, "static const int64_t %s_%s_dims[%d] = {", name, t->name, t->rank ? t->rank : 1);
     for (int d = 0; d < t->rank; d++)
       fprintf(out, "%s%" PRId64, d ? ", " : "", t->dims[d]);
     fprintf(out, "%s};\n", t->rank ? "" : "1");
@@ -120,12 +121,12 @@ static void header_kernel(FILE *out, const ir_kernel *k, const sched_kernel *sk)
 }
 
 int cg_header_write(const char *path, const char *guard, const ir_kernel *const *ks,
-                    const sched_kernel *const *sks, int n, char **err) {
+                    const char *const *names, const sched_kernel *const *sks, int n, char **err) {
   FILE *out = fopen(path, "w");
   if (!out) {
     bk_strbuf sb;
     bk_strbuf_init(&sb);
-    bk_strbuf_printf(&sb, "cannot write '%s'", path);
+    bk_strbuf_printf(&sb, "cannot write '%s': %s", path, strerror(errno));
     *err = bk_strbuf_take(&sb);
     return -1;
   }
@@ -136,7 +137,7 @@ int cg_header_write(const char *path, const char *guard, const ir_kernel *const 
   fprintf(out, "#ifdef __cplusplus\n#define BRICK_RESTRICT __restrict__\nextern \"C\" {\n#else\n"
                "#define BRICK_RESTRICT restrict\n#endif\n\n");
   for (int i = 0; i < n; i++)
-    header_kernel(out, ks[i], sks[i]);
+    header_kernel(out, ks[i], names[i], sks[i]);
   fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
   return fclose(out) == 0 ? 0 : -1;
 }

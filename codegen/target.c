@@ -32,13 +32,42 @@ static void choose_isa(cg_target *t) {
   t->vlen = 4;
 }
 
+/* Is "cpu" a processor LLVM 19 knows for x86 (llc -march=x86-64 -mcpu=help)? An unknown one
+ * is not an error to LLVM: it warns on stderr and builds for no features at all, and then
+ * aborts the process on a 64-bit triple. */
+static bool known_x86_cpu(const char *cpu) {
+  static const char *const cpus[] = {
+      "alderlake", "amdfam10", "arrowlake", "arrowlake-s", "arrowlake_s", "athlon",
+      "athlon-4", "athlon-fx", "athlon-mp", "athlon-tbird", "athlon-xp", "athlon64",
+      "athlon64-sse3", "atom", "atom_sse4_2", "atom_sse4_2_movbe", "barcelona", "bdver1",
+      "bdver2", "bdver3", "bdver4", "bonnell", "broadwell", "btver1", "btver2", "c3",
+      "c3-2", "cannonlake", "cascadelake", "clearwaterforest", "cooperlake", "core-avx-i",
+      "core-avx2", "core2", "core_2_duo_sse4_1", "core_2_duo_ssse3", "core_2nd_gen_avx",
+      "core_3rd_gen_avx", "core_4th_gen_avx", "core_4th_gen_avx_tsx", "core_5th_gen_avx",
+      "core_5th_gen_avx_tsx", "core_aes_pclmulqdq", "core_i7_sse4_2", "corei7",
+      "corei7-avx", "emeraldrapids", "generic", "geode", "goldmont", "goldmont-plus",
+      "goldmont_plus", "gracemont", "grandridge", "graniterapids", "graniterapids-d",
+      "graniterapids_d", "haswell", "i386", "i486", "i586", "i686", "icelake-client",
+      "icelake-server", "icelake_client", "icelake_server", "ivybridge", "k6", "k6-2",
+      "k6-3", "k8", "k8-sse3", "knl", "knm", "lakemont", "lunarlake", "meteorlake",
+      "mic_avx512", "nehalem", "nocona", "opteron", "opteron-sse3", "pantherlake", "penryn",
+      "pentium", "pentium-m", "pentium-mmx", "pentium2", "pentium3", "pentium3m",
+      "pentium4", "pentium4m", "pentium_4", "pentium_4_sse3", "pentium_ii", "pentium_iii",
+      "pentium_iii_no_xmm_regs", "pentium_m", "pentium_mmx", "pentium_pro", "pentiumpro",
+      "prescott", "raptorlake", "rocketlake", "sandybridge", "sapphirerapids",
+      "sierraforest", "silvermont", "skx", "skylake", "skylake-avx512", "skylake_avx512",
+      "slm", "tigerlake", "tremont", "westmere", "winchip-c6", "winchip2", "x86-64",
+      "x86-64-v2", "x86-64-v3", "x86-64-v4", "yonah", "znver1", "znver2", "znver3",
+      "znver4", "znver5"
+  };
+  for (size_t i = 0; i < sizeof cpus / sizeof cpus[0]; i++)
+    if (strcmp(cpu, cpus[i]) == 0)
+      return true;
+  return false;
+}
+
 int cg_target_init(cg_target *t, const char *spec, char **err) {
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
-  LLVMInitializeAllTargetInfos();
-  LLVMInitializeAllTargets();
-  LLVMInitializeAllTargetMCs();
-  LLVMInitializeAllAsmPrinters();
+  brg_llvm_init();
   *t = (cg_target){0};
   char *def = LLVMGetDefaultTargetTriple();
   if (!spec || strcmp(spec, "native") == 0) {
@@ -56,7 +85,16 @@ int cg_target_init(cg_target *t, const char *spec, char **err) {
     const char *colon = strchr(spec, ':');
     t->triple = colon ? strndup(spec, (size_t)(colon - spec)) : xstrdup(spec);
     t->cpu = xstrdup(colon ? colon + 1 : "generic");
-    t->features = xstrdup("");
+    bool x86_64 = strncmp(t->triple, "x86_64", 6) == 0;
+    /* a 32-bit CPU on a 64-bit triple would abort in LLVM too: 64-bit mode is the triple's */
+    t->features = xstrdup(x86_64 ? "+64bit" : "");
+    if ((x86_64 || strncmp(t->triple, "i686", 4) == 0 || strncmp(t->triple, "i386", 4) == 0) &&
+        !known_x86_cpu(t->cpu)) {
+      *err = msg("unknown CPU in target '%s' (llc-19 -march=x86-64 -mcpu=help lists them)", spec);
+      LLVMDisposeMessage(def);
+      cg_target_release(t);
+      return -1;
+    }
   }
   LLVMDisposeMessage(def);
   LLVMTargetRef target;

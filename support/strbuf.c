@@ -62,4 +62,10 @@ char *bk_strbuf_take(bk_strbuf *sb) {
   return p;
 }
 
+void bk_strbuf_clear(bk_strbuf *sb) {
+  sb->len = 0;
+  if (sb->data)
+    sb->data[0] = '\0';
+}
+
 const char *bk_strbuf_cstr(const bk_strbuf *sb) { return sb->data ? sb->data : ""; }

@@ -58,6 +58,8 @@ typedef struct bk_strbuf {
 
 void bk_strbuf_init(bk_strbuf *sb);
 void bk_strbuf_release(bk_strbuf *sb);
+/* Make "sb" empty (keeping its memory). */
+void bk_strbuf_clear(bk_strbuf *sb);
 void bk_strbuf_append(bk_strbuf *sb, const char *s, size_t n);
 void bk_strbuf_puts(bk_strbuf *sb, const char *s);
 void bk_strbuf_printf(bk_strbuf *sb, const char *fmt, ...) BK_PRINTF(2, 3);

@@ -219,6 +219,19 @@ static int measure(tuner *T, tune_cand *c, const char *strategy) {
     tune_cand_free(c);
     return -1;
   }
+  if (c->origin == TUNE_ORIGIN_DEFAULT && m.status == TUNE_ERROR) {
+    /* the worker does not run (a wrong executable) or the default schedule crashes it:
+     * nothing this run measured would mean anything, and its records would keep those
+     * candidates from being measured again */
+    size_t n = strlen(m.message) + 64;
+    T->err = malloc(n);
+    if (T->err)
+      snprintf(T->err, n, "the worker failed on the default schedule: %s",
+               m.message[0] ? m.message : "no result");
+    T->stop = true;
+    tune_cand_free(c);
+    return -1;
+  }
   T->measure_seconds += m.seconds;
   T->res->measured++;
   T->res->failed += m.status != TUNE_OK;

@@ -1,11 +1,16 @@
 /*
  * brick: a tensor compiler backend. Public C API (library libbrick).
  *
- * A context (brick_ctx) owns everything and carries the diagnostics; there is no global state,
- * so separate contexts may be used from separate threads. Functions return BRICK_OK (0) or a
- * negative brick_status, with the message in brick_ctx_last_error(); diagnostics about the
- * input (gcc style, with the source line and a caret) go to the context's callback, by default
- * to stderr.
+ * A context (brick_ctx) carries the diagnostics and the last error; programs, options and
+ * modules are separate objects, each freed by its own function (freeing a context frees none of
+ * them, and a program may be used with another context than the one that parsed it). Nothing
+ * is shared between contexts but LLVM's target registry, initialised once behind a lock, so
+ * separate contexts may be used from separate threads. Functions that take a context return
+ * BRICK_OK (0) or a negative brick_status, with the message in brick_ctx_last_error();
+ * diagnostics about the input (gcc style, with the source line and a caret) go to the
+ * context's callback, by default to stderr. A kernel index out of range is BRICK_ERR_USAGE
+ * where a context is given; the accessors without one (brick_kernel_name, ...) need a valid
+ * index.
  *
  *   brick_ctx *ctx = brick_ctx_new();
  *   brick_program *prog;
@@ -38,9 +43,13 @@ extern "C" {
 typedef enum brick_status {
   BRICK_OK = 0,
   BRICK_ERR_INPUT = -1,    /* errors in the source (reported as diagnostics) */
-  BRICK_ERR_USAGE = -2,    /* bad options: -D of an undeclared size, bad target, ... */
+  BRICK_ERR_USAGE = -2,    /* bad options or calls: -D of an undeclared size, bad target, a
+                              kernel index out of range, a symbol the module lacks, ... (a -D
+                              that makes a dimension < 1 is an error of the source, INPUT) */
   BRICK_ERR_IO = -3,       /* a file cannot be read or written */
-  BRICK_ERR_CHECK = -4,    /* a result failed its check against the reference */
+  BRICK_ERR_CHECK = -4,    /* a result failed its check (the brick tool's exit status 3;
+                              brick_kernel_check reports the error and leaves the verdict to
+                              the caller) */
   BRICK_ERR_INTERNAL = -5, /* a bug in brick; please report it */
 } brick_status;
 
@@ -61,7 +70,8 @@ BRICK_API brick_ctx *brick_ctx_new(void);
 BRICK_API void brick_ctx_free(brick_ctx *ctx);
 /* Send diagnostics to "fn" (NULL: back to stderr). */
 BRICK_API void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, void *user);
-/* The message of the last failure, or "" (valid until the next call on "ctx"). */
+/* The message of the last call's failure (its first error), or "" after a success (valid
+ * until the next call on "ctx"). */
 BRICK_API const char *brick_ctx_last_error(const brick_ctx *ctx);
 
 /* ---- options -------------------------------------------------------------------------- */
@@ -75,7 +85,7 @@ BRICK_API void brick_options_set_target(brick_options *opts, const char *target)
 /* A schedule in the text form of scheduler/README.md (NULL: the default heuristic). */
 BRICK_API void brick_options_set_schedule(brick_options *opts, const char *schedule);
 /* 0 (default): the team size comes from OMP_NUM_THREADS at run time; 1: serial code with no
- * OpenMP runtime dependency; N >= 2: a team of N threads. */
+ * OpenMP runtime dependency; N >= 2: a team of N threads. Negative values count as 0. */
 BRICK_API void brick_options_set_threads(brick_options *opts, int threads);
 /* The L1, L2 and L3 data cache sizes in bytes the default schedule blocks for; 0 keeps a level
  * as detected (sysfs, else CPUID, for the native target; 32 KiB / 1 MiB / 32 MiB otherwise). */
@@ -94,9 +104,10 @@ BRICK_API int brick_program_kernel_count(const brick_program *prog);
 /* Index of the kernel called "name", or -1. */
 BRICK_API int brick_program_find_kernel(const brick_program *prog, const char *name);
 BRICK_API const char *brick_kernel_name(const brick_program *prog, int kernel);
-/* Give kernel "kernel" the C name "name" (a C identifier no other kernel of the program has):
- * its symbols NAME, NAME_ws, NAME_workspace_bytes, NAME_flops and header names follow, so one
- * program can link the same kernel compiled at two sizes. BRICK_ERR_USAGE otherwise. */
+/* Give kernel "kernel" the C name "name" (a C identifier no other kernel of the program has,
+ * not a C/C++ keyword nor a C library function): in modules compiled afterwards its symbols
+ * NAME, NAME_ws, NAME_workspace_bytes, NAME_flops and header names follow, so one program can
+ * link the same kernel compiled at two sizes. BRICK_ERR_USAGE otherwise. */
 BRICK_API int brick_program_rename_kernel(brick_ctx *ctx, brick_program *prog, int kernel,
                                           const char *name);
 /* Parameters in C-signature order: inputs first, then outputs. */
@@ -137,9 +148,13 @@ BRICK_API void brick_module_free(brick_module *mod);
 /* Write the module as an object file, assembly or LLVM IR (before any lookup). */
 BRICK_API int brick_module_emit(brick_ctx *ctx, brick_module *mod, brick_emit_kind kind,
                                 const char *path);
-/* Write the C header declaring the module's kernels. */
+/* Write the C header declaring the module's kernels, under the names they were compiled with
+ * (a later brick_program_rename_kernel changes neither the object nor the header). */
 BRICK_API int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *path);
-/* JIT-compile the module (once) and return the address of "name" (a kernel, NAME_ws, ...). */
+/* JIT-compile the module (once) and return the address of "name", one of the symbols its
+ * object defines (a kernel's NAME, NAME_ws, NAME_flops, NAME_workspace_bytes); NULL with
+ * BRICK_ERR_USAGE in the last error for any other name, or for a module compiled for another
+ * architecture than this process's. */
 BRICK_API void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const char *name);
 /* Bytes of workspace kernel "kernel" of the module needs (see NAME_ws). */
 BRICK_API int64_t brick_module_workspace_bytes(const brick_module *mod, const char *kernel);
@@ -151,14 +166,17 @@ BRICK_API int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, i
 BRICK_API int brick_kernel_loops(brick_ctx *ctx, const brick_program *prog, int kernel,
                                  const brick_options *opts, char **out);
 
-/* The FP32 FMA peak of one core in GFLOP/s, measured now in this process (about 0.2 s). */
+/* The FP32 FMA peak of one core in GFLOP/s, measured now in this process (the best of a few
+ * runs, under 0.2 s; an underestimate when other processes share the core). */
 BRICK_API double brick_measure_peak_gflops(void);
 
 /* ---- tuning ------------------------------------------------------------------------------ */
 
 /* Take schedules from the tuning database "path" (NULL: none, the default): brick_compile,
  * brick_kernel_schedule and brick_kernel_loops then compile each kernel that has no given
- * schedule with its best record for the options' target and thread count, if there is one. */
+ * schedule with its best record for the options' target and thread count, if there is one.
+ * The file must exist and be a tuning database (else BRICK_ERR_IO), so that a mistyped path
+ * does not silently mean the default schedules. */
 BRICK_API void brick_options_set_db(brick_options *opts, const char *path);
 /* The default tuning database, $XDG_CACHE_HOME/brick/tune.db, else ~/.cache/brick/tune.db
  * (malloc'ed). */

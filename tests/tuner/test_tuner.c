@@ -685,6 +685,35 @@ START_TEST(measure_stop_flag) {
 }
 END_TEST
 
+/* A worker that cannot measure the default schedule (a wrong executable: it prints no result)
+ * stops the run with an error before anything is recorded: such records would keep the
+ * candidates from being measured by a later run with a working worker. */
+START_TEST(run_stops_when_the_worker_fails) {
+  loaded *l = load_text(matmul_text, NULL);
+  char *w = fake_worker("echo hello; exit 0"), *db = temp_path("fail.db");
+  FILE *src = tmpfile();
+  fputs(matmul_text, src);
+  fflush(src);
+  tune_config cfg = {.db_path = db, .strategy = TUNE_RANDOM, .trials = 4, .seed = 1,
+                     .version = "test",
+                     .worker = {.binary = w, .source_fd = fileno(src), .kernel = "mm",
+                                .threads = 1, .timeout = 10}};
+  tune_result res;
+  char *err = NULL;
+  ck_assert_int_eq(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err), -1);
+  ck_assert_msg(err && strstr(err, "the worker failed on the default schedule"), "%s",
+                err ? err : "(no message)");
+  ck_assert_int_eq(res.measured, 0);
+  ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM candidate"), 0);
+  free(err);
+  tune_result_release(&res);
+  fclose(src);
+  free(w);
+  free(db);
+  loaded_free(l);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tuner");
   TCase *db = tcase_create("db");
@@ -712,6 +741,7 @@ int main(void) {
   tcase_add_test(meas, measure_kills_a_hang);
   tcase_add_test(meas, measure_failures);
   tcase_add_test(meas, measure_stop_flag);
+  tcase_add_test(meas, run_stops_when_the_worker_fails);
   suite_add_tcase(s, meas);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
