@@ -71,7 +71,9 @@ BRICK_API void brick_ctx_free(brick_ctx *ctx);
 /* Send diagnostics to "fn" (NULL: back to stderr). */
 BRICK_API void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, void *user);
 /* The message of the last call's failure (its first error), or "" after a success (valid
- * until the next call on "ctx"). */
+ * until the next call on "ctx"): a sentence, or for an error reported as a diagnostic the
+ * diagnostic's text as the callback got it ("file:line:col: error: ..." with the source line
+ * and caret, or "brick: error: ..." when it has no place in a file), ending in '\n'. */
 BRICK_API const char *brick_ctx_last_error(const brick_ctx *ctx);
 
 /* ---- options -------------------------------------------------------------------------- */
