@@ -255,7 +255,8 @@ int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const b
   int nk = prog->ir->kernels.len;
   if (opts && opts->schedule && kernel < 0 && nk > 1) {
     brick_module_free(m);
-    return brick_fail(ctx, BRICK_ERR_USAGE, "a schedule applies to one kernel: compile that one (the kernel argument; --kernel in the CLI)");
+    return brick_fail(ctx, BRICK_ERR_USAGE, "a schedule applies to one kernel: compile that one "
+                      "(the kernel argument; --kernel in the CLI)");
   }
   m->n = kernel < 0 ? nk : 1;
   m->ks = calloc((size_t)m->n, sizeof(*m->ks));
