@@ -196,8 +196,9 @@ static int tune_option(void *ctx, int ch, const char *arg) {
   double v;
   switch (ch) {
   case 'D':
-    return cli_parse_define(c->opts, arg) ? -1
-                                          : usage_error("-D expects NAME=INTEGER (at most 2^40 in magnitude), got '%s'", arg);
+    if (cli_parse_define(c->opts, arg))
+      return -1;
+    return usage_error("-D expects NAME=INTEGER (at most 2^40 in magnitude), got '%s'", arg);
   case 'k': c->kernel = arg; return -1;
   case 'v': c->verbose = true; return -1;
   case T_TRIALS:
@@ -247,7 +248,8 @@ static int parse_tune(tune_cli *c, int argc, char **argv) {
       {"timeout", required_argument, 0, T_TIMEOUT}, {"seed", required_argument, 0, T_SEED},
       {"list", no_argument, 0, T_LIST}, {"model-report", no_argument, 0, T_MODEL_REPORT},
       {0, 0, 0, 0}};
-  int rc = cli_parse_options(argc, argv, "D:k:v", longs, usage_tune, "brick tune --help", tune_option, c);
+  int rc = cli_parse_options(argc, argv, "D:k:v", longs, usage_tune, "brick tune --help",
+                             tune_option, c);
   if (rc >= 0)
     return rc;
   if (c->model_report && c->strategy)
