@@ -23,6 +23,7 @@ struct brick_module {
   const ir_kernel **ks;
   char **names; /* the kernels' names when compiled (brick_program_rename_kernel may change
                  * them later; the object keeps these) */
+  bool *parallel; /* the kernel's code forks an OpenMP team */
   sched_kernel **sks;
 };
 
@@ -172,6 +173,7 @@ void brick_module_free(brick_module *mod) {
   }
   free(mod->sks);
   free(mod->names);
+  free(mod->parallel);
   free(mod->ks);
   cg_module_free(mod->cg);
   cg_jit_free(mod->jit);
@@ -187,7 +189,7 @@ static int emit_kernels(brick_ctx *ctx, const brick_program *prog, brick_module 
     if (st != BRICK_OK)
       return st;
     char *err = NULL;
-    if (cg_kernel_emit(m->cg, m->sks[i], prog->ir->isl, &o, &err) != 0) {
+    if (cg_kernel_emit(m->cg, m->sks[i], prog->ir->isl, &o, &m->parallel[i], &err) != 0) {
       st = brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
       free(err);
       return st;
@@ -262,6 +264,7 @@ int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const b
   m->ks = calloc((size_t)m->n, sizeof(*m->ks));
   m->sks = calloc((size_t)m->n, sizeof(*m->sks));
   m->names = calloc((size_t)m->n, sizeof(*m->names));
+  m->parallel = calloc((size_t)m->n, sizeof(*m->parallel));
   for (int i = 0; i < m->n; i++) {
     m->ks[i] = prog->ir->kernels.data[kernel < 0 ? i : kernel];
     m->names[i] = strdup(m->ks[i]->name);
@@ -321,7 +324,7 @@ int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *pat
                                     : ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) ? *p : '_');
   char *err = NULL;
   int st = cg_header_write(path, bk_strbuf_cstr(&guard), mod->ks, (const char *const *)mod->names,
-                           (const sched_kernel *const *)mod->sks, mod->n, &err);
+                           mod->parallel, (const sched_kernel *const *)mod->sks, mod->n, &err);
   bk_strbuf_release(&guard);
   if (st != 0) {
     st = brick_fail(ctx, BRICK_ERR_IO, "%s", err ? err : "cannot write the header");

@@ -61,10 +61,10 @@ cg_module *cg_module_new(const char *name, const cg_target *t, char **err);
 void cg_module_free(BK_TAKE cg_module *m);
 
 /* Emit kernel "sk" (lowered from "k") into "m": NAME_ws(params..., ws), NAME(params...),
- * NAME_flops and NAME_workspace_bytes. "ctx" is the isl context of the domains. Returns 0 or
- * -1 with *err. */
+ * NAME_flops and NAME_workspace_bytes. "ctx" is the isl context of the domains. "*parallel"
+ * says whether the code forks an OpenMP team (libgomp). Returns 0 or -1 with *err. */
 int cg_kernel_emit(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const cg_options *o,
-                   char **err);
+                   bool *parallel, char **err);
 
 /* ---- ast_to_llvm.c (internal to codegen) ------------------------------------------------------- */
 
@@ -154,9 +154,10 @@ typedef enum cg_file_kind { CG_FILE_OBJ, CG_FILE_ASM, CG_FILE_LLVM } cg_file_kin
 int cg_module_optimize(cg_module *m, char **err);
 int cg_module_write(cg_module *m, const char *path, cg_file_kind kind, char **err);
 /* Write the C header declaring the kernels "ks" (lowered as "sks") of one object, under the
- * C names "names" they were compiled with. */
+ * C names "names" they were compiled with; "parallel[i]": kernel i forks an OpenMP team. */
 int cg_header_write(const char *path, const char *guard, const ir_kernel *const *ks,
-                    const char *const *names, const sched_kernel *const *sks, int n, char **err);
+                    const char *const *names, const bool *parallel,
+                    const sched_kernel *const *sks, int n, char **err);
 
 typedef struct cg_jit cg_jit;
 cg_jit *cg_jit_new(char **err);

@@ -89,7 +89,8 @@ int cg_module_write(cg_module *m, const char *path, cg_file_kind kind, char **er
   return failed ? -1 : 0;
 }
 
-static void header_kernel(FILE *out, const ir_kernel *k, const char *name, const sched_kernel *sk) {
+static void header_kernel(FILE *out, const ir_kernel *k, const char *name, bool parallel,
+                          const sched_kernel *sk) {
   fprintf(out, "/* kernel %s: %.0f flops per call, workspace %" PRId64 " bytes\n", name,
           k->flops, sk->ws_bytes);
   for (int i = 0; i < k->params.len; i++) {
@@ -99,6 +100,8 @@ static void header_kernel(FILE *out, const ir_kernel *k, const char *name, const
       fprintf(out, "%s%" PRId64, d ? ", " : "", t->dims[d]);
     fprintf(out, "]\n");
   }
+  fprintf(out, parallel ? " * parallel: one OpenMP region per call (link with -fopenmp, libgomp)\n"
+                        : " * serial: no OpenMP\n");
   fprintf(out, " */\n");
   for (int ws = 0; ws < 2; ws++) {
     fprintf(out, "void %s%s(", name, ws ? "_ws" : "");
@@ -121,7 +124,8 @@ static void header_kernel(FILE *out, const ir_kernel *k, const char *name, const
 }
 
 int cg_header_write(const char *path, const char *guard, const ir_kernel *const *ks,
-                    const char *const *names, const sched_kernel *const *sks, int n, char **err) {
+                    const char *const *names, const bool *parallel,
+                    const sched_kernel *const *sks, int n, char **err) {
   FILE *out = fopen(path, "w");
   if (!out) {
     bk_strbuf sb;
@@ -137,7 +141,7 @@ int cg_header_write(const char *path, const char *guard, const ir_kernel *const 
   fprintf(out, "#ifdef __cplusplus\n#define BRICK_RESTRICT __restrict__\nextern \"C\" {\n#else\n"
                "#define BRICK_RESTRICT restrict\n#endif\n\n");
   for (int i = 0; i < n; i++)
-    header_kernel(out, ks[i], names[i], sks[i]);
+    header_kernel(out, ks[i], names[i], parallel[i], sks[i]);
   fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
   return fclose(out) == 0 ? 0 : -1;
 }

@@ -100,7 +100,7 @@ static void init_fn(cg_fn *f, cg_module *m, const sched_kernel *sk, const cg_opt
 
 /* NAME_ws: buffers are the parameters and slices of the workspace. */
 static int emit_body(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const cg_options *o,
-                     char **err) {
+                     bool *parallel, char **err) {
   int np = sk->k->params.len;
   char *name = bk_arena_printf(sk->arena, "%s_ws", sk->k->name);
   cg_fn f;
@@ -116,7 +116,8 @@ static int emit_body(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const c
                              : LLVMBuildGEP2(f.b, LLVMInt8TypeInContext(m->ctx), ws, &off, 1, b->name);
   }
   isl_ast_node *ast = build_ast(sk, ctx, o->threads);
-  if (ast && o->threads != 1 && cg_has_parallel(ast))
+  *parallel = ast && o->threads != 1 && cg_has_parallel(ast);
+  if (*parallel)
     cg_spmd_region(&f, ast);
   else if (ast)
     cg_ast_gen(&f, ast);
@@ -191,8 +192,8 @@ static void emit_globals(cg_module *m, const sched_kernel *sk) {
 }
 
 int cg_kernel_emit(cg_module *m, const sched_kernel *sk, isl_ctx *ctx, const cg_options *o,
-                   char **err) {
-  if (emit_body(m, sk, ctx, o, err) != 0)
+                   bool *parallel, char **err) {
+  if (emit_body(m, sk, ctx, o, parallel, err) != 0)
     return -1;
   emit_wrapper(m, sk, o);
   emit_globals(m, sk);
