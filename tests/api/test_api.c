@@ -162,6 +162,7 @@ START_TEST(module_names_and_symbols) {
   fclose(f);
   unlink(path);
   ck_assert_msg(strstr(text, "void mm(const float *") && !strstr(text, "mm64"), "%s", text);
+  ck_assert_msg(strstr(text, " * serial: no OpenMP\n"), "compiled with threads 1: %s", text);
   ck_assert_int_ge(brick_module_workspace_bytes(m, "mm"), 0);
   ck_assert_ptr_null(brick_module_lookup(ctx, m, "printf"));
   ck_assert_str_eq(brick_ctx_last_error(ctx), "the module defines no 'printf' (a kernel's NAME, "
