@@ -24,6 +24,7 @@ struct brick_module {
   char **names; /* the kernels' names when compiled (brick_program_rename_kernel may change
                  * them later; the object keeps these) */
   bool *parallel; /* the kernel's code forks an OpenMP team */
+  bool jit_failed;  /* a lookup could not JIT-compile it (the LLVM module is gone) */
   sched_kernel **sks;
 };
 
@@ -346,12 +347,42 @@ static bool module_symbol(const brick_module *mod, const char *name) {
   return false;
 }
 
-/* Can this process run code for "t"? (Same architecture as the host's triple.) */
-static bool host_target(const cg_target *t) {
-  char *def = LLVMGetDefaultTargetTriple();
-  size_t n = strcspn(def, "-");
-  bool same = strncmp(def, t->triple, n) == 0 && (t->triple[n] == '-' || t->triple[n] == '\0');
+/* Component "i" (arch, vendor, os, environment) of normalized triple "tr", into "out". */
+static void triple_part(const char *tr, int i, char *out, size_t n) {
+  for (; i > 0 && *tr; i--)
+    tr += strcspn(tr, "-") + (tr[strcspn(tr, "-")] == '-');
+  size_t len = strcspn(tr, "-");
+  snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), tr);
+}
+
+/* Can this process run code for "t"? Its architecture (the spellings of x86-64 alike), OS and
+ * environment are the host's, and its vector instructions ones the host has. */
+static bool host_target(const cg_target *t, char *why, size_t n) {
+  char *def = LLVMGetDefaultTargetTriple(), *a = LLVMNormalizeTargetTriple(def),
+       *b = LLVMNormalizeTargetTriple(t->triple);
+  bool same = cg_triple_is_x86_64(a) && cg_triple_is_x86_64(b);
+  for (int i = same ? 2 : 0; i < 4; i += i == 0 ? 2 : 1) {
+    char pa[64], pb[64];
+    triple_part(a, i, pa, sizeof pa);
+    triple_part(b, i, pb, sizeof pb);
+    same = strcmp(pa, pb) == 0;
+    if (!same)
+      break;
+  }
+  snprintf(why, n, "compiled for '%s', which this process (%s) cannot run", t->triple, def);
   LLVMDisposeMessage(def);
+  LLVMDisposeMessage(a);
+  LLVMDisposeMessage(b);
+#if defined(__x86_64__)
+  if (same && t->isa == BRG_ISA_AVX512 && !__builtin_cpu_supports("avx512f")) {
+    snprintf(why, n, "compiled for AVX-512 ('%s'), which this CPU lacks", t->cpu);
+    same = false;
+  }
+  if (same && t->isa == BRG_ISA_AVX2 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+    snprintf(why, n, "compiled for AVX2 and FMA ('%s'), which this CPU lacks", t->cpu);
+    same = false;
+  }
+#endif
   return same;
 }
 
@@ -363,22 +394,31 @@ void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const char *name) {
                "NAME_flops or NAME_workspace_bytes)", name);
     return NULL;
   }
-  if (!mod->jit && !host_target(&mod->target)) {
-    brick_fail(ctx, BRICK_ERR_USAGE, "the module is compiled for '%s', which this process cannot "
-               "run; emit an object instead", mod->target.triple);
+  char why[512];
+  if (!mod->jit && !host_target(&mod->target, why, sizeof why)) {
+    brick_fail(ctx, BRICK_ERR_USAGE, "the module is %s; emit an object instead", why);
+    return NULL;
+  }
+  if (mod->jit_failed) {
+    brick_fail(ctx, BRICK_ERR_USAGE, "the module could not be JIT-compiled (an earlier lookup "
+               "said why)");
     return NULL;
   }
   if (!mod->jit) {
     if (optimize(ctx, mod) != BRICK_OK)
       return NULL;
     mod->jit = cg_jit_new(&err);
-    if (!mod->jit || cg_jit_add(mod->jit, mod->cg, &err) != 0) {
-      mod->cg = NULL;
+    int st = mod->jit ? cg_jit_add(mod->jit, mod->cg, &err) : -1;
+    if (mod->jit)
+      mod->cg = NULL; /* cg_jit_add took it, added or not */
+    if (st != 0) {
+      cg_jit_free(mod->jit);
+      mod->jit = NULL;
+      mod->jit_failed = !mod->cg;
       brick_fail(ctx, BRICK_ERR_INTERNAL, "%s", err);
       free(err);
       return NULL;
     }
-    mod->cg = NULL;
   }
   void *p = cg_jit_lookup(mod->jit, name, &err);
   if (!p) {

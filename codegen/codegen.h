@@ -36,6 +36,8 @@ typedef struct cg_target {
 
 /* Parse "native", "x86-64-v3", "x86-64-v4" or "TRIPLE[:CPU]" (NULL = native). Returns 0, or
  * -1 with a message in *err (malloc'ed). */
+/* Does "triple" name the x86-64 architecture (x86_64, x86_64h or amd64)? */
+bool cg_triple_is_x86_64(const char *triple);
 int cg_target_init(cg_target *t, const char *spec, char **err);
 void cg_target_release(cg_target *t);
 /* A target machine for "t" (dispose with LLVMDisposeTargetMachine), or NULL with *err. */

@@ -101,7 +101,8 @@ static void header_kernel(FILE *out, const ir_kernel *k, const char *name, bool 
     fprintf(out, "]\n");
   }
   fprintf(out, parallel ? " * parallel: one OpenMP region per call (link with -fopenmp, libgomp)\n"
-                        : " * serial: no OpenMP\n");
+                        : " * serial: no OpenMP region (the object still needs libgomp if another "
+                          "of its kernels is parallel)\n");
   fprintf(out, " */\n");
   for (int ws = 0; ws < 2; ws++) {
     fprintf(out, "void %s%s(", name, ws ? "_ws" : "");

@@ -24,7 +24,7 @@ static char *msg(const char *fmt, const char *arg) {
 }
 
 static void choose_isa(cg_target *t) {
-  bool x86 = strncmp(t->triple, "x86_64", 6) == 0;
+  bool x86 = cg_triple_is_x86_64(t->triple);
   bool avx512 = strstr(t->features, "+avx512f") || strcmp(t->cpu, "x86-64-v4") == 0;
   bool avx2 = (strstr(t->features, "+avx2") && strstr(t->features, "+fma")) ||
               strcmp(t->cpu, "x86-64-v3") == 0;
@@ -66,6 +66,12 @@ static bool known_x86_cpu(const char *cpu) {
   return false;
 }
 
+bool cg_triple_is_x86_64(const char *triple) {
+  size_t n = strcspn(triple, "-");
+  return (n == 6 && strncmp(triple, "x86_64", 6) == 0) ||
+         (n == 7 && strncmp(triple, "x86_64h", 7) == 0) || (n == 5 && strncmp(triple, "amd64", 5) == 0);
+}
+
 int cg_target_init(cg_target *t, const char *spec, char **err) {
   brg_llvm_init();
   *t = (cg_target){0};
@@ -85,11 +91,12 @@ int cg_target_init(cg_target *t, const char *spec, char **err) {
     const char *colon = strchr(spec, ':');
     t->triple = colon ? strndup(spec, (size_t)(colon - spec)) : xstrdup(spec);
     t->cpu = xstrdup(colon ? colon + 1 : "generic");
-    bool x86_64 = strncmp(t->triple, "x86_64", 6) == 0;
+    bool x86_64 = cg_triple_is_x86_64(t->triple);
     /* a 32-bit CPU on a 64-bit triple would abort in LLVM too: 64-bit mode is the triple's */
     t->features = xstrdup(x86_64 ? "+64bit" : "");
-    if ((x86_64 || strncmp(t->triple, "i686", 4) == 0 || strncmp(t->triple, "i386", 4) == 0) &&
-        !known_x86_cpu(t->cpu)) {
+    bool x86 = x86_64 || (t->triple[0] == 'i' && t->triple[1] && strchr("3456", t->triple[1]) &&
+                          strncmp(t->triple + 2, "86", 2) == 0);
+    if (x86 && !known_x86_cpu(t->cpu)) {
       *err = msg("unknown CPU in target '%s' (llc-19 -march=x86-64 -mcpu=help lists them)", spec);
       LLVMDisposeMessage(def);
       cg_target_release(t);

@@ -219,10 +219,12 @@ static int measure(tuner *T, tune_cand *c, const char *strategy) {
     tune_cand_free(c);
     return -1;
   }
-  if (c->origin == TUNE_ORIGIN_DEFAULT && m.status == TUNE_ERROR) {
-    /* the worker does not run (a wrong executable) or the default schedule crashes it:
-     * nothing this run measured would mean anything, and its records would keep those
-     * candidates from being measured again */
+  if (c->origin == TUNE_ORIGIN_DEFAULT &&
+      (m.status == TUNE_ERROR || m.status == TUNE_INVALID || m.status == TUNE_CRASH)) {
+    /* the default schedule lowered here, so the worker failing on it (not an executable,
+     * another program, an older brick, or a brick bug that crashes it) says nothing about
+     * the schedules: the run's records would only keep those candidates from being
+     * measured again by a working worker */
     size_t n = strlen(m.message) + 64;
     T->err = malloc(n);
     if (T->err)

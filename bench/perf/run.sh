@@ -18,10 +18,15 @@ build=${BRICK_BENCH_BUILD:-$root/build-bench}
 results=$root/bench/results
 mkdir -p "$results"
 
-# --help and --list only print: no results are written
-info=false
+# --help and --list only print: nothing is built when bench_perf exists, no results are written
 for a in "$@"; do
-  case "$a" in -h | --help | --list) info=true ;; esac
+  case "$a" in
+    -h | --help | --list)
+      [ -x "$build/bench/perf/bench_perf" ] ||
+        { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRICK_BUILD_TESTS=OFF >/dev/null &&
+          cmake --build "$build" --target bench_perf -j "$(nproc)" >/dev/null; } || exit 1
+      exec "$build/bench/perf/bench_perf" "$@" ;;
+  esac
 done
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
@@ -32,9 +37,6 @@ echo "building bench_perf in $build (log: $results/build.log)"
 cmake --build "$build" --target bench_perf -j "$(nproc)" >> "$results/build.log" 2>&1 \
   || { tail -40 "$results/build.log"; exit 1; }
 
-if $info; then
-  exec "$build/bench/perf/bench_perf" "$@"
-fi
 unset OPENBLAS_CORETYPE
 # libgomp's default (active) waiting makes every 2-thread region of OpenMP code (brick,
 # oneDNN) wait for a time slice whenever another process shares the cores: an empty

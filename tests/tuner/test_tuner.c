@@ -689,8 +689,11 @@ END_TEST
  * stops the run with an error before anything is recorded: such records would keep the
  * candidates from being measured by a later run with a working worker. */
 START_TEST(run_stops_when_the_worker_fails) {
+  static const char *const bodies[3] = {"echo hello; exit 0", "echo 'usage' >&2; exit 2",
+                                        "kill -SEGV $$"};
   loaded *l = load_text(matmul_text, NULL);
-  char *w = fake_worker("echo hello; exit 0"), *db = temp_path("fail.db");
+  char *w = fake_worker(bodies[_i]), *db = temp_path("fail.db");
+  unlink(db);
   FILE *src = tmpfile();
   fputs(matmul_text, src);
   fflush(src);
@@ -741,7 +744,7 @@ int main(void) {
   tcase_add_test(meas, measure_kills_a_hang);
   tcase_add_test(meas, measure_failures);
   tcase_add_test(meas, measure_stop_flag);
-  tcase_add_test(meas, run_stops_when_the_worker_fails);
+  tcase_add_loop_test(meas, run_stops_when_the_worker_fails, 0, 3);
   suite_add_tcase(s, meas);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
