@@ -23,11 +23,32 @@ static char *msg(const char *fmt, const char *arg) {
   return bk_strbuf_take(&sb);
 }
 
+static bool in_list(const char *s, const char *const *list) {
+  for (; *list; list++)
+    if (strcmp(s, *list) == 0)
+      return true;
+  return false;
+}
+
+/* The BRGEMM ISA: from the host's features, or for a named CPU ("TRIPLE:CPU") from what LLVM
+ * 19's model of it has (llc-19 -march=x86-64 -mcpu=NAME -mattr=help). */
 static void choose_isa(cg_target *t) {
+  static const char *const avx512_cpus[] = {
+      "x86-64-v4", "knl", "knm", "mic_avx512", "skylake-avx512", "skylake_avx512", "skx",
+      "cascadelake", "cooperlake", "cannonlake", "icelake-client", "icelake_client",
+      "icelake-server", "icelake_server", "tigerlake", "rocketlake", "sapphirerapids",
+      "emeraldrapids", "graniterapids", "graniterapids-d", "graniterapids_d", "znver4", "znver5",
+      NULL};
+  static const char *const avx2_cpus[] = {
+      "x86-64-v3", "haswell", "core-avx2", "core_4th_gen_avx", "core_4th_gen_avx_tsx",
+      "broadwell", "core_5th_gen_avx", "core_5th_gen_avx_tsx", "skylake", "alderlake",
+      "raptorlake", "meteorlake", "arrowlake", "arrowlake-s", "arrowlake_s", "lunarlake",
+      "pantherlake", "gracemont", "sierraforest", "grandridge", "clearwaterforest", "znver1",
+      "znver2", "znver3", "bdver4", NULL};
   bool x86 = cg_triple_is_x86_64(t->triple);
-  bool avx512 = strstr(t->features, "+avx512f") || strcmp(t->cpu, "x86-64-v4") == 0;
+  bool avx512 = strstr(t->features, "+avx512f") || in_list(t->cpu, avx512_cpus);
   bool avx2 = (strstr(t->features, "+avx2") && strstr(t->features, "+fma")) ||
-              strcmp(t->cpu, "x86-64-v3") == 0;
+              in_list(t->cpu, avx2_cpus);
   t->isa = x86 && avx512 ? BRG_ISA_AVX512 : x86 && (avx2 || avx512) ? BRG_ISA_AVX2 : BRG_ISA_GENERIC;
   t->vlen = 4;
 }

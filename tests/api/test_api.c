@@ -209,6 +209,29 @@ START_TEST(targets) {
   ck_assert_ptr_nonnull(strstr(brick_ctx_last_error(ctx), "which this process"));
   brick_module_free(m);
 #endif
+  /* a named CPU picks the BRGEMM bodies its vector registers allow */
+  static const struct { const char *target, *reg, *not_reg; } isa[] = {
+      {"x86_64-pc-linux-gnu:znver4", "%zmm", NULL},
+      {"x86_64-pc-linux-gnu:haswell", "%ymm", "%zmm"},
+  };
+  for (int i = 0; i < 2; i++) {
+    brick_options_set_target(o, isa[i].target);
+    ck_assert_int_eq(brick_compile(ctx, p, 0, o, &m), BRICK_OK);
+    char path[] = "/tmp/brick_test_api_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    ck_assert_int_eq(brick_module_emit(ctx, m, BRICK_EMIT_ASM, path), BRICK_OK);
+    FILE *f = fopen(path, "r");
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    ck_assert_msg(strstr(text, isa[i].reg), "%s: no %s", isa[i].target, isa[i].reg);
+    ck_assert_msg(!isa[i].not_reg || !strstr(text, isa[i].not_reg), "%s: %s", isa[i].target,
+                  isa[i].not_reg);
+    brick_module_free(m);
+  }
   brick_options_set_target(o, "aarch64-linux-gnu");
   ck_assert_int_eq(brick_compile(ctx, p, 0, o, &m), BRICK_OK);
   ck_assert_ptr_null(brick_module_lookup(ctx, m, "mm"));
