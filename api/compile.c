@@ -199,15 +199,18 @@ static int emit_kernels(brick_ctx *ctx, const brick_program *prog, brick_module 
   return BRICK_OK;
 }
 
+/* The symbols of a kernel NAME in its object: NAME, NAME_ws, NAME_flops,
+ * NAME_workspace_bytes (codegen/kernel.c). */
+static const char *const symbol_suffixes[4] = {"", "_ws", "_flops", "_workspace_bytes"};
+
 /* The names kernel "k" defines in an object and its header (codegen/emit.c): NAME, NAME_ws,
  * NAME_flops, NAME_workspace_bytes, NAME_T_rank and NAME_T_dims for each tensor T; "*n" of
  * them, in "a". */
 static char **kernel_names(bk_arena *a, const ir_kernel *k, int *n) {
-  static const char *const suffixes[4] = {"", "_ws", "_flops", "_workspace_bytes"};
   char **out = bk_arena_alloc(a, sizeof(char *) * (size_t)(4 + 2 * k->params.len));
   *n = 0;
   for (int i = 0; i < 4; i++)
-    out[(*n)++] = bk_arena_printf(a, "%s%s", k->name, suffixes[i]);
+    out[(*n)++] = bk_arena_printf(a, "%s%s", k->name, symbol_suffixes[i]);
   for (int i = 0; i < k->params.len; i++) {
     out[(*n)++] = bk_arena_printf(a, "%s_%s_rank", k->name, k->params.data[i]->name);
     out[(*n)++] = bk_arena_printf(a, "%s_%s_dims", k->name, k->params.data[i]->name);
@@ -221,16 +224,18 @@ static int check_names(brick_ctx *ctx, const brick_module *m) {
   bk_diag diag;
   bk_diag_init(&diag, brick_diag_sink, ctx);
   bk_arena *arena = bk_arena_new();
+  char ***names = bk_arena_alloc(arena, sizeof(char **) * (size_t)m->n);
+  int *count = bk_arena_alloc(arena, sizeof(int) * (size_t)m->n);
+  for (int i = 0; i < m->n; i++)
+    names[i] = kernel_names(arena, m->ks[i], &count[i]);
   int st = BRICK_OK;
   for (int j = 1; j < m->n; j++)
     for (int i = 0; i < j; i++) {
-      int na, nb;
-      char **a = kernel_names(arena, m->ks[i], &na), **b = kernel_names(arena, m->ks[j], &nb);
       const char *same = NULL;
-      for (int x = 0; x < na && !same; x++)
-        for (int y = 0; y < nb && !same; y++)
-          if (strcmp(a[x], b[y]) == 0)
-            same = a[x];
+      for (int x = 0; x < count[i] && !same; x++)
+        for (int y = 0; y < count[j] && !same; y++)
+          if (strcmp(names[i][x], names[j][y]) == 0)
+            same = names[i][x];
       if (same) {
         bk_error(&diag, m->ks[j]->loc, "kernels '%s' and '%s' would both define '%s' in the "
                  "object or its header; rename one", m->ks[i]->name, m->ks[j]->name, same);
@@ -337,11 +342,10 @@ int brick_module_write_header(brick_ctx *ctx, brick_module *mod, const char *pat
 /* Is "name" a symbol the module's object defines (NAME, NAME_ws, NAME_flops,
  * NAME_workspace_bytes of one of its kernels)? */
 static bool module_symbol(const brick_module *mod, const char *name) {
-  static const char *const suffixes[4] = {"", "_ws", "_flops", "_workspace_bytes"};
   for (int i = 0; i < mod->n; i++) {
     size_t n = strlen(mod->names[i]);
     for (int s = 0; s < 4 && strncmp(name, mod->names[i], n) == 0; s++)
-      if (strcmp(name + n, suffixes[s]) == 0)
+      if (strcmp(name + n, symbol_suffixes[s]) == 0)
         return true;
   }
   return false;

@@ -5,13 +5,13 @@
  * process cannot run or LLVM does not know.
  */
 #include "brick/brick.h"
+#include "cli/run_cmd.h"
 
 #include <check.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *const mm = "size M = 64\n"
                               "size N = 48\n"
@@ -47,6 +47,19 @@ static bool mm_right(mm_fn *fn) {
     ok &= c[i] == 64.0f;
   free(c);
   return ok;
+}
+
+/* What module "m" writes as "kind" (-1: its header), read back from a scratch directory. */
+static char *module_file(brick_ctx *ctx, brick_module *m, int kind) {
+  char *dir = temp_dir_new(), path[4200];
+  snprintf(path, sizeof path, "%s/out", dir);
+  ck_assert_int_eq(kind < 0 ? brick_module_write_header(ctx, m, path)
+                            : brick_module_emit(ctx, m, (brick_emit_kind)kind, path),
+                   BRICK_OK);
+  char *text = read_file(dir, "out");
+  ck_assert_ptr_nonnull(text);
+  temp_dir_remove(dir);
+  return text;
 }
 
 /* ---- contexts in parallel threads --------------------------------------------------------- */
@@ -150,19 +163,10 @@ START_TEST(module_names_and_symbols) {
   brick_module *m;
   ck_assert_int_eq(brick_compile(ctx, p, 0, o, &m), BRICK_OK);
   ck_assert_int_eq(brick_program_rename_kernel(ctx, p, 0, "mm64"), BRICK_OK);
-  char path[] = "/tmp/brick_test_api_XXXXXX";
-  int fd = mkstemp(path);
-  ck_assert_int_ge(fd, 0);
-  close(fd);
-  ck_assert_int_eq(brick_module_write_header(ctx, m, path), BRICK_OK);
-  FILE *f = fopen(path, "r");
-  char text[8192];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  text[n] = '\0';
-  fclose(f);
-  unlink(path);
+  char *text = module_file(ctx, m, -1);
   ck_assert_msg(strstr(text, "void mm(const float *") && !strstr(text, "mm64"), "%s", text);
   ck_assert_msg(strstr(text, " * serial: no OpenMP region"), "compiled with threads 1: %s", text);
+  free(text);
   ck_assert_int_ge(brick_module_workspace_bytes(m, "mm"), 0);
   ck_assert_ptr_null(brick_module_lookup(ctx, m, "printf"));
   ck_assert_str_eq(brick_ctx_last_error(ctx), "the module defines no 'printf' (a kernel's NAME, "
@@ -217,19 +221,11 @@ START_TEST(targets) {
   for (int i = 0; i < 2; i++) {
     brick_options_set_target(o, isa[i].target);
     ck_assert_int_eq(brick_compile(ctx, p, 0, o, &m), BRICK_OK);
-    char path[] = "/tmp/brick_test_api_XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    ck_assert_int_eq(brick_module_emit(ctx, m, BRICK_EMIT_ASM, path), BRICK_OK);
-    FILE *f = fopen(path, "r");
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    unlink(path);
+    char *text = module_file(ctx, m, BRICK_EMIT_ASM);
     ck_assert_msg(strstr(text, isa[i].reg), "%s: no %s", isa[i].target, isa[i].reg);
     ck_assert_msg(!isa[i].not_reg || !strstr(text, isa[i].not_reg), "%s: %s", isa[i].target,
                   isa[i].not_reg);
+    free(text);
     brick_module_free(m);
   }
   brick_options_set_target(o, "aarch64-linux-gnu");

@@ -150,3 +150,23 @@ void write_file(const char *dir, const char *name, const char *text) {
   ck_assert_int_eq((int)fwrite(text, 1, strlen(text), f), (int)strlen(text));
   ck_assert_int_eq(fclose(f), 0);
 }
+
+char *read_file(const char *dir, const char *name) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t len = 0, cap = 4096;
+  char *text = malloc(cap);
+  size_t n;
+  while (text && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+    len += n;
+    if (cap - len - 1 == 0)
+      text = realloc(text, cap *= 2);
+  }
+  fclose(f);
+  ck_assert_ptr_nonnull(text);
+  text[len] = '\0';
+  return text;
+}

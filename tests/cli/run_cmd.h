@@ -31,5 +31,7 @@ char *temp_dir_new(void);
 void temp_dir_remove(char *dir);
 /* Write "text" to "dir"/"name". */
 void write_file(const char *dir, const char *name, const char *text);
+/* The contents of "dir"/"name" (malloc'ed, NUL-terminated), or NULL if it cannot be read. */
+char *read_file(const char *dir, const char *name);
 
 #endif

@@ -370,17 +370,12 @@ START_TEST(compile_name) {
                                                  "--threads", "1", NULL});
   ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
   cmd_result_release(&r);
-  char path[512];
-  snprintf(path, sizeof path, "%s/mm3.h", dir);
-  FILE *f = fopen(path, "r");
-  ck_assert_ptr_nonnull(f);
-  char text[8192];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  text[n] = '\0';
-  fclose(f);
+  char *text = read_file(dir, "mm3.h");
+  ck_assert_ptr_nonnull(text);
   ck_assert_msg(strstr(text, "void mm_n3(const float *") && strstr(text, "void mm_n3_ws(") &&
                     strstr(text, "mm_n3_workspace_bytes") && !strstr(text, "void mm("),
                 "%s", text);
+  free(text);
   temp_dir_remove(dir);
   expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "2mm", NULL}, 2, "",
          "brick: error: --name: '2mm' is not a C identifier\n" TRY);

@@ -116,16 +116,8 @@ static int wait_exit(pid_t pid, int seconds) {
 }
 
 static char *read_log(const char *dir, const char *log) {
-  char *p = path_in(dir, log);
-  FILE *f = fopen(p, "rb");
-  free(p);
-  if (!f)
-    return strdup("");
-  static char buf[1 << 16];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-  return strdup(buf);
+  char *text = read_file(dir, log);
+  return text ? text : strdup("");
 }
 
 static void expect_integrity(const char *db) {
