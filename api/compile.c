@@ -103,6 +103,13 @@ static sched_target target_caches(const brick_options *opts) {
     t.l2 = opts->caches[1] ? opts->caches[1] : t.l2;
     t.l3 = opts->caches[2] ? opts->caches[2] : t.l3;
   }
+  cg_target target;
+  char *err = NULL;
+  if (cg_target_init(&target, opts ? opts->target : NULL, &err) == 0) {
+    t.mask_registers = target.isa == BRG_ISA_AVX512;
+    cg_target_release(&target);
+  }
+  free(err);
   return t;
 }
 

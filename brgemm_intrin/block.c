@@ -3,8 +3,9 @@
  *   acc = beta ? C : 0                       (masked load for the M tail)
  *   for b < batch:                           (acc are phi values)
  *     A_b, B_b from the batch mode; A_b+1, B_b+1 if prefetching
+ *     with implicit padding (pad_q): the lanes of each vector inside the image
  *     for k < K step kunroll:                (acc are phi values again)
- *       a[v] = A_b[m0 + v*vlen + k*lda]      (vector loads, masked tail)
+ *       a[v] = A_b[m0 + v*vlen + k*lda]      (vector loads, masked tail or padding)
  *       for j < n: s = splat(B_b[k*ldb_k + (n0+j)*ldb_n])
  *                  acc[v][j] = fma(a[v], s, acc[v][j])
  *     the K % kunroll remaining steps, straight
@@ -30,6 +31,7 @@
 typedef struct kptrs {
   LLVMValueRef ab, bb; /* &A_b[m0] and &B_b[n0*ldb_n]: the block's corner */
   LLVMValueRef an, bn; /* the same in A_b+1 and B_b+1 (prefetch only), or NULL */
+  LLVMValueRef mask[BRG_MAX_VEC]; /* implicit padding: the lanes of A_b's vectors to load */
 } kptrs;
 
 /* A vector mask with the first "lanes" of "cg->vlen" lanes set. */
@@ -41,9 +43,12 @@ static LLVMValueRef tail_mask(brg_cg *cg, int lanes)
   return LLVMConstVector(bits, (unsigned)cg->vlen);
 }
 
-/* Element "idx" (i64) of float array "base". */
+/* Element "idx" (i64) of float array "base".  With implicit padding A_b may point outside
+ * its buffer, so the address is not "inbounds" there. */
 static LLVMValueRef elem_ptr(brg_cg *cg, LLVMValueRef base, LLVMValueRef idx)
 {
+  if (cg->d->pad_q)
+    return LLVMBuildGEP2(cg->bld, cg->f32, base, &idx, 1, "");
   return LLVMBuildInBoundsGEP2(cg->bld, cg->f32, base, &idx, 1, "");
 }
 
@@ -58,6 +63,67 @@ static LLVMValueRef load_vec(brg_cg *cg, LLVMValueRef p, int lanes)
   LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), tail_mask(cg, lanes),
                           LLVMConstNull(cg->vty)};
   return LLVMBuildCall2(cg->bld, cg->mload_ty, cg->mload, args, 4, "");
+}
+
+/* Load the lanes "mask" (a vector of i1) of a vector from "p", the others 0. */
+static LLVMValueRef load_masked(brg_cg *cg, LLVMValueRef p, LLVMValueRef mask)
+{
+  LLVMValueRef args[4] = {p, LLVMConstInt(cg->i32, 4, 0), mask, LLVMConstNull(cg->vty)};
+  return LLVMBuildCall2(cg->bld, cg->mload_ty, cg->mload, args, 4, "");
+}
+
+/* i32 "x" splat over a vector of vlen lanes. */
+static LLVMValueRef splat_i32(brg_cg *cg, LLVMValueRef x)
+{
+  LLVMTypeRef vi = LLVMVectorType(cg->i32, (unsigned)cg->vlen);
+  LLVMValueRef v = LLVMBuildInsertElement(cg->bld, LLVMGetPoison(vi), x, LLVMConstInt(cg->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(cg->bld, v, LLVMGetPoison(vi), LLVMConstNull(vi), "");
+}
+
+/* Implicit padding (brg_desc.pad_q): the pixel of each lane of the block's vectors and its
+ * column in the image, once per block (the division is the costly part). */
+static void pad_pixels(brg_cg *cg, brg_blk *blk)
+{
+  LLVMValueRef qv = splat_i32(cg, LLVMConstInt(cg->i32, (unsigned long long)cg->d->pad_q, 0));
+  LLVMValueRef first = LLVMBuildTrunc(cg->bld, LLVMBuildAdd(cg->bld, cg->pad_m, blk->m0, ""), cg->i32, "");
+  LLVMValueRef iota[64];
+  for (int i = 0; i < cg->vlen; i++)
+    iota[i] = LLVMConstInt(cg->i32, (unsigned long long)i, 0);
+  LLVMValueRef lanes = LLVMConstVector(iota, (unsigned)cg->vlen);
+  for (int v = 0; v < blk->nvec; v++) {
+    LLVMValueRef start = LLVMBuildAdd(cg->bld, first, LLVMConstInt(cg->i32, (unsigned long long)v * (unsigned)cg->vlen, 0), "");
+    blk->pix[v] = LLVMBuildAdd(cg->bld, splat_i32(cg, start), lanes, "pix");
+    blk->col[v] = LLVMBuildURem(cg->bld, blk->pix[v], qv, "col");
+  }
+}
+
+/* Implicit padding: in "mask", for each vector of block "blk", the lanes whose pixel, shifted
+ * as batch element "b" says (pad_shift), lies inside the image (and inside the tile: the M
+ * tail's lanes are off).  Unsigned compares: a shifted row or column below 0 wraps past the
+ * bound. */
+static void pad_masks(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, LLVMValueRef *mask)
+{
+  const brg_desc *d = cg->d;
+  LLVMValueRef i2 = LLVMBuildMul(cg->bld, b, brg_i64(cg, 2), "");
+  LLVMValueRef sh[2];
+  for (int t = 0; t < 2; t++) {
+    LLVMValueRef idx = LLVMBuildAdd(cg->bld, i2, brg_i64(cg, t), "");
+    sh[t] = LLVMBuildLoad2(cg->bld, cg->i32,
+                           LLVMBuildInBoundsGEP2(cg->bld, cg->i32, cg->pad_shift, &idx, 1, ""), "");
+    LLVMSetAlignment(sh[t], 4);
+  }
+  LLVMValueRef q = LLVMConstInt(cg->i32, (unsigned long long)d->pad_q, 0);
+  LLVMValueRef rowsh = splat_i32(cg, LLVMBuildMul(cg->bld, sh[0], q, ""));
+  LLVMValueRef colsh = splat_i32(cg, sh[1]);
+  LLVMValueRef qv = splat_i32(cg, q);
+  LLVMValueRef lenv = splat_i32(cg, LLVMConstInt(cg->i32, (unsigned long long)d->pad_len, 0));
+  for (int v = 0; v < blk->nvec; v++) {
+    LLVMValueRef rowok = LLVMBuildICmp(cg->bld, LLVMIntULT, LLVMBuildAdd(cg->bld, blk->pix[v], rowsh, ""), lenv, "");
+    LLVMValueRef colok = LLVMBuildICmp(cg->bld, LLVMIntULT, LLVMBuildAdd(cg->bld, blk->col[v], colsh, ""), qv, "");
+    mask[v] = LLVMBuildAnd(cg->bld, rowok, colok, "inside");
+    if (v == blk->nvec - 1 && blk->tail < cg->vlen)
+      mask[v] = LLVMBuildAnd(cg->bld, mask[v], tail_mask(cg, blk->tail), "");
+  }
 }
 
 /* Store the "lanes" valid lanes of vector "v" to "p" (masked when partial). */
@@ -118,7 +184,9 @@ static void k_step(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef 
   LLVMValueRef acol = LLVMBuildMul(cg->bld, k, brg_i64(cg, d->lda), "");
   for (int v = 0; v < blk->nvec; v++) {
     LLVMValueRef idx = LLVMBuildAdd(cg->bld, acol, brg_i64(cg, (int64_t)v * cg->vlen), "");
-    av[v] = load_vec(cg, elem_ptr(cg, p->ab, idx), v == blk->nvec - 1 ? blk->tail : cg->vlen);
+    LLVMValueRef ptr = elem_ptr(cg, p->ab, idx);
+    av[v] = cg->d->pad_q ? load_masked(cg, ptr, p->mask[v])
+                         : load_vec(cg, ptr, v == blk->nvec - 1 ? blk->tail : cg->vlen);
   }
   if (p->an)
     prefetch_next(cg, blk, p, k, acol);
@@ -195,6 +263,8 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
   const brg_desc *d = cg->d;
   corners(cg, blk, brg_block_ptr(cg, cg->a, cg->offs_a, d->stride_a, b),
           brg_block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b), &p->ab, &p->bb);
+  if (d->pad_q)
+    pad_masks(cg, blk, b, p->mask);
   p->an = p->bn = NULL;
   if (!cg->plan.prefetch)
     return;
@@ -286,6 +356,8 @@ void brg_block_emit(brg_cg *cg, const brg_blk *blk_in)
                                            : LLVMConstNull(cg->vty);
   for (int i = nacc; i < nacc * blk->ksplit; i++)
     acc[i] = LLVMConstNull(cg->vty);
+  if (cg->d->pad_q)
+    pad_pixels(cg, blk);
   batch_loop(cg, blk, acc);
   for (int w = blk->ksplit; w > 1; w = (w + 1) / 2) /* pairwise: set i += set i + h */
     for (int i = 0; i + (w + 1) / 2 < w; i++)

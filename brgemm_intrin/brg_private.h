@@ -63,7 +63,7 @@ typedef struct brg_cg {
   brg_plan plan;
   int vlen;
   LLVMTypeRef f32, i1, i32, i64, ptr, vty;
-  LLVMValueRef a, b, c, batch, bias, offs_a, offs_b; /* the arguments */
+  LLVMValueRef a, b, c, batch, bias, offs_a, offs_b, pad_m, pad_shift; /* the arguments */
   LLVMTypeRef fma_ty, mload_ty, mstore_ty, pf_ty;    /* intrinsic types */
   LLVMValueRef fma, mload, mstore, pf;               /* intrinsic declarations */
   LLVMValueRef dot_buf, dot_len; /* dot_rows: A's rows in B's order, batch*K (i64) */
@@ -76,6 +76,7 @@ typedef struct brg_cg {
 typedef struct brg_blk {
   int nvec, tail, n, kunroll, ksplit;
   LLVMValueRef m0, n0;
+  LLVMValueRef pix[BRG_MAX_VEC], col[BRG_MAX_VEC]; /* implicit padding (block.c) */
 } brg_blk;
 
 /* Emit the code of register block "blk" at the builder's position. */

@@ -16,7 +16,8 @@
  * Every generated function has the same C signature, whatever its batch mode:
  *
  *   void f(const void *a, const void *b, float *c, int64_t batch,
- *          const float *bias, const int64_t *offs_a, const int64_t *offs_b);
+ *          const float *bias, const int64_t *offs_a, const int64_t *offs_b,
+ *          int64_t pad_m, const int32_t *pad_shift);
  *
  *   BRG_BATCH_STRIDE:  a, b are `const float *`; A_b = a + b*stride_a,
  *                      B_b = b + b*stride_b; offs_a, offs_b are ignored (NULL).
@@ -26,6 +27,9 @@
  *                      pointers); A_b = a[b], B_b = b[b]; offs ignored.
  *   batch:  run-time count >= 0 (0 gives beta*C then the epilogue).
  *   bias:   M floats (BRG_EPI_BIAS_M) or N floats (BRG_EPI_BIAS_N), else ignored.
+ *   pad_m, pad_shift: implicit zero padding of A (brg_desc.pad_q > 0), else ignored:
+ *           row m of the tile is pixel pad_m + m of the image, and batch element b is
+ *           shifted by pad_shift[2b] rows and pad_shift[2b+1] columns (see pad_q).
  *
  * The function reads the pointer arrays / offset tables only at indices
  * [0, batch); no alignment beyond that of float is assumed; c must not
@@ -110,6 +114,18 @@ typedef struct brg_desc {
                              small; brick's codegen allows 16384); then, after each
                              register block, it multiplies them with the block's
                              columns of B, which the block has just brought to L1. */
+  int pad_q;              /* 0 (the default): A is read as it is.  > 0: implicit zero
+                             padding, for a convolution whose M runs over the pixels of
+                             an image flattened row by row (pixel p*pad_q + q), read in
+                             place without a padded copy.  Row m of the tile is pixel
+                             pad_m + m (run-time argument); batch element b reads A_b,
+                             which points at the tap's shifted image, and a lane whose
+                             shifted pixel (row p + pad_shift[2b], column q +
+                             pad_shift[2b+1]) lies outside the image of pad_len pixels
+                             in rows of pad_q reads 0 instead (a masked load: such lanes
+                             are never accessed, so A_b may point before or past the
+                             buffer).  Not with dot_rows. */
+  int64_t pad_len;        /* pixels of the image (rows x pad_q), < 2^31; with pad_q > 0 */
 } brg_desc;
 
 /* Most rows of a tile that brg_desc.dot_rows may compute as dot products. */
@@ -126,7 +142,8 @@ typedef struct brg_isa_info {
 
 /* The type of every generated function (see the file comment). */
 typedef void (*brg_fn)(const void *a, const void *b, float *c, int64_t batch,
-                       const float *bias, const int64_t *offs_a, const int64_t *offs_b);
+                       const float *bias, const int64_t *offs_a, const int64_t *offs_b,
+                       int64_t pad_m, const int32_t *pad_shift);
 
 /* Set "d" to M x N x K with tight leading dimensions (lda = ldc = M, ldb_k = 1,
  * ldb_n = K), stride mode with tight strides, beta 1, no epilogue, "isa". */

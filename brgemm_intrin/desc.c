@@ -86,6 +86,10 @@ const char *brg_desc_validate(const brg_desc *d)
     return "dot_rows must be 0, or 1..4 and less than M";
   if (d->dot_rows && d->mode == BRG_BATCH_ADDR)
     return "dot_rows needs the stride or offset batch mode";
+  if (d->pad_q < 0 || (d->pad_q > 0 && (d->pad_len < d->pad_q || d->pad_len >= (int64_t)1 << 31)))
+    return "pad_q must be 0, or > 0 with pad_q <= pad_len < 2^31";
+  if (d->pad_q && d->dot_rows)
+    return "pad_q and dot_rows are exclusive";
   return NULL;
 }
 
@@ -119,7 +123,7 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
 {
   if (brg_desc_validate(d))
     return -1;
-  char bm[64], isa[16], hint[48] = "";
+  char bm[64], isa[16], hint[96] = "";
   batch_name(d, bm, sizeof bm);
   if (d->isa == BRG_ISA_AVX512)
     snprintf(isa, sizeof isa, "avx512");
@@ -133,6 +137,9 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
     snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pf");
   if (d->dot_rows)
     snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_dot%d", d->dot_rows);
+  if (d->pad_q)
+    snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pad%dx%lld", d->pad_q,
+             (long long)d->pad_len);
   return snprintf(buf, n, "brg_f32_m%dn%dk%d_la%lld_lbk%lld_lbn%lld_lc%lld_%s_b%d_%s_%s%s", d->M,
                   d->N, d->K, (long long)d->lda, (long long)d->ldb_k, (long long)d->ldb_n,
                   (long long)d->ldc, bm, d->beta, epilogue_name(d->epilogue), isa, hint);
@@ -239,7 +246,7 @@ static double plan_n(brg_mplan *mp, int N, int nvec, int nregs)
 
 /* Fill the M groups of "p" for "M" with chunks of at most "mb" vectors;
  * return the modelled cost per K step of the whole tile. */
-static double plan_m(brg_plan *p, int M, int N, int mb)
+static double plan_m(brg_plan *p, int M, int N, int mb, int pad)
 {
   int vl = p->info.vlen, nv = (M + vl - 1) / vl, tail = M - (nv - 1) * vl;
   int sizes[2], counts[2];
@@ -254,7 +261,9 @@ static double plan_m(brg_plan *p, int M, int N, int mb)
       if (runs[t] == 0)
         continue;
       brg_mplan *mp = &p->mp[p->nmp++];
-      int mask_reg = t && !p->info.has_opmask; /* the tail mask takes a vector register */
+      /* without opmask registers a tail mask takes a vector register, padding masks one
+       * per vector */
+      int mask_reg = p->info.has_opmask ? 0 : pad ? sizes[i] : t;
       mp->m = (brg_mgroup){m0, sizes[i], runs[t], t ? tail : vl};
       m0 += runs[t] * sizes[i] * vl;
       cost += runs[t] * plan_n(mp, N, sizes[i], p->info.nregs - mask_reg);
@@ -289,7 +298,7 @@ brg_plan brg_plan_make(const brg_desc *d)
     mb_cap = BRG_MAX_VEC;
   double best_cost = -1;
   for (int mb = 1; mb <= mb_cap && mb <= nv; mb++) {
-    double cost = plan_m(&p, M, d->N, mb);
+    double cost = plan_m(&p, M, d->N, mb, d->pad_q > 0);
     if (best_cost < 0 || cost < best_cost) {
       best = p;
       best_cost = cost;

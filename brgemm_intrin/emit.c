@@ -22,8 +22,8 @@
 LLVMTypeRef brg_fn_type(LLVMContextRef ctx)
 {
   LLVMTypeRef p = LLVMPointerTypeInContext(ctx, 0), i64 = LLVMInt64TypeInContext(ctx);
-  LLVMTypeRef params[7] = {p, p, p, i64, p, p, p};
-  return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 7, 0);
+  LLVMTypeRef params[9] = {p, p, p, i64, p, p, p, i64, p};
+  return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 9, 0);
 }
 
 LLVMValueRef brg_i64(brg_cg *cg, int64_t v)
@@ -60,8 +60,8 @@ static void set_attributes(LLVMContextRef ctx, LLVMValueRef fn, const brg_desc *
 {
   add_enum_attr(ctx, fn, LLVMAttributeFunctionIndex, "noinline");
   add_enum_attr(ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
-  static const int ptr_args[6] = {0, 1, 2, 4, 5, 6};
-  for (int i = 0; i < 6; i++) {
+  static const int ptr_args[7] = {0, 1, 2, 4, 5, 6, 8};
+  for (int i = 0; i < 7; i++) {
     unsigned idx = 1 + (unsigned)ptr_args[i]; /* argument i has index i+1 */
     add_enum_attr(ctx, fn, idx, "noalias");
     add_enum_attr(ctx, fn, idx, "nocapture");
@@ -103,8 +103,9 @@ static void cg_init(brg_cg *cg, LLVMModuleRef mod, LLVMValueRef fn, const brg_de
   cg->i64 = LLVMInt64TypeInContext(cg->ctx);
   cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
   cg->vty = LLVMVectorType(cg->f32, (unsigned)cg->vlen);
-  LLVMValueRef *args[7] = {&cg->a, &cg->b, &cg->c, &cg->batch, &cg->bias, &cg->offs_a, &cg->offs_b};
-  for (unsigned i = 0; i < 7; i++)
+  LLVMValueRef *args[9] = {&cg->a,      &cg->b,      &cg->c,     &cg->batch,    &cg->bias,
+                           &cg->offs_a, &cg->offs_b, &cg->pad_m, &cg->pad_shift};
+  for (unsigned i = 0; i < 9; i++)
     *args[i] = LLVMGetParam(fn, i);
   LLVMTypeRef vp[2] = {cg->vty, cg->ptr};
   cg->fma = intrinsic(cg, "llvm.fma", &cg->vty, 1, &cg->fma_ty);

@@ -32,6 +32,7 @@ typedef struct call {
   bool always_last;               /* no reduction loop outside the call */
   LLVMValueRef bias;
   LLVMValueRef a, b, c, offs_a, offs_b;
+  LLVMValueRef pad_m, pad_shift;  /* implicit padding: the tile's first pixel, the tap shifts */
   int64_t batch;
   int64_t *tb;                    /* B's batch offsets (offset mode), else NULL */
   brg_desc d;
@@ -118,21 +119,55 @@ static LLVMValueRef tile_ptr(call *C, int buf, const int64_t *lin, int64_t c0, L
   return LLVMBuildGEP2(f->b, f->f32, f->buf[buf], &off, 1, "");
 }
 
-static LLVMValueRef const_table(call *C, const int64_t *v, int64_t n, const char *what) {
+/* A private constant array of the "n" values "v", of 64-bit integers (or 32-bit when "i32"). */
+static LLVMValueRef const_table_of(call *C, const int64_t *v, int64_t n, const char *what, bool i32) {
   cg_fn *f = C->f;
+  LLVMTypeRef ety = i32 ? LLVMInt32TypeInContext(f->ctx) : f->i64;
   LLVMValueRef *elems = malloc(sizeof(LLVMValueRef) * (size_t)n);
   for (int64_t i = 0; i < n; i++)
-    elems[i] = cg_i64(f, v[i]);
-  LLVMTypeRef ty = LLVMArrayType2(f->i64, (uint64_t)n);
+    elems[i] = LLVMConstInt(ety, (unsigned long long)v[i], 1);
+  LLVMTypeRef ty = LLVMArrayType2(ety, (uint64_t)n);
   char name[64];
   snprintf(name, sizeof name, "brick.offs.%s", what);
   LLVMValueRef g = LLVMAddGlobal(f->m->mod, ty, name);
-  LLVMSetInitializer(g, LLVMConstArray2(f->i64, elems, (uint64_t)n));
+  LLVMSetInitializer(g, LLVMConstArray2(ety, elems, (uint64_t)n));
   LLVMSetGlobalConstant(g, 1);
   LLVMSetLinkage(g, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
   free(elems);
   return g;
+}
+
+static LLVMValueRef const_table(call *C, const int64_t *v, int64_t n, const char *what) {
+  return const_table_of(C, v, n, what, false);
+}
+
+/* Implicit padding (pack=A:mask): the rows and columns each batch element shifts the image
+ * by, as (row, column) pairs in the order of the batch (the order of the offset tables). */
+static void pad_shifts(call *C, LLVMValueRef *start) {
+  const sched_op *op = C->op;
+  const sched_stmt *ss = &op->sched;
+  C->d.pad_q = (int)op->pad_q;
+  C->d.pad_len = op->pad_len;
+  C->pad_m = start[ss->role[SCHED_M]];
+  int64_t *t = malloc(sizeof(int64_t) * 2 * (size_t)C->batch);
+  for (int64_t b = 0; b < C->batch; b++) {
+    int64_t rest = b, val[64] = {0};
+    for (int i = ss->nbatch - 1; i >= 0; i--) { /* whole loops: the lowering checked it */
+      int it = ss->batch[i].iter;
+      int64_t count = ext(op, it);
+      val[it] = op->iters[it].lo + rest % count;
+      rest /= count;
+    }
+    t[2 * b] = op->pad_row.c;
+    t[2 * b + 1] = op->pad_col.c;
+    for (int i = 0; i < op->niters; i++) {
+      t[2 * b] += op->pad_row.coef[i] * val[i];
+      t[2 * b + 1] += op->pad_col.coef[i] * val[i];
+    }
+  }
+  C->pad_shift = const_table_of(C, t, 2 * C->batch, "pad", true);
+  free(t);
 }
 
 /* The batch: a stride when it is one loop with non-negative steps, else offset tables. */
@@ -212,10 +247,10 @@ static void emit_call(call *C) {
     return;
   }
   LLVMValueRef fn = brg_emit(f->m->mod, &C->d);
-  LLVMValueRef args[7] = {C->a, C->b, C->c, cg_i64(f, C->batch),
+  LLVMValueRef args[9] = {C->a, C->b, C->c, cg_i64(f, C->batch),
                           C->d.epilogue & (BRG_EPI_BIAS_M | BRG_EPI_BIAS_N) ? C->bias : LLVMConstPointerNull(f->ptr),
-                          C->offs_a, C->offs_b};
-  LLVMBuildCall2(f->b, brg_fn_type(f->ctx), fn, args, 7, "");
+                          C->offs_a, C->offs_b, C->pad_m, C->pad_shift};
+  LLVMBuildCall2(f->b, brg_fn_type(f->ctx), fn, args, 9, "");
 }
 
 /* The choices of dimension "dim" (0..2: M, N, K sizes; 3: beta; 4: epilogue) and their
@@ -299,6 +334,10 @@ void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *start, LLVMValueR
     C.d.lda = ext(op, m);
   batch(&C);
   C.d.batch_hint = C.batch;
+  C.pad_m = cg_i64(f, 0);
+  C.pad_shift = LLVMConstPointerNull(f->ptr);
+  if (op->pad_q)
+    pad_shifts(&C, start);
   if (op->epi & (BRG_EPI_BIAS_M | BRG_EPI_BIAS_N)) {
     int64_t lbias[64], c0bias;
     sched_access_linearize(f->sk, op, &op->bias, lbias, &c0bias);

@@ -5,7 +5,7 @@
  *     (BRGEMM ops need none: their first call per tile runs with beta = 0);
  *   - a pack op per packed operand (PAD: a zero-padded copy; IM2COL: the operand over the
  *     iterators it depends on, M last; IM2ROW: only M's dimension expanded, M last), whose
- *     reads then replace the statement's;
+ *     reads then replace the statement's (MASK: none, the BRGEMM masks the padding);
  *   - the statement itself, as a BRGEMM op (roles checked here) or a plain loop nest.
  *
  * Packs and locals live in the workspace; every op gets an isl domain "O<n>[iters]".
@@ -550,6 +550,85 @@ static void check_strides(lower *L, const sched_op *op, const int64_t *lc, const
 }
 
 /* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
+/* Is read "r" of "ss" packed as "kind"? */
+static bool packed_as(const sched_stmt *ss, int r, sched_pack kind) {
+  for (int i = 0; i < ss->packs.len; i++)
+    if (ss->packs.data[i].read == r)
+      return ss->packs.data[i].kind == kind;
+  return false;
+}
+
+/* ---- implicit padding ("pack=A:mask") ----------------------------------------------------- */
+
+/* Is "it" a batch loop of "ss" over its whole range (not a tile loop)? */
+static bool whole_batch_loop(const sched_stmt *ss, int it) {
+  for (int i = 0; i < ss->nbatch; i++)
+    if (ss->batch[i].iter == it && !ss->batch[i].tile)
+      return true;
+  return false;
+}
+
+/* Why "pack=A:mask" cannot serve read "r" (the A factor) of "s" scheduled by "ss" (flattened),
+ * or NULL: the last two dimensions of A must be the image's rows and columns, indexed by the
+ * flattened row p and M's q with unit stride plus taps that are whole batch loops; the other
+ * dimensions stay in bounds. */
+static const char *mask_problem(const ir_stmt *s, const sched_stmt *ss, int r) {
+  const ir_expr *e = s->reads[r];
+  int rank = e->nargs, p = ss->flatten_iter, q = ss->role[SCHED_M];
+  if (!ss->flatten || rank < 2)
+    return "needs the output rows flattened into M ('flatten=')";
+  if (ss->tail && (ss->tail_call || ss->tail > s->iters[q].hi - s->iters[q].lo))
+    return "cannot be combined with a 'tail' inside the calls or longer than a row";
+  const ir_affine *row = &e->index[rank - 2], *col = &e->index[rank - 1];
+  if (row->coef[p] != 1 || col->coef[q] != 1 || row->coef[q] || col->coef[p])
+    return "needs the flattened row and M to index the last two dimensions with unit stride";
+  for (int i = 0; i < s->niters; i++)
+    if (i != p && i != q && (row->coef[i] || col->coef[i]) && !whole_batch_loop(ss, i))
+      return "needs every other iterator of the image's rows and columns (the filter taps) to be "
+             "a batch loop of the call";
+  for (int d = 0; d < rank - 2; d++) {
+    int64_t lo = e->index[d].c, hi = e->index[d].c;
+    for (int i = 0; i < s->niters; i++) {
+      int64_t a = e->index[d].coef[i] * s->iters[i].lo, b = e->index[d].coef[i] * (s->iters[i].hi - 1);
+      lo += a < b ? a : b;
+      hi += a < b ? b : a;
+    }
+    if (lo < 0 || hi >= e->tensor->dims[d])
+      return "needs the dimensions before the image's rows and columns to stay in bounds";
+  }
+  return NULL;
+}
+
+bool sched_mask_ok(const ir_stmt *s, const sched_stmt *ss, int r) {
+  return mask_problem(s, ss, r) == NULL;
+}
+
+/* Set up the implicit padding of BRGEMM op "op" for its A read (pack=A:mask). */
+static void mask_setup(lower *L, sched_op *op) {
+  const ir_stmt *s = op->stmt;
+  const sched_stmt *ss = &op->sched;
+  int r = op->a_read;
+  const char *why = mask_problem(s, ss, r);
+  if (why) {
+    lerror(L, ss->loc, "'pack=%s:mask' %s", s->reads[r]->name, why);
+    return;
+  }
+  const ir_expr *e = s->reads[r];
+  int rank = e->nargs;
+  op->pad_q = e->tensor->dims[rank - 1];
+  op->pad_len = e->tensor->dims[rank - 2] * op->pad_q;
+  ir_affine *sh = affines(L->sk->arena, 2, s->niters); /* copies: the IR's stay as they are */
+  for (int d = 0; d < 2; d++) {
+    sh[d].c = e->index[rank - 2 + d].c;
+    for (int i = 0; i < s->niters; i++)
+      sh[d].coef[i] = e->index[rank - 2 + d].coef[i];
+  }
+  sh[0].coef[ss->flatten_iter] = 0;
+  sh[1].coef[ss->role[SCHED_M]] = 0;
+  op->pad_row = sh[0];
+  op->pad_col = sh[1];
+}
+
 static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const ir_stmt *s = op->stmt;
   const sched_stmt *ss = &op->sched;
@@ -591,9 +670,39 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
              (long long)(s->iters[b.iter].hi - s->iters[b.iter].lo), s->iters[b.iter].name);
   }
   for (int r = 0; L->ok && r < s->nreads; r++)
-    if (op->reads[r].may_oob)
+    if (packed_as(ss, r, SCHED_PACK_MASK) && r != op->a_read)
+      lerror(L, loc, "'pack=%s:mask' applies to the factor M runs along ('%s')", s->reads[r]->name,
+             an);
+    else if (packed_as(ss, r, SCHED_PACK_MASK))
+      mask_setup(L, op);
+    else if (op->reads[r].may_oob)
       lerror(L, loc, "'%s' can be read out of bounds; add 'pack=%s:pad'", s->reads[r]->name,
              s->reads[r]->name);
+}
+
+/* The reads of the tail (lower_tail) of BRGEMM op "op" with implicit padding: "reads" with A's
+ * flat read (which cannot tell a padding column from the next row) replaced by its own
+ * indices over the flattened M, f = (P - 1) * pitch + q in the last output row, where every
+ * point of a tail no longer than a row lies; read with guards (0 outside the image). */
+static const sched_access *mask_tail_reads(lower *L, const ir_stmt *s, const sched_op *op,
+                                           const sched_access *reads) {
+  const ir_expr *e = s->reads[op->a_read];
+  int rank = e->nargs, p = op->sched.flatten_iter;
+  int64_t last = s->iters[p].hi - 1;
+  sched_access *t = bk_arena_alloc(L->sk->arena, sizeof(sched_access) * (size_t)(s->nreads + 1));
+  memcpy(t, reads, sizeof(sched_access) * (size_t)s->nreads);
+  sched_access *a = &t[op->a_read];
+  *a = (sched_access){.buf = tensor_buf(L->sk, e->tensor), .may_oob = true,
+                      .index = affines(L->sk->arena, rank, s->niters)};
+  for (int d = 0; d < rank; d++) {
+    a->index[d].c = e->index[d].c;
+    for (int i = 0; i < s->niters; i++)
+      a->index[d].coef[i] = e->index[d].coef[i];
+  }
+  a->index[rank - 2].c += last * a->index[rank - 2].coef[p];
+  a->index[rank - 2].coef[p] = 0;
+  a->index[rank - 1].c -= last * op->pad_q;
+  return t;
 }
 
 /* ---- flattening ------------------------------------------------------------------------- */
@@ -868,7 +977,7 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
     w.index[rank - 2].coef[q] = 1;
     *write = w;
   }
-  if (access_may_oob(L->sk, &reads[ar], s->niters, it)) {
+  if (!packed_as(ss, ar, SCHED_PACK_MASK) && access_may_oob(L->sk, &reads[ar], s->niters, it)) {
     lerror(L, ss->loc, "flatten=%s reads past the end of '%s'", s->iters[p].name, s->reads[ar]->name);
     return false;
   }
@@ -1163,7 +1272,11 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
     int r = ss->packs.data[p].read, nops = L->sk->ops.len;
     if (ss->packs.data[p].kind == SCHED_PACK_PAD)
       reads[r] = pack_pad(L, s, r);
-    else if (ss->role[SCHED_M] < 0)
+    else if (ss->packs.data[p].kind == SCHED_PACK_MASK) { /* read in place (mask_setup) */
+      if (!ss->brgemm || !ss->flatten)
+        lerror(L, ss->loc, "'pack=%s:mask' needs a BRGEMM with the output rows flattened into M "
+               "('flatten=')", s->reads[r]->name);
+    } else if (ss->role[SCHED_M] < 0)
       lerror(L, ss->loc, "'pack=%s:%s' needs a BRGEMM with an M iterator", s->reads[r]->name,
              sched_pack_name(ss->packs.data[p].kind));
     else if (ss->packs.data[p].kind == SCHED_PACK_IM2ROW) {
@@ -1234,7 +1347,9 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
     else
       lerror(L, ss->loc, "the epilogue of s%d must be the next statement, s%d", s->index, s->index + 1);
   }
-  if (ss->brgemm && ss->tail && !ss->tail_call && L->ok)
+  if (ss->brgemm && ss->tail && !ss->tail_call && L->ok && op->pad_q)
+    lower_tail(L, s, op, iters, write, mask_tail_reads(L, s, op, reads));
+  else if (ss->brgemm && ss->tail && !ss->tail_call && L->ok)
     lower_tail(L, s, op, iters, write, reads);
   if (scratch >= 0) {
     sched_access out = access_of(L, s, s->lhs);

@@ -231,10 +231,10 @@ static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
 
 const char *sched_pack_name(sched_pack kind) {
   return kind == SCHED_PACK_PAD ? "pad" : kind == SCHED_PACK_IM2COL ? "im2col"
-       : kind == SCHED_PACK_IM2ROW ? "im2row" : "none";
+       : kind == SCHED_PACK_IM2ROW ? "im2row" : kind == SCHED_PACK_MASK ? "mask" : "none";
 }
 
-/* pack "=" NAME ":" ("pad" | "im2col" | "im2row") { "," ... } */
+/* pack "=" NAME ":" ("pad" | "im2col" | "im2row" | "mask" | "transpose") { "," ... } */
 static bool parse_packs(sparser *P, sched_stmt *ss) {
   do {
     size_t b = P->pos;
@@ -265,10 +265,11 @@ static bool parse_packs(sparser *P, sched_stmt *ss) {
     }
     sched_pack kind = word_is(ks, kn, "pad")      ? SCHED_PACK_PAD
                       : word_is(ks, kn, "im2col") ? SCHED_PACK_IM2COL
-                      : word_is(ks, kn, "im2row") ? SCHED_PACK_IM2ROW : SCHED_PACK_NONE;
+                      : word_is(ks, kn, "im2row") ? SCHED_PACK_IM2ROW
+                      : word_is(ks, kn, "mask")   ? SCHED_PACK_MASK : SCHED_PACK_NONE;
     if (kind == SCHED_PACK_NONE) {
-      serror(P, kloc, "unknown packing '%.*s' (expected 'pad', 'im2col', 'im2row' or, for the "
-             "target, 'transpose')", (int)kn, ks);
+      serror(P, kloc, "unknown packing '%.*s' (expected 'pad', 'im2col', 'im2row', 'mask' or, "
+             "for the target, 'transpose')", (int)kn, ks);
       return false;
     }
     for (int i = 0; i < ss->packs.len; i++)

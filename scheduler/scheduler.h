@@ -35,15 +35,19 @@ typedef enum sched_role { SCHED_M, SCHED_N, SCHED_K } sched_role;
  *         that M is unit-stride (strided convolutions, transposed weights).
  * IM2ROW: only the one dimension that M indexes is expanded, over its iterators with M last;
  *         the other dimensions stay (zero-padded) as they are: for a 7x7/2 convolution the
- *         rows are not copied once per filter row, a copy R times smaller than IM2COL's. */
+ *         rows are not copied once per filter row, a copy R times smaller than IM2COL's.
+ * MASK:   no copy: a convolution's input read in place, its rows flattened into M ("flatten",
+ *         at the input's own row pitch), the lanes that fall into the zero padding masked off
+ *         inside the BRGEMM (brg_desc.pad_q); the taps that shift the image must be batch loops. */
 typedef enum sched_pack {
   SCHED_PACK_NONE,
   SCHED_PACK_PAD,
   SCHED_PACK_IM2COL,
-  SCHED_PACK_IM2ROW
+  SCHED_PACK_IM2ROW,
+  SCHED_PACK_MASK
 } sched_pack;
 
-/* The name of a packing in the schedule text ("pad", "im2col", "im2row"). */
+/* The name of a packing in the schedule text ("pad", "im2col", "im2row", "mask"). */
 const char *sched_pack_name(sched_pack kind);
 /* Elements of the packed copy of read "r" of "s" with M = "m" (0 if it cannot be laid out). */
 int64_t sched_pack_elems(const ir_stmt *s, int r, int m, sched_pack kind);
@@ -126,11 +130,14 @@ void sched_linearize(const ir_stmt *s, const ir_expr *e, int64_t *lin, int64_t *
 
 /* ---- heuristic.c --------------------------------------------------------------------------- */
 
-/* What the heuristic knows of the target: data cache sizes in bytes (L1 per core). */
+/* What the heuristic knows of the target: data cache sizes in bytes (L1 per core), and
+ * whether its vectors have mask registers (AVX-512), so that masking lanes off costs no
+ * vector registers ("pack=A:mask"). */
 typedef struct sched_target {
   int64_t l1, l2, l3;
+  bool mask_registers;
 } sched_target;
-/* 32 KiB, 1 MiB, 32 MiB: the smallest of the x86 machines brick targets. */
+/* 32 KiB, 1 MiB, 32 MiB, mask registers: the smallest caches of the x86 machines brick targets. */
 sched_target sched_target_default(void);
 
 /* The "tail" the default gives BRGEMM schedule "ss" of "s" as it stands (M, flatten, packs):
@@ -203,6 +210,11 @@ typedef struct sched_op {
   int fuse_into;
   int merged;
   int64_t merged_lo, merged_inner;
+  /* BRGEMM with "pack=A:mask": A is read in place as an image of "pad_len" pixels in rows of
+   * "pad_q" (brg_desc.pad_q); the tap of each call's batch element shifts it by "pad_row"
+   * rows and "pad_col" columns (affine in the batch loops' iterators). pad_q 0: none. */
+  int64_t pad_q, pad_len;
+  ir_affine pad_row, pad_col;
 } sched_op;
 
 typedef struct sched_kernel {
@@ -243,6 +255,10 @@ ir_affine *sched_epilogue_bias_index(const ir_stmt *c, const ir_stmt *e, int bia
  * when its K and batch loops cover the run contiguously, each element once (the c, r, s of
  * NCHW weights; a row-major A's k), as a tail inside the calls needs; else 0. */
 int64_t sched_call_b_run(const ir_stmt *s, const sched_stmt *ss, int b_read);
+/* Can read "r" of "s", the factor M runs along, be read in place with the padding masked off
+ * ("pack=r:mask") under "ss" (flattened rows, the image's rows and columns indexed by them
+ * and by batch loops, a tail after the calls no longer than a row)? */
+bool sched_mask_ok(const ir_stmt *s, const sched_stmt *ss, int r);
 /* Linear strides of read "r" of "s" once the packs of "ss" are applied. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin);
 /* Linear strides of the iterators of "s" in the copy of its target that "pack=Y:transpose"

@@ -17,7 +17,8 @@
  *
  * Every loop left outside the call (the other iterators, the tile loops) may come in any order;
  * the parallel loop is any of them that is not a reduction. Samples also fuse the output rows
- * into M ("flatten") now and then, where lower.c accepts it, and run a matching bias/ReLU
+ * into M ("flatten") now and then, where lower.c accepts it (reading A in place with its
+ * padding masked off, "pack=A:mask", now and then too), and run a matching bias/ReLU
  * statement as a BRGEMM's epilogue (sched_space_random). A statement that is not a
  * contraction (or has no mapping) is a plain loop nest in any order. Packs name tensors, so a
  * tensor read twice gets one packing for both reads.
@@ -323,6 +324,21 @@ static void random_tail(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss, ui
     ss->tail = 0, ss->tail_call = false;
 }
 
+/* Now and then read a flattened conv's input in place with its padding masked off instead of
+ * copying it ("pack=A:mask", lower.c), where the lowering takes it. */
+static void random_mask(const ir_kernel *k, const ir_stmt *s, const sched_mapping *mp,
+                        sched_stmt *ss, uint64_t *rng) {
+  if (!ss->flatten || !chance(rng, 50))
+    return;
+  for (int i = 0; i < ss->packs.len; i++)
+    if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind != SCHED_PACK_NONE) {
+      sched_pack kind = ss->packs.data[i].kind;
+      ss->packs.data[i].kind = SCHED_PACK_MASK;
+      if (!lowers(k, s, ss))
+        ss->packs.data[i].kind = kind;
+    }
+}
+
 static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapping *mp,
                           sched_stmt *ss, uint64_t *rng, bk_arena *arena) {
   ss->brgemm = true;
@@ -337,6 +353,7 @@ static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapp
   ss->out_transpose = mp->out_transpose;
   random_flatten(k, s, ss, rng);
   random_tail(k, s, ss, rng);
+  random_mask(k, s, mp, ss, rng);
 }
 
 /* A plain loop nest in a random order; some reads padded (which changes nothing). */

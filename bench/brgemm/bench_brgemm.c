@@ -163,11 +163,11 @@ static void call(const kernel *k, bufs *q, int batch)
 {
   if (k->fn) {
     if (k->mode == BRG_BATCH_STRIDE)
-      k->fn(q->a, q->b, q->c, batch, NULL, NULL, NULL);
+      k->fn(q->a, q->b, q->c, batch, NULL, NULL, NULL, 0, NULL);
     else if (k->mode == BRG_BATCH_OFFSETS)
-      k->fn(q->a, q->b, q->c, batch, NULL, q->oa, q->ob);
+      k->fn(q->a, q->b, q->c, batch, NULL, q->oa, q->ob, 0, NULL);
     else
-      k->fn(q->ap, q->bp, q->c, batch, NULL, NULL, NULL);
+      k->fn(q->ap, q->bp, q->c, batch, NULL, NULL, NULL, 0, NULL);
     return;
   }
   xsmm_peer_call(k->peer, q->a, q->b, q->ap, q->bp, q->bp0, q->oab, q->obb, q->c, batch);

@@ -61,6 +61,7 @@ static float rnd(unsigned *s)
 /* Everything a case's call reads and writes. */
 typedef struct tdata {
   gbuf a, b, c, bias, ta, tb; /* ta/tb: offset tables or pointer arrays */
+  gbuf shift;                 /* implicit padding: the shift table (int32 pairs) */
   int64_t blk_a[64], blk_b[64]; /* element offset of block b (batch <= 64) */
   float *c0;                  /* C before the call */
   size_t nc;                  /* elements of the C buffer */
@@ -133,6 +134,11 @@ static void tdata_init(tdata *t, const brg_case *c)
   const brg_desc *d = &c->d;
   unsigned s = c->seed * 2654435761u + 1;
   size_t na = layout(c, span_a(d), d->stride_a, t->blk_a);
+  if (d->pad_q) { /* one image; the blocks are its shifts from the tile's first pixel */
+    na = (size_t)((int64_t)(d->K - 1) * d->lda + d->pad_len);
+    for (int b = 0; b < c->batch; b++)
+      t->blk_a[b] = c->pad_m + (int64_t)c->shift[b][0] * d->pad_q + c->shift[b][1];
+  }
   size_t nb = d->dot_rows ? rows_layout(c, t->blk_b) : layout(c, span_b(d), d->stride_b, t->blk_b);
   t->a = random_floats(na, &s, c->at_start);
   t->b = random_floats(nb, &s, !c->at_start);
@@ -147,25 +153,43 @@ static void tdata_init(tdata *t, const brg_case *c)
   t->bias = random_floats((size_t)nbias, &s, !c->at_start);
   t->ta = batch_table(c, t->a.p, t->blk_a);
   t->tb = batch_table(c, t->b.p, t->blk_b);
+  t->shift = gbuf_new((size_t)c->batch * 2 * sizeof(int32_t), c->at_start);
+  for (int b = 0; b < c->batch; b++)
+    for (int i = 0; i < 2; i++)
+      ((int32_t *)t->shift.p)[2 * b + i] = c->shift[b][i];
 }
 
 static void tdata_free(tdata *t)
 {
-  gbuf *g[6] = {&t->a, &t->b, &t->c, &t->bias, &t->ta, &t->tb};
-  for (int i = 0; i < 6; i++)
+  gbuf *g[7] = {&t->a, &t->b, &t->c, &t->bias, &t->ta, &t->tb, &t->shift};
+  for (int i = 0; i < 7; i++)
     gbuf_free(g[i]);
   free(t->c0);
+}
+
+/* Element (m, k) of A_b: with implicit padding the pixel pad_m + m shifted as batch element
+ * b says, 0 outside the image. */
+static double a_elem(const brg_case *c, const tdata *t, int b, int m, int k)
+{
+  const brg_desc *d = &c->d;
+  const float *A = t->a.p;
+  if (!d->pad_q)
+    return A[t->blk_a[b] + m + (int64_t)k * d->lda];
+  int64_t pix = c->pad_m + m, p = pix / d->pad_q + c->shift[b][0], q = pix % d->pad_q + c->shift[b][1];
+  if (p < 0 || p * d->pad_q >= d->pad_len || q < 0 || q >= d->pad_q)
+    return 0;
+  return A[(int64_t)k * d->lda + p * d->pad_q + q];
 }
 
 /* The reference value of C[m + n*ldc] after the call. */
 static double reference(const brg_case *c, const tdata *t, int m, int n)
 {
   const brg_desc *d = &c->d;
-  const float *A = t->a.p, *B = t->b.p, *bias = t->bias.p;
+  const float *B = t->b.p, *bias = t->bias.p;
   double acc = d->beta ? (double)t->c0[m + (size_t)n * d->ldc] : 0.0;
   for (int b = 0; b < c->batch; b++)
     for (int k = 0; k < d->K; k++)
-      acc += (double)A[t->blk_a[b] + m + (int64_t)k * d->lda] *
+      acc += a_elem(c, t, b, m, k) *
              (double)B[t->blk_b[b] + (int64_t)k * d->ldb_k + (int64_t)n * d->ldb_n];
   if (d->epilogue & BRG_EPI_BIAS_M)
     acc += bias[m];
@@ -223,7 +247,7 @@ int brg_case_run(const brg_case *c, brg_fn fn, char *msg, size_t n)
   tdata t;
   tdata_init(&t, c);
   fn(c->d.mode == BRG_BATCH_ADDR ? t.ta.p : t.a.p, c->d.mode == BRG_BATCH_ADDR ? t.tb.p : t.b.p,
-     t.c.p, c->batch, t.bias.p, t.ta.p, t.tb.p);
+     t.c.p, c->batch, t.bias.p, t.ta.p, t.tb.p, c->pad_m, t.shift.p);
   int rc = compare(c, &t, msg, n);
   if (rc) {
     char name[256], tail[300];

@@ -19,6 +19,11 @@ typedef struct brg_case {
   int batch;      /* run-time batch count (>= 0) */
   unsigned seed;  /* data and layout */
   int at_start;   /* 1: buffers touch the guard page before them, else the one after */
+  /* implicit padding (d.pad_q > 0, offset mode): A is an image of d.pad_len pixels per
+   * plane, K planes d.lda apart; the tile's row 0 is pixel pad_m, and batch element b
+   * reads it shifted by shift[b][0] rows and shift[b][1] columns (0 outside the image) */
+  int64_t pad_m;
+  int shift[64][2];
 } brg_case;
 
 /* Run "fn" (compiled from "c->d") on fresh guarded data for case "c"; return

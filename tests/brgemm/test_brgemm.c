@@ -417,6 +417,51 @@ START_TEST(test_dot_rows)
 }
 END_TEST
 
+/* Implicit zero padding (brg_desc.pad_q): the taps of 3x3 and 1x3 filters (shifts of -1..1,
+ * and -2..2 for a dilation of 2) over images of 7x7, 5x9, 14x14 and 3x40 pixels, with tiles
+ * of the whole image or a part of it that starts anywhere (a row's middle too), M tails,
+ * on each ISA, beta 0 and 1, every epilogue, batch counts from 0.  The image touches a
+ * guard page, so a lane outside it that were loaded would fault. */
+START_TEST(test_pad)
+{
+  static const brg_isa isas[3] = {BRG_ISA_AVX512, BRG_ISA_AVX2, BRG_ISA_GENERIC};
+  static const int imgs[4][2] = {{7, 7}, {5, 9}, {14, 14}, {3, 40}}, ns[4] = {1, 5, 8, 16};
+  static const int ks[3] = {1, 4, 16}, batches[5] = {9, 0, 3, 9, 1};
+  brg_case cs[3 * 48];
+  size_t n = 0;
+  for (int i = 0; i < 3; i++)
+    for (int v = 0; v < 48; v++) {
+      if (!host_runs(isas[i]))
+        continue;
+      brg_case c;
+      memset(&c, 0, sizeof c);
+      int P = imgs[v % 4][0], Q = imgs[v % 4][1], len = P * Q;
+      int M = v % 3 == 0 ? len : 1 + (v * 7 + i) % (len - 1);
+      c.pad_m = M == len ? 0 : (v * 5) % (len - M + 1);
+      brg_desc_init(&c.d, M, ns[(v / 4) % 4], ks[(v / 2) % 3], isas[i]);
+      c.d.vlen = isas[i] == BRG_ISA_GENERIC ? 8 : 0;
+      c.d.pad_q = Q;
+      c.d.pad_len = len;
+      c.d.mode = BRG_BATCH_OFFSETS;
+      c.d.lda = len + v % 3;
+      c.d.ldc = M + v % 2;
+      c.d.beta = (v / 3) % 2;
+      c.d.epilogue = (unsigned[]){BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU}[v % 4];
+      c.batch = batches[v % 5];
+      int dil = v % 7 == 3 ? 2 : 1, one_row = v % 5 == 2;
+      for (int b = 0; b < c.batch; b++) {
+        c.shift[b][0] = one_row ? 0 : (b / 3 - 1) * dil;
+        c.shift[b][1] = (b % 3 - 1) * dil;
+      }
+      c.d.batch_hint = c.batch;
+      c.seed = (unsigned)(i * 1000 + v);
+      c.at_start = v % 2;
+      cs[n++] = c;
+    }
+  run_cases(cs, n);
+}
+END_TEST
+
 static Suite *brgemm_suite(void)
 {
   Suite *s = suite_create("brgemm");
@@ -436,6 +481,7 @@ static Suite *brgemm_suite(void)
   tcase_add_test(run, test_batch_counts);
   tcase_add_test(run, test_generic_widths);
   tcase_add_test(run, test_dot_rows);
+  tcase_add_test(run, test_pad);
   tcase_set_timeout(run, 600);
   suite_add_tcase(s, run);
   return s;

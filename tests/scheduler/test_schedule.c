@@ -304,7 +304,7 @@ static const bad_schedule bad[] = {
     {fc_text, "bias{loops}", 1, 4, "kernel 'fc' has no statement 'bias' (statements are s0..s1)"},
     {conv_text, "s0{" CONV_OK ";pack=X:pad}", 39, 1, "statement s0 reads no tensor 'X'"},
     {conv_text, "s0{" CONV_OK ";pack=I:foo}", 41, 3,
-     "unknown packing 'foo' (expected 'pad', 'im2col', 'im2row' or, for the target, 'transpose')"},
+     "unknown packing 'foo' (expected 'pad', 'im2col', 'im2row', 'mask' or, for the target, 'transpose')"},
     {conv_text, "s0{tile=4}", 4, 4,
      "unknown schedule item 'tile' (expected brgemm, flatten, tail, epilogue, order, parallel, "
      "pack, loops or fused)"},
@@ -383,6 +383,20 @@ static const bad_schedule bad[] = {
      "cannot flatten 'k' into M 'q': they must index the last two dimensions of 'O', with unit "
      "stride and a row pitch of at least 9 in 'I' and not in 'Wt' (and a wider pitch needs 'O' "
      "to start its accumulation here)"},
+    /* the input read in place, its padding masked off */
+    {conv_text, "s0{" CONV_OK ";pack=I:mask}", 1, 2,
+     "'pack=I:mask' needs a BRGEMM with the output rows flattened into M ('flatten=')"},
+    {conv_text, "s0{loops;pack=I:mask}", 1, 2,
+     "'pack=I:mask' needs a BRGEMM with the output rows flattened into M ('flatten=')"},
+    {conv_text, "s0{" CONV_OK ";flatten=p;pack=I:pad,Wt:mask}", 1, 2,
+     "'pack=Wt:mask' applies to the factor M runs along ('I')"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=s);flatten=p;order=n,p,r;pack=I:mask}", 1, 2,
+     "'pack=I:mask' needs every other iterator of the image's rows and columns (the filter "
+     "taps) to be a batch loop of the call"},
+    {conv_text, "s0{" CONV_OK ";flatten=p;tail=1:call;pack=I:mask}", 1, 2,
+     "'pack=I:mask' cannot be combined with a 'tail' inside the calls or longer than a row"},
+    {conv_text, "s0{" CONV_OK ";flatten=p;tail=10;pack=I:mask}", 1, 2,
+     "'pack=I:mask' cannot be combined with a 'tail' inside the calls or longer than a row"},
     /* the target's transposed copy */
     {conv_text, "s0{" CONV_OK ";pack=I:transpose}", 39, 1,
      "'transpose' packs the target of s0 ('O'), not 'I'"},
@@ -754,17 +768,71 @@ START_TEST(test_m_tail) {
   check_runs(small, text, 1);
   check_runs(small, "s0{brgemm(m=q,n=k/64,k=c;batch=r,s);flatten=p;tail=1;order=n,p,k/64;"
                     "pack=I:im2col}", 2);
-  /* a padded 3x3 on 28x28: the im2row copy [c][s][row][q] makes M the 784 pixels (49 vectors,
-   * not 53 at the padded pitch 30), written straight into O: no copy-back op */
+  /* a padded 3x3 on 28x28: the input read in place with the padding masked off makes M the
+   * 784 pixels (49 vectors, not 53 at the padded pitch 30), written straight into O: no copy
+   * and no copy-back op; the im2row copy [c][s][row][q] does the same with a copy */
   static const char c28[] = "kernel k(I: f32[1, 16, 28, 28], W: f32[32, 16, 3, 3]) -> (O: f32[1, 32, 28, 28]) {\n"
                             "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
   char *t28 = default_schedule(c28, 2);
-  ck_assert_msg(strstr(t28, ";flatten=p;") && strstr(t28, "pack=I:im2row"), "%s", t28);
+  ck_assert_msg(strstr(t28, ";flatten=p;") && strstr(t28, "pack=I:mask"), "%s", t28);
   check_runs_1_2(c28, t28);
   char *l28 = loops_of(c28, t28, 1);
-  ck_assert_msg(strstr(l28, "// O1: BRGEMM") && !strstr(l28, "// O2"), "%s", l28);
+  ck_assert_msg(strstr(l28, "// O0: BRGEMM") && !strstr(l28, "// O1"), "%s", l28);
   free(l28);
   free(t28);
+  static const char r28[] = "s0{brgemm(m=q/400,n=k,k=c;batch=r,s);flatten=p;order=n,p,q/400;"
+                            "parallel=q/400;pack=I:im2row}";
+  check_runs_1_2(c28, r28);
+  l28 = loops_of(c28, r28, 1);
+  ck_assert_msg(strstr(l28, "// O1: BRGEMM") && !strstr(l28, "// O2"), "%s", l28);
+  free(l28);
+  /* the input read in place, the padding masked off inside the calls: taps of a dilated
+   * 3x3 and of a 5x5 with 2 pixels of padding, M tiles that start inside a row, a tail after
+   * the calls, K tiles with a border, a fused ReLU, 2 images on 2 threads */
+  static const char dil[] = "kernel k(I: f32[2, 5, 11, 11], W: f32[7, 5, 3, 3]) -> (O: f32[2, 7, 11, 11]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + 2*r - 2, q + 2*s - 2] * W[k, c, r, s]\n}\n";
+  check_runs_1_2(dil, "s0{brgemm(m=q/16,n=k,k=c/2;batch=r,s);flatten=p;order=n,p,q/16,c/2;"
+                      "parallel=n;pack=I:mask}");
+  check_runs_1_2(dil, "s0{brgemm(m=q,n=k,k=c;batch=r,s);flatten=p;tail=3;order=n,p;pack=I:mask}");
+  static const char p5[] = "kernel k(I: f32[1, 3, 10, 10], W: f32[4, 3, 5, 5]) -> (O: f32[1, 4, 10, 10]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 2, q + s - 2] * W[k, c, r, s]\n"
+                           "  O[n, k, p, q] = relu(O[n, k, p, q])\n}\n";
+  check_runs_1_2(p5, "s0{brgemm(m=q/48,n=k,k=c;batch=r,s);flatten=p;order=n,p,q/48;"
+                     "parallel=q/48;epilogue=s1;pack=I:mask} s1{fused}");
+  /* and on shapes drawn at random: images from 1x1 to 19x23, filters up to 5x5 with any
+   * padding up to "same" and dilations of 1-2, M tiles from 16 up, K tiles with borders, tails
+   * up to a row, 1 or 2 images */
+  uint64_t rng = 2026;
+  for (int t = 0; t < 24; t++) {
+    int64_t C = 1 + sched_rng_below(&rng, 9), K = 1 + sched_rng_below(&rng, 20);
+    int64_t R = 1 + sched_rng_below(&rng, 5), S = 1 + sched_rng_below(&rng, 5);
+    int64_t D = 1 + sched_rng_below(&rng, 2), H = 1 + sched_rng_below(&rng, 19);
+    int64_t W = 1 + sched_rng_below(&rng, 23), N = 1 + sched_rng_below(&rng, 2);
+    int64_t PR = sched_rng_below(&rng, (D * (R - 1)) / 2 + 1), PS = D * (S - 1) / 2;
+    int64_t P = H + 2 * PR - D * (R - 1), Q = W + 2 * PS - D * (S - 1); /* Q < W: scratch rows */
+    if (P < 1 || Q < 1)
+      continue;
+    char text[512], sch[256];
+    snprintf(text, sizeof text,
+             "kernel k(I: f32[%lld, %lld, %lld, %lld], W: f32[%lld, %lld, %lld, %lld]) -> "
+             "(O: f32[%lld, %lld, %lld, %lld]) {\n  O[n, k, p, q] += I[n, c, p + %lld*r - %lld, "
+             "q + %lld*s - %lld] * W[k, c, r, s]\n}\n",
+             (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, (long long)C,
+             (long long)R, (long long)S, (long long)N, (long long)K, (long long)P, (long long)Q,
+             (long long)D, (long long)PR, (long long)D, (long long)PS);
+    int64_t m = P * W, mt = 16 * (1 + sched_rng_below(&rng, 4)), kt = 1 + sched_rng_below(&rng, C);
+    int64_t tail = sched_rng_below(&rng, 3) ? 0 : 1 + sched_rng_below(&rng, Q < m ? Q : m - 1);
+    if (tail >= m)
+      tail = 0;
+    if (tail) /* the tail runs on whole rows of M: no M tiles */
+      snprintf(sch, sizeof sch, "s0{brgemm(m=q,n=k,k=c/%lld;batch=r,s);flatten=p;tail=%lld;"
+               "order=n,p,c/%lld;pack=I:mask}", (long long)kt, (long long)tail, (long long)kt);
+    else
+      snprintf(sch, sizeof sch, "s0{brgemm(m=q/%lld,n=k,k=c/%lld;batch=r,s);flatten=p;"
+               "order=n,p,q/%lld,c/%lld;pack=I:mask}", (long long)mt, (long long)kt, (long long)mt,
+               (long long)kt);
+    check_runs_1_2(text, sch);
+  }
   /* found by the random tests: r is a reduction of one factor only, so A's copy has no r and
    * the tail's k and r (one after the other in B) cannot run as one loop */
   check_runs("kernel k(A: f32[3, 4, 25], B: f32[4, 57]) -> (C: f32[2, 25, 57]) {\n"
