@@ -124,7 +124,7 @@ typedef struct brg_desc {
                              pad_shift[2b+1]) lies outside the image of pad_len pixels
                              in rows of pad_q reads 0 instead (a masked load: such lanes
                              are never accessed, so A_b may point before or past the
-                             buffer).  Not with dot_rows. */
+                             buffer). */
   int64_t pad_len;        /* pixels of the image (rows x pad_q), < 2^31; with pad_q > 0 */
 } brg_desc;
 

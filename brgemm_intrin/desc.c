@@ -88,8 +88,6 @@ const char *brg_desc_validate(const brg_desc *d)
     return "dot_rows needs the stride or offset batch mode";
   if (d->pad_q < 0 || (d->pad_q > 0 && (d->pad_len < d->pad_q || d->pad_len >= (int64_t)1 << 31)))
     return "pad_q must be 0, or > 0 with pad_q <= pad_len < 2^31";
-  if (d->pad_q && d->dot_rows)
-    return "pad_q and dot_rows are exclusive";
   return NULL;
 }
 

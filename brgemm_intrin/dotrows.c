@@ -2,7 +2,8 @@
  *
  *   at entry:  for b < batch, k < K, t < r:              (r = dot_rows, Mv = M - r)
  *                buf[t*L + pos(b) + k*ldb_k] = A_b[Mv + t + k*lda]        (L = batch*K)
- *              with pos(b) = b*stride_b or offs_b[b].  The caller promises that these
+ *              with pos(b) = b*stride_b or offs_b[b] (0 where implicit padding, pad_q,
+ *              puts the shifted pixel outside the image).  The caller promises that these
  *              positions are 0 .. L-1 (brgemm.h), so buf holds A's rows in the order of
  *              every row of B.
  *   after each register block of the last M chunk, for its columns in groups of g:
@@ -34,6 +35,30 @@ static LLVMValueRef mul(brg_cg *cg, LLVMValueRef a, int64_t k)
   return LLVMBuildMul(cg->bld, a, brg_i64(cg, k), "");
 }
 
+/* Implicit padding (brg_desc.pad_q): in "inside", for the "r" rows from row "mv" of the tile,
+ * whether batch element "b" reads them inside the image (i1 values). */
+static void pad_rows_inside(brg_cg *cg, LLVMValueRef b, int mv, int r, LLVMValueRef *inside)
+{
+  const brg_desc *d = cg->d;
+  LLVMValueRef sh[2], i2 = mul(cg, b, 2);
+  for (int t = 0; t < 2; t++) {
+    LLVMValueRef idx = add(cg, i2, brg_i64(cg, t));
+    sh[t] = LLVMBuildLoad2(cg->bld, cg->i32,
+                           LLVMBuildInBoundsGEP2(cg->bld, cg->i32, cg->pad_shift, &idx, 1, ""), "");
+    LLVMSetAlignment(sh[t], 4);
+  }
+  LLVMValueRef q = LLVMConstInt(cg->i32, (unsigned long long)d->pad_q, 0);
+  LLVMValueRef len = LLVMConstInt(cg->i32, (unsigned long long)d->pad_len, 0);
+  LLVMValueRef first = LLVMBuildTrunc(cg->bld, cg->pad_m, cg->i32, "");
+  for (int t = 0; t < r; t++) {
+    LLVMValueRef pix = LLVMBuildAdd(cg->bld, first, LLVMConstInt(cg->i32, (unsigned long long)(mv + t), 0), "");
+    LLVMValueRef row = LLVMBuildAdd(cg->bld, pix, LLVMBuildMul(cg->bld, sh[0], q, ""), "");
+    LLVMValueRef col = LLVMBuildAdd(cg->bld, LLVMBuildURem(cg->bld, pix, q, ""), sh[1], "");
+    inside[t] = LLVMBuildAnd(cg->bld, LLVMBuildICmp(cg->bld, LLVMIntULT, row, len, ""),
+                             LLVMBuildICmp(cg->bld, LLVMIntULT, col, q, ""), "inside");
+  }
+}
+
 void brg_dot_gather(brg_cg *cg)
 {
   const brg_desc *d = cg->d;
@@ -50,11 +75,19 @@ void brg_dot_gather(brg_cg *cg)
     pos = LLVMBuildLoad2(cg->bld, cg->i64, LLVMBuildGEP2(cg->bld, cg->i64, cg->offs_b, &b, 1, ""), "");
     LLVMSetAlignment(pos, 8);
   }
+  LLVMValueRef inside[BRG_MAX_DOT_ROWS] = {NULL};
+  if (d->pad_q)
+    pad_rows_inside(cg, b, mv, r, inside);
   LLVMValueRef k = brg_loop_open(cg, &lk, "dot.k", brg_i64(cg, d->K), 1, 0, NULL);
   LLVMValueRef src = mul(cg, k, d->lda), dst = add(cg, pos, mul(cg, k, d->ldb_k));
   for (int t = 0; t < r; t++) {
-    LLVMValueRef v = LLVMBuildLoad2(cg->bld, cg->f32, fptr(cg, ab, add(cg, src, brg_i64(cg, mv + t))), "");
+    LLVMValueRef p = fptr(cg, ab, add(cg, src, brg_i64(cg, mv + t)));
+    if (inside[t]) /* outside the image: load B's first float (always there) and drop it */
+      p = LLVMBuildSelect(cg->bld, inside[t], p, cg->b, "");
+    LLVMValueRef v = LLVMBuildLoad2(cg->bld, cg->f32, p, "");
     LLVMSetAlignment(v, 4);
+    if (inside[t])
+      v = LLVMBuildSelect(cg->bld, inside[t], v, LLVMConstReal(cg->f32, 0.0), "");
     LLVMValueRef at = add(cg, dst, LLVMBuildMul(cg->bld, cg->dot_len, brg_i64(cg, t), ""));
     LLVMSetAlignment(LLVMBuildStore(cg->bld, v, fptr(cg, cg->dot_buf, at)), 4);
   }

@@ -356,11 +356,11 @@ static void try_rows_copies(const ir_stmt *s, sched_stmt *ss, const sched_mappin
 /* A padded conv whose rows are flattened into M reads its input in place, the padding lanes
  * masked off inside the BRGEMM ("pack=A:mask", brg_desc.pad_q), instead of copying it (pad,
  * im2row or im2col): no copy inside the call, no copy-back of padding columns, M over the
- * image's own pixels, and on 2 threads no rows that the other core wrote. Only with mask
- * registers (on AVX2 each mask would take a vector register), at the input's own pitch, and
- * with no tail or one after the calls (a tail of one inside the calls, the 7x7 layers, stays
- * with its im2row copy: x0.96 with the tail after the calls). Measured on the 3x3 convs of
- * ResNet-50, 1 / 2 threads: 56x56 x1.06 / x1.04, 28x28 x1.01-1.02 / x1.03, 14x14 x1.0 / x1.0. */
+ * image's own pixels, and on 2 threads no rows that the other core wrote (on a VM whose two
+ * vCPUs sit on two CCDs, such rows come from the other CCD's cache). Only with mask registers
+ * (on AVX2 each mask would take a vector register) and at the input's own pitch. Measured on
+ * the 3x3 convs of ResNet-50 on one CCD, 1 / 2 threads: 56x56 x1.06 / x1.04, 28x28
+ * x1.01-1.02 / x1.03, 14x14 and 7x7 x1.0 / x1.0 (the masks cost about what the copy did). */
 typedef struct mask_undo {
   struct sched_pack_rec *copy; /* A's pack, now "mask" (NULL: not tried) */
   sched_pack kind;             /* what it was */
@@ -384,8 +384,7 @@ static mask_undo try_mask(const ir_stmt *s, sched_stmt *ss, const sched_mapping 
   ss->tail = 0;
   if (sched_flatten_pitch(s, ss, ss->flatten_iter) == extent(s, ss->role[SCHED_M])) {
     ss->tail = sched_default_tail(s, ss);
-    if (ss->tail == 0 || ss->tail > TAIL_CALL_MAX)
-      return u;
+    return u;
   }
   u.copy->kind = u.kind;
   ss->tail = u.tail;

@@ -577,8 +577,8 @@ static const char *mask_problem(const ir_stmt *s, const sched_stmt *ss, int r) {
   int rank = e->nargs, p = ss->flatten_iter, q = ss->role[SCHED_M];
   if (!ss->flatten || rank < 2)
     return "needs the output rows flattened into M ('flatten=')";
-  if (ss->tail && (ss->tail_call || ss->tail > s->iters[q].hi - s->iters[q].lo))
-    return "cannot be combined with a 'tail' inside the calls or longer than a row";
+  if (ss->tail > s->iters[q].hi - s->iters[q].lo)
+    return "cannot be combined with a 'tail' longer than a row";
   const ir_affine *row = &e->index[rank - 2], *col = &e->index[rank - 1];
   if (row->coef[p] != 1 || col->coef[q] != 1 || row->coef[q] || col->coef[p])
     return "needs the flattened row and M to index the last two dimensions with unit stride";

@@ -420,8 +420,8 @@ END_TEST
 /* Implicit zero padding (brg_desc.pad_q): the taps of 3x3 and 1x3 filters (shifts of -1..1,
  * and -2..2 for a dilation of 2) over images of 7x7, 5x9, 14x14 and 3x40 pixels, with tiles
  * of the whole image or a part of it that starts anywhere (a row's middle too), M tails,
- * on each ISA, beta 0 and 1, every epilogue, batch counts from 0.  The image touches a
- * guard page, so a lane outside it that were loaded would fault. */
+ * rows of dot products, on each ISA, beta 0 and 1, every epilogue, batch counts from 0.  The
+ * image touches a guard page, so a lane outside it that were loaded would fault. */
 START_TEST(test_pad)
 {
   static const brg_isa isas[3] = {BRG_ISA_AVX512, BRG_ISA_AVX2, BRG_ISA_GENERIC};
@@ -454,6 +454,11 @@ START_TEST(test_pad)
         c.shift[b][1] = (b % 3 - 1) * dil;
       }
       c.d.batch_hint = c.batch;
+      if (v % 4 == 1 && M > 1) { /* the last rows as dot products, B's rows one run each */
+        c.d.dot_rows = 1 + v % 3 < M ? 1 + v % 3 : M - 1;
+        c.d.ldb_k = 1;
+        c.d.ldb_n = (int64_t)(c.batch ? c.batch : 1) * c.d.K + 1;
+      }
       c.seed = (unsigned)(i * 1000 + v);
       c.at_start = v % 2;
       cs[n++] = c;

@@ -393,10 +393,8 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=s);flatten=p;order=n,p,r;pack=I:mask}", 1, 2,
      "'pack=I:mask' needs every other iterator of the image's rows and columns (the filter "
      "taps) to be a batch loop of the call"},
-    {conv_text, "s0{" CONV_OK ";flatten=p;tail=1:call;pack=I:mask}", 1, 2,
-     "'pack=I:mask' cannot be combined with a 'tail' inside the calls or longer than a row"},
     {conv_text, "s0{" CONV_OK ";flatten=p;tail=10;pack=I:mask}", 1, 2,
-     "'pack=I:mask' cannot be combined with a 'tail' inside the calls or longer than a row"},
+     "'pack=I:mask' cannot be combined with a 'tail' longer than a row"},
     /* the target's transposed copy */
     {conv_text, "s0{" CONV_OK ";pack=I:transpose}", 39, 1,
      "'transpose' packs the target of s0 ('O'), not 'I'"},
@@ -754,18 +752,21 @@ START_TEST(test_m_tail) {
   char *text = default_schedule(c3x3, 2);
   ck_assert_msg(!strstr(text, "tail="), "a tail in the default schedule of a 3x3: %s", text);
   free(text);
-  /* a padded 3x3 on 7x7 with 128 outputs: an im2row copy with the rows next to each other
-   * (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at once
-   * (in the calls by default; after them below); the same with an im2col copy */
+  /* a padded 3x3 on 7x7 with 128 outputs: the input read in place with the padding masked
+   * off (M = 49, not 61 at the padded pitch 9), and the tail's dot products along c, r, s at
+   * once (in the calls by default; after them below); the same with an im2row copy with the
+   * rows next to each other and with an im2col copy */
   static const char small[] = "kernel k(I: f32[1, 16, 7, 7], W: f32[128, 16, 3, 3]) -> (O: f32[1, 128, 7, 7]) {\n"
                               "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
   text = default_schedule(small, 1);
-  ck_assert_msg(strstr(text, ";flatten=p;tail=1:call;") && strstr(text, "pack=I:im2row"),
-                "not the im2row rows and a tail: %s", text);
+  ck_assert_msg(strstr(text, ";flatten=p;tail=1:call;") && strstr(text, "pack=I:mask"),
+                "not the masked rows and a tail: %s", text);
   check_runs(small, text, 1);
   char *after = strstr(text, ":call;");
   memmove(after, after + 5, strlen(after + 5) + 1); /* tail=1: the loop nest after the calls */
   check_runs(small, text, 1);
+  check_runs(small, "s0{brgemm(m=q,n=k/64,k=c;batch=r,s);flatten=p;tail=1:call;order=n,p,k/64;"
+                    "pack=I:im2row}", 2);
   check_runs(small, "s0{brgemm(m=q,n=k/64,k=c;batch=r,s);flatten=p;tail=1;order=n,p,k/64;"
                     "pack=I:im2col}", 2);
   /* a padded 3x3 on 28x28: the input read in place with the padding masked off makes M the
@@ -824,9 +825,11 @@ START_TEST(test_m_tail) {
     int64_t tail = sched_rng_below(&rng, 3) ? 0 : 1 + sched_rng_below(&rng, Q < m ? Q : m - 1);
     if (tail >= m)
       tail = 0;
-    if (tail) /* the tail runs on whole rows of M: no M tiles */
-      snprintf(sch, sizeof sch, "s0{brgemm(m=q,n=k,k=c/%lld;batch=r,s);flatten=p;tail=%lld;"
-               "order=n,p,c/%lld;pack=I:mask}", (long long)kt, (long long)tail, (long long)kt);
+    if (tail) /* the tail runs on whole rows of M: no M tiles; inside the calls, K whole */
+      snprintf(sch, sizeof sch, "s0{brgemm(m=q,n=k,k=c/%lld;batch=r,s);flatten=p;tail=%lld%s;"
+               "order=n,p,c/%lld;pack=I:mask}", (long long)(tail <= 4 && t % 2 ? C : kt),
+               (long long)tail, tail <= 4 && t % 2 ? ":call" : "",
+               (long long)(tail <= 4 && t % 2 ? C : kt));
     else
       snprintf(sch, sizeof sch, "s0{brgemm(m=q/%lld,n=k,k=c/%lld;batch=r,s);flatten=p;"
                "order=n,p,q/%lld,c/%lld;pack=I:mask}", (long long)mt, (long long)kt, (long long)mt,
