@@ -142,6 +142,14 @@ static LLVMValueRef const_table(call *C, const int64_t *v, int64_t n, const char
   return const_table_of(C, v, n, what, false);
 }
 
+/* Iterations of batch loop "i" of "op" and the step of its iterator (a tile loop's tile). */
+static int64_t batch_count(const sched_op *op, int i, int64_t *step) {
+  const sched_stmt *ss = &op->sched;
+  sched_loop l = ss->batch[i];
+  *step = l.tile ? ss->tile[role_of(ss, l.iter)] : 1;
+  return l.tile ? ext(op, l.iter) / *step : ext(op, l.iter);
+}
+
 /* Implicit padding (pack=A:mask): the rows and columns each batch element shifts the image
  * by, as (row, column) pairs in the order of the batch (the order of the offset tables). */
 static void pad_shifts(call *C, LLVMValueRef *start) {
@@ -153,10 +161,10 @@ static void pad_shifts(call *C, LLVMValueRef *start) {
   int64_t *t = malloc(sizeof(int64_t) * 2 * (size_t)C->batch);
   for (int64_t b = 0; b < C->batch; b++) {
     int64_t rest = b, val[64] = {0};
-    for (int i = ss->nbatch - 1; i >= 0; i--) { /* whole loops: the lowering checked it */
+    for (int i = ss->nbatch - 1; i >= 0; i--) { /* in the order of the offset tables */
+      int64_t step, count = batch_count(op, i, &step);
       int it = ss->batch[i].iter;
-      int64_t count = ext(op, it);
-      val[it] = op->iters[it].lo + rest % count;
+      val[it] = op->iters[it].lo + rest % count * step;
       rest /= count;
     }
     t[2 * b] = op->pad_row.c;
@@ -178,8 +186,8 @@ static void batch(call *C) {
   C->batch = 1;
   for (int i = 0; i < ss->nbatch; i++) {
     sched_loop l = ss->batch[i];
-    int64_t step = l.tile ? ss->tile[role_of(ss, l.iter)] : 1;
-    count[i] = l.tile ? ext(op, l.iter) / step : ext(op, l.iter);
+    int64_t step;
+    count[i] = batch_count(op, i, &step);
     sa[i] = C->lin_a[l.iter] * step;
     sb[i] = C->lin_b[l.iter] * step;
     C->batch *= count[i];

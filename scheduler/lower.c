@@ -549,7 +549,6 @@ static void check_strides(lower *L, const sched_op *op, const int64_t *lc, const
            s->iters[k].name, an, (long long)mt, (long long)la[k], an);
 }
 
-/* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
 /* Is read "r" of "ss" packed as "kind"? */
 static bool packed_as(const sched_stmt *ss, int r, sched_pack kind) {
   for (int i = 0; i < ss->packs.len; i++)
@@ -587,15 +586,17 @@ static const char *mask_problem(const ir_stmt *s, const sched_stmt *ss, int r) {
       return "needs every other iterator of the image's rows and columns (the filter taps) to be "
              "a batch loop of the call";
   for (int d = 0; d < rank - 2; d++) {
-    int64_t lo = e->index[d].c, hi = e->index[d].c;
-    for (int i = 0; i < s->niters; i++) {
-      int64_t a = e->index[d].coef[i] * s->iters[i].lo, b = e->index[d].coef[i] * (s->iters[i].hi - 1);
-      lo += a < b ? a : b;
-      hi += a < b ? b : a;
-    }
+    int64_t lo, hi;
+    affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
     if (lo < 0 || hi >= e->tensor->dims[d])
       return "needs the dimensions before the image's rows and columns to stay in bounds";
+    if (e->index[d].coef[p] || e->index[d].coef[q])
+      return "needs the flattened row and M to index only the image's rows and columns";
   }
+  int64_t h = e->tensor->dims[rank - 2], w = e->tensor->dims[rank - 1];
+  int64_t pixels = (s->iters[p].hi - 1) * w + (s->iters[q].hi - s->iters[q].lo);
+  if (h * w >= (int64_t)1 << 30 || pixels >= (int64_t)1 << 30)
+    return "needs images of fewer than 2^30 pixels";
   return NULL;
 }
 
@@ -629,6 +630,7 @@ static void mask_setup(lower *L, sched_op *op) {
   op->pad_col = sh[1];
 }
 
+/* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
 static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const ir_stmt *s = op->stmt;
   const sched_stmt *ss = &op->sched;
@@ -961,6 +963,9 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
   *iters = it;
   *wa_out = wa;
   reads[ar] = flat_access(L, s, &reads[ar], p, q, 1);
+  /* masked: the calls read padding lanes, which the isl checks must not take for reads of
+   * elements before or past the tensor (reads with no writer) */
+  reads[ar].may_oob = packed_as(ss, ar, SCHED_PACK_MASK);
   *scratch = -1;
   if (wa == eq && lw[p] == eq) {
     *write = flat_access(L, s, write, p, q, 1);

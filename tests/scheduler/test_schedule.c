@@ -393,6 +393,10 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=s);flatten=p;order=n,p,r;pack=I:mask}", 1, 2,
      "'pack=I:mask' needs every other iterator of the image's rows and columns (the filter "
      "taps) to be a batch loop of the call"},
+    {"kernel diag(I: f32[1, 10, 6, 7], W: f32[4, 4, 3, 3]) -> (O: f32[1, 4, 6, 7]) {\n"
+     "  O[n, k, p, q] += I[n, c + p, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
+     "s0{brgemm(m=q/16,n=k,k=c;batch=r,s);flatten=p;order=n,p,q/16;pack=I:mask}", 1, 2,
+     "'pack=I:mask' needs the flattened row and M to index only the image's rows and columns"},
     {conv_text, "s0{" CONV_OK ";flatten=p;tail=10;pack=I:mask}", 1, 2,
      "'pack=I:mask' cannot be combined with a 'tail' longer than a row"},
     /* the target's transposed copy */
@@ -800,6 +804,21 @@ START_TEST(test_m_tail) {
                            "  O[n, k, p, q] = relu(O[n, k, p, q])\n}\n";
   check_runs_1_2(p5, "s0{brgemm(m=q/48,n=k,k=c;batch=r,s);flatten=p;order=n,p,q/48;"
                      "parallel=q/48;epilogue=s1;pack=I:mask} s1{fused}");
+  /* found by a review: a K tile loop inside the batch, not outermost (the shifts followed the
+   * taps in another order than the offsets); a conv reading a local that another conv wrote
+   * (the padding lanes were reads with no writer for the isl check) */
+  static const char c8[] = "kernel k(I: f32[1, 8, 6, 6], W: f32[4, 8, 3, 3]) -> (O: f32[1, 4, 6, 6]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  check_runs_1_2(c8, "s0{brgemm(m=q,n=k,k=c/4;batch=r,s,c/4);flatten=p;order=n,p;pack=I:mask}");
+  check_runs_1_2(c8, "s0{brgemm(m=q,n=k,k=c/4;batch=s,c/4,r);flatten=p;order=n,p;pack=I:mask}");
+  static const char two[] = "kernel k(I: f32[1, 8, 9, 9], W: f32[8, 8, 3, 3]) -> (O: f32[1, 8, 9, 9]) {\n"
+                            "  local T: f32[1, 8, 9, 9]\n"
+                            "  T[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n"
+                            "  O[n, k, p, q] += T[n, c, p + r - 1, q + s - 1] * W[c, k, r, s]\n}\n";
+  char *t2 = default_schedule(two, 1);
+  ck_assert_msg(strstr(t2, "pack=T:mask"), "%s", t2);
+  check_runs_1_2(two, t2);
+  free(t2);
   /* and on shapes drawn at random: images from 1x1 to 19x23, filters up to 5x5 with any
    * padding up to "same" and dilations of 1-2, M tiles from 16 up, K tiles with borders, tails
    * up to a row, 1 or 2 images */
