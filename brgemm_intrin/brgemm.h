@@ -125,7 +125,8 @@ typedef struct brg_desc {
                              in rows of pad_q reads 0 instead (a masked load: such lanes
                              are never accessed, so A_b may point before or past the
                              buffer). */
-  int64_t pad_len;        /* pixels of the image (rows x pad_q), < 2^31; with pad_q > 0 */
+  int64_t pad_len;        /* pixels of the image (rows x pad_q), < 2^31, with pad_q > 0;
+                             the caller keeps pad_m + M < 2^31 too (pixels are 32-bit) */
 } brg_desc;
 
 /* Most rows of a tile that brg_desc.dot_rows may compute as dot products. */

@@ -2,8 +2,8 @@
  *
  *   at entry:  for b < batch, k < K, t < r:              (r = dot_rows, Mv = M - r)
  *                buf[t*L + pos(b) + k*ldb_k] = A_b[Mv + t + k*lda]        (L = batch*K)
- *              with pos(b) = b*stride_b or offs_b[b] (0 where implicit padding, pad_q,
- *              puts the shifted pixel outside the image).  The caller promises that these
+ *              (0 where implicit padding, pad_q, puts the shifted pixel outside the
+ *              image) with pos(b) = b*stride_b or offs_b[b].  The caller promises that these
  *              positions are 0 .. L-1 (brgemm.h), so buf holds A's rows in the order of
  *              every row of B.
  *   after each register block of the last M chunk, for its columns in groups of g:
