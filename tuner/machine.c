@@ -103,6 +103,7 @@ void tune_machine_host(tune_machine *m, const cg_target *t) {
   brg_isa_info info = brg_isa_get_info(t ? t->isa : BRG_ISA_GENERIC, t ? t->vlen : 4);
   m->vlen = info.vlen;
   m->nregs = info.nregs;
+  m->opmask = info.has_opmask;
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   m->cores = n > 0 ? (int)n : 1;
 }

@@ -70,6 +70,10 @@ void tune_space_init(tune_space *sp, const ir_kernel *k, isl_ctx *ctx, const tun
                      int threads, uint64_t seed) {
   *sp = (tune_space){.k = k, .ctx = ctx, .machine = *m, .threads = threads,
                      .rng = seed ^ 0x6272696b74756e65ull};
+  /* the default schedule as brick compile makes it for this machine (its caches, and masks
+   * only with mask registers) */
+  sp->target = (sched_target){.l1 = m->cache[0], .l2 = m->cache[1], .l3 = m->cache[2],
+                              .mask_registers = m->opmask != 0};
 }
 
 void tune_space_release(tune_space *sp) {
@@ -130,7 +134,7 @@ static sched_schedule *schedule_of_text(const tune_space *sp, const char *text) 
   bk_diag_init(&diag, discard, NULL);
   bk_source *src = bk_source_new("<schedule>", text, strlen(text));
   sched_schedule *p = sched_schedule_parse(sp->k, src, &diag);
-  sched_schedule *full = p ? sched_complete(sp->k, p, sp->threads) : NULL;
+  sched_schedule *full = p ? sched_complete_for(sp->k, p, sp->threads, &sp->target) : NULL;
   for (int i = 0; full && i < full->stmts.len; i++) /* "src" is freed below */
     sched_stmt_forget_source(&full->stmts.data[i]);
   sched_schedule_free(p);
@@ -210,7 +214,7 @@ bool tune_cand_restore(tune_space *sp, tune_cand *c) {
 }
 
 tune_cand *tune_space_default(tune_space *sp) {
-  return tune_space_make(sp, sched_complete(sp->k, NULL, sp->threads), TUNE_ORIGIN_DEFAULT, false);
+  return tune_space_make(sp, sched_complete_for(sp->k, NULL, sp->threads, &sp->target), TUNE_ORIGIN_DEFAULT, false);
 }
 
 tune_cand *tune_space_parse(tune_space *sp, const char *text, int origin) {
@@ -343,7 +347,7 @@ int64_t tune_space_enumerate(tune_space *sp, int64_t cap, bool (*visit)(void *, 
   if (product > cap) { /* one statement enumerated, the others at their default */
     only = main_stmt(k);
     product = lists[only].holder->stmts.len;
-    sched_schedule *def = sched_complete(k, NULL, sp->threads);
+    sched_schedule *def = sched_complete_for(k, NULL, sp->threads, &sp->target);
     const sched_stmt *main_def = &def->stmts.data[only];
     for (int i = 0; i < n; i++)
       if (i != only) {
@@ -351,7 +355,8 @@ int64_t tune_space_enumerate(tune_space *sp, int64_t cap, bool (*visit)(void *, 
         lists[i].holder = sched_schedule_new();
         if (main_def->epilogue && main_def->epilogue_stmt == i) { /* its own loops: the */
           sched_stmt *ss = sched_schedule_add(lists[i].holder, i); /* enumerated ones fuse none */
-          sched_default_stmt(k, k->stmts.data[i], sp->threads, ss, lists[i].holder->arena);
+          sched_default_stmt_for(k, k->stmts.data[i], sp->threads, &sp->target, ss,
+                                 lists[i].holder->arena);
         } else {
           stmt_copy(lists[i].holder, &def->stmts.data[i]);
         }

@@ -32,6 +32,7 @@ typedef struct tune_machine {
   int ways[3];      /* their associativity */
   int vlen;         /* floats per vector register of the BRGEMM ISA */
   int nregs;        /* vector registers */
+  int opmask;       /* 1: mask registers (AVX-512) */
   int cores;        /* online CPUs */
 } tune_machine;
 
@@ -86,6 +87,7 @@ typedef struct tune_space {
   const ir_kernel *k;
   isl_ctx *ctx;
   tune_machine machine;
+  sched_target target; /* the machine as the default heuristic sees it */
   int threads;
   uint64_t rng;
   uint64_t *seen;        /* hash set of the texts handed out or measured (0 = empty slot) */

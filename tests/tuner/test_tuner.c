@@ -389,7 +389,7 @@ END_TEST
 
 /* ---- cost model ------------------------------------------------------------------------------ */
 
-static const tune_machine test_machine = {{32 << 10, 1 << 20, 32 << 20}, {8, 16, 16}, 16, 32, 2};
+static const tune_machine test_machine = {{32 << 10, 1 << 20, 32 << 20}, {8, 16, 16}, 16, 32, 1, 2};
 
 /* Modelled cycles of schedule "text" for "l"'s kernel with "threads". */
 static double cost_of(loaded *l, const char *text, int threads) {
