@@ -85,9 +85,10 @@ static int64_t cpuid_cache(int level) {
   return 0;
 }
 
-/* The caches the heuristic blocks for: the options' sizes (--caches), else the host's when
- * compiling for it, else the defaults. */
-static sched_target target_caches(const brick_options *opts) {
+/* What the heuristic knows of the target: the caches it blocks for (the options' sizes,
+ * --caches, else the host's when compiling for it, else the defaults) and whether the target
+ * ISA has mask registers. */
+static sched_target heuristic_target(const brick_options *opts) {
   sched_target t = sched_target_default();
   if (!opts || !opts->target || strcmp(opts->target, "native") == 0) {
     int64_t l1 = sysfs_cache(1), l2 = sysfs_cache(2), l3 = sysfs_cache(3);
@@ -136,8 +137,8 @@ static int schedule_of(brick_ctx *ctx, const brick_program *prog, const ir_kerne
       return BRICK_ERR_USAGE;
     }
   }
-  sched_target caches = target_caches(opts);
-  *out = sched_complete_for(k, given, opts ? opts->threads : 0, &caches);
+  sched_target target = heuristic_target(opts);
+  *out = sched_complete_for(k, given, opts ? opts->threads : 0, &target);
   sched_schedule_free(given);
   /* The schedule's locations point into "src": the caller keeps it while it reports on them. */
   if (src_out)
