@@ -97,6 +97,17 @@ static void pad_pixels(brg_cg *cg, brg_blk *blk)
   }
 }
 
+void brg_pad_shift(brg_cg *cg, LLVMValueRef b, LLVMValueRef sh[2])
+{
+  LLVMValueRef i2 = LLVMBuildMul(cg->bld, b, brg_i64(cg, 2), "");
+  for (int t = 0; t < 2; t++) {
+    LLVMValueRef idx = LLVMBuildAdd(cg->bld, i2, brg_i64(cg, t), "");
+    sh[t] = LLVMBuildLoad2(cg->bld, cg->i32,
+                           LLVMBuildInBoundsGEP2(cg->bld, cg->i32, cg->pad_shift, &idx, 1, ""), "");
+    LLVMSetAlignment(sh[t], 4);
+  }
+}
+
 /* Implicit padding: in "mask", for each vector of block "blk", the lanes whose pixel, shifted
  * as batch element "b" says (pad_shift), lies inside the image (and inside the tile: the M
  * tail's lanes are off).  Unsigned compares: a shifted row or column below 0 wraps past the
@@ -104,14 +115,8 @@ static void pad_pixels(brg_cg *cg, brg_blk *blk)
 static void pad_masks(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, LLVMValueRef *mask)
 {
   const brg_desc *d = cg->d;
-  LLVMValueRef i2 = LLVMBuildMul(cg->bld, b, brg_i64(cg, 2), "");
   LLVMValueRef sh[2];
-  for (int t = 0; t < 2; t++) {
-    LLVMValueRef idx = LLVMBuildAdd(cg->bld, i2, brg_i64(cg, t), "");
-    sh[t] = LLVMBuildLoad2(cg->bld, cg->i32,
-                           LLVMBuildInBoundsGEP2(cg->bld, cg->i32, cg->pad_shift, &idx, 1, ""), "");
-    LLVMSetAlignment(sh[t], 4);
-  }
+  brg_pad_shift(cg, b, sh);
   LLVMValueRef q = LLVMConstInt(cg->i32, (unsigned long long)d->pad_q, 0);
   LLVMValueRef rowsh = splat_i32(cg, LLVMBuildMul(cg->bld, sh[0], q, ""));
   LLVMValueRef colsh = splat_i32(cg, sh[1]);

@@ -82,6 +82,10 @@ typedef struct brg_blk {
 /* Emit the code of register block "blk" at the builder's position. */
 void brg_block_emit(brg_cg *cg, const brg_blk *blk);
 
+/* Implicit padding (brg_desc.pad_q): the row and column shifts (i32) of batch element "b"
+ * (i64), from the pad_shift argument. */
+void brg_pad_shift(brg_cg *cg, LLVMValueRef b, LLVMValueRef sh[2]);
+
 /* A_b or B_b (a pointer) for batch index "b" (i64) from base "x" and offset
  * table "offs" or "stride", as the batch mode says. */
 LLVMValueRef brg_block_ptr(brg_cg *cg, LLVMValueRef x, LLVMValueRef offs, int64_t stride,

@@ -40,13 +40,8 @@ static LLVMValueRef mul(brg_cg *cg, LLVMValueRef a, int64_t k)
 static void pad_rows_inside(brg_cg *cg, LLVMValueRef b, int mv, int r, LLVMValueRef *inside)
 {
   const brg_desc *d = cg->d;
-  LLVMValueRef sh[2], i2 = mul(cg, b, 2);
-  for (int t = 0; t < 2; t++) {
-    LLVMValueRef idx = add(cg, i2, brg_i64(cg, t));
-    sh[t] = LLVMBuildLoad2(cg->bld, cg->i32,
-                           LLVMBuildInBoundsGEP2(cg->bld, cg->i32, cg->pad_shift, &idx, 1, ""), "");
-    LLVMSetAlignment(sh[t], 4);
-  }
+  LLVMValueRef sh[2];
+  brg_pad_shift(cg, b, sh);
   LLVMValueRef q = LLVMConstInt(cg->i32, (unsigned long long)d->pad_q, 0);
   LLVMValueRef len = LLVMConstInt(cg->i32, (unsigned long long)d->pad_len, 0);
   LLVMValueRef first = LLVMBuildTrunc(cg->bld, cg->pad_m, cg->i32, "");

@@ -346,10 +346,9 @@ static void try_rows_copies(const ir_stmt *s, sched_stmt *ss, const sched_mappin
                             const sched_mapping *maps, int nmaps, const sched_target *t) {
   if (!ss->flatten || ss->role[SCHED_N] < 0)
     return;
-  struct sched_pack_rec *pad = NULL;
-  for (int i = 0; i < ss->packs.len; i++)
-    if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind == SCHED_PACK_PAD)
-      pad = &ss->packs.data[i];
+  struct sched_pack_rec *pad = sched_stmt_pack(ss, mp->a_read);
+  if (pad && pad->kind != SCHED_PACK_PAD)
+    pad = NULL;
   if (pad && !try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2ROW, t))
     try_rows_copy(s, ss, mp, maps, nmaps, pad, SCHED_PACK_IM2COL, t);
 }
@@ -375,11 +374,11 @@ static mask_undo try_mask(const ir_stmt *s, sched_stmt *ss, const sched_mapping 
   mask_undo u = {NULL, SCHED_PACK_NONE, ss->tail};
   if (!t->mask_registers || !ss->flatten)
     return u;
-  for (int i = 0; i < ss->packs.len; i++)
-    if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind != SCHED_PACK_NONE)
-      u.copy = &ss->packs.data[i];
-  if (!u.copy)
+  u.copy = sched_stmt_pack(ss, mp->a_read);
+  if (!u.copy || u.copy->kind == SCHED_PACK_NONE) {
+    u.copy = NULL;
     return u;
+  }
   u.kind = u.copy->kind;
   u.copy->kind = SCHED_PACK_MASK;
   ss->tail = 0;

@@ -551,10 +551,8 @@ static void check_strides(lower *L, const sched_op *op, const int64_t *lc, const
 
 /* Is read "r" of "ss" packed as "kind"? */
 static bool packed_as(const sched_stmt *ss, int r, sched_pack kind) {
-  for (int i = 0; i < ss->packs.len; i++)
-    if (ss->packs.data[i].read == r)
-      return ss->packs.data[i].kind == kind;
-  return false;
+  const struct sched_pack_rec *p = sched_stmt_pack(ss, r);
+  return p && p->kind == kind;
 }
 
 /* ---- implicit padding ("pack=A:mask") ----------------------------------------------------- */
@@ -844,10 +842,8 @@ static bool transpose_output(lower *L, const ir_stmt *s, const sched_stmt *ss, s
  * pack_im2row lay them out), without building anything. */
 void sched_packed_strides(const ir_stmt *s, const sched_stmt *ss, int r, int64_t *lin) {
   const ir_expr *e = s->reads[r];
-  sched_pack kind = SCHED_PACK_NONE;
-  for (int i = 0; i < ss->packs.len; i++)
-    if (ss->packs.data[i].read == r)
-      kind = ss->packs.data[i].kind;
+  const struct sched_pack_rec *p = sched_stmt_pack(ss, r);
+  sched_pack kind = p ? p->kind : SCHED_PACK_NONE;
   for (int i = 0; i < s->niters; i++)
     lin[i] = 0;
   if (kind == SCHED_PACK_IM2ROW) {

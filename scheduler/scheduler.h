@@ -346,6 +346,8 @@ bool sched_mapping_k_ok(const sched_mapping *mp, const ir_stmt *s, int k, int64_
 /* Pack read "r" (and every other read of its tensor) of "s" with "kind", in canonical order. */
 void sched_stmt_add_pack(sched_stmt *ss, const ir_stmt *s, int r, sched_pack kind,
                          bk_arena *arena);
+/* The packing of read "r" in "ss" (at most one per read), or NULL. */
+struct sched_pack_rec *sched_stmt_pack(const sched_stmt *ss, int r);
 
 /* A random legal schedule of statement "s" of "k" into "out" (packs in "arena"): a random
  * mapping, tiles (non-divisors included), batch, loop order and parallel loop; or a plain loop

@@ -168,6 +168,13 @@ bool sched_mapping_k_ok(const sched_mapping *mp, const ir_stmt *s, int k, int64_
 
 /* Add the packing "kind" of read "r" to "ss", for every read of the same tensor, in the order
  * that parsing the printed form gives back (the tensor's reads in statement order). */
+struct sched_pack_rec *sched_stmt_pack(const sched_stmt *ss, int r) {
+  for (int i = 0; i < ss->packs.len; i++)
+    if (ss->packs.data[i].read == r)
+      return &ss->packs.data[i];
+  return NULL;
+}
+
 void sched_stmt_add_pack(sched_stmt *ss, const ir_stmt *s, int r, sched_pack kind,
                          bk_arena *arena) {
   if (kind == SCHED_PACK_NONE)
@@ -330,13 +337,13 @@ static void random_mask(const ir_kernel *k, const ir_stmt *s, const sched_mappin
                         sched_stmt *ss, uint64_t *rng) {
   if (!ss->flatten || !chance(rng, 50))
     return;
-  for (int i = 0; i < ss->packs.len; i++)
-    if (ss->packs.data[i].read == mp->a_read && ss->packs.data[i].kind != SCHED_PACK_NONE) {
-      sched_pack kind = ss->packs.data[i].kind;
-      ss->packs.data[i].kind = SCHED_PACK_MASK;
-      if (!lowers(k, s, ss))
-        ss->packs.data[i].kind = kind;
-    }
+  struct sched_pack_rec *copy = sched_stmt_pack(ss, mp->a_read);
+  if (!copy || copy->kind == SCHED_PACK_NONE)
+    return;
+  sched_pack kind = copy->kind;
+  copy->kind = SCHED_PACK_MASK;
+  if (!lowers(k, s, ss))
+    copy->kind = kind;
 }
 
 static void random_brgemm(const ir_kernel *k, const ir_stmt *s, const sched_mapping *mp,
