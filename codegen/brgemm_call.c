@@ -33,7 +33,8 @@ typedef struct call {
   LLVMValueRef bias;
   LLVMValueRef a, b, c, offs_a, offs_b;
   LLVMValueRef pad_m, pad_shift;  /* implicit padding: the tile's first pixel, the tap shifts */
-  int64_t batch;
+  int64_t batch;                  /* the whole batch */
+  LLVMValueRef nbatch;            /* the batch of this call: "batch", or its run of taps */
   int64_t *tb;                    /* B's batch offsets (offset mode), else NULL */
   brg_desc d;
 } call;
@@ -217,6 +218,65 @@ static void batch(call *C) {
   C->tb = tb;
 }
 
+/* floor(x / d) for a constant d > 0. */
+static LLVMValueRef floor_div(cg_fn *f, LLVMValueRef x, int64_t d) {
+  LLVMValueRef q = LLVMBuildSDiv(f->b, x, cg_i64(f, d), "");
+  LLVMValueRef r = LLVMBuildSRem(f->b, x, cg_i64(f, d), "");
+  LLVMValueRef neg = LLVMBuildICmp(f->b, LLVMIntSLT, r, cg_i64(f, 0), "");
+  return LLVMBuildSub(f->b, q, LLVMBuildZExt(f->b, neg, f->i64, ""), "");
+}
+
+static LLVMValueRef smax(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
+static LLVMValueRef smin(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* Skipped taps (sched_op.tap): the taps t of the first batch loop with 0 <= a*t + g < E for
+ * every constraint, g from the loops outside the call, are one run [lo, hi] of it, so one
+ * contiguous run of the batch (the first loop is the outermost of the offset tables): move
+ * the tables (or, in stride mode, A and B) to the run's start and pass its length. */
+static void skip_taps(call *C, LLVMValueRef *start) {
+  cg_fn *f = C->f;
+  const sched_op *op = C->op;
+  int t = op->tap_iter;
+  int64_t step, count = batch_count(op, 0, &step), inner = C->batch / count;
+  LLVMValueRef lo = cg_i64(f, op->iters[t].lo), hi = cg_i64(f, op->iters[t].hi - 1);
+  for (int j = 0; j < op->ntap; j++) {
+    const ir_affine *e = &op->tap[j];
+    int64_t a = e->coef[t], E = op->tap_ext[j];
+    LLVMValueRef g = cg_i64(f, e->c);
+    for (int i = 0; i < op->niters; i++)
+      if (i != t && e->coef[i])
+        g = LLVMBuildAdd(f->b, g, LLVMBuildMul(f->b, start[i], cg_i64(f, e->coef[i]), ""), "");
+    /* a > 0: -g/a <= t <= (E-1-g)/a; a < 0: (g-E+1)/|a| <= t <= g/|a| */
+    LLVMValueRef top = LLVMBuildSub(f->b, cg_i64(f, E - 1), g, "");
+    LLVMValueRef l = a > 0 ? LLVMBuildNeg(f->b, floor_div(f, g, a), "")
+                           : LLVMBuildNeg(f->b, floor_div(f, top, -a), "");
+    LLVMValueRef h = a > 0 ? floor_div(f, top, a) : floor_div(f, g, -a);
+    lo = smax(f, lo, l);
+    hi = smin(f, hi, h);
+  }
+  LLVMValueRef n = smax(f, LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi, lo, ""), cg_i64(f, 1), ""),
+                        cg_i64(f, 0));
+  LLVMValueRef first = LLVMBuildMul(f->b, LLVMBuildSub(f->b, lo, cg_i64(f, op->iters[t].lo), ""),
+                                    cg_i64(f, inner), "");
+  first = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntEQ, n, cg_i64(f, 0), ""), cg_i64(f, 0),
+                          first, "");
+  C->nbatch = LLVMBuildMul(f->b, n, cg_i64(f, inner), "taps");
+  if (C->d.mode == BRG_BATCH_OFFSETS) {
+    C->offs_a = LLVMBuildInBoundsGEP2(f->b, f->i64, C->offs_a, &first, 1, "");
+    C->offs_b = LLVMBuildInBoundsGEP2(f->b, f->i64, C->offs_b, &first, 1, "");
+  } else {
+    LLVMValueRef oa = LLVMBuildMul(f->b, first, cg_i64(f, C->d.stride_a), "");
+    LLVMValueRef ob = LLVMBuildMul(f->b, first, cg_i64(f, C->d.stride_b), "");
+    C->a = LLVMBuildGEP2(f->b, f->f32, C->a, &oa, 1, "");
+    C->b = LLVMBuildGEP2(f->b, f->f32, C->b, &ob, 1, "");
+  }
+}
+
 /* Does each row of B, over the batch and K of the specialization in C->d, form one run from
  * the B pointer, each element once (the caller's promise of brg_desc.dot_rows)?  Checked
  * element by element: the scheduler's check (sched_call_b_run) is about the full tiles. */
@@ -255,7 +315,7 @@ static void emit_call(call *C) {
     return;
   }
   LLVMValueRef fn = brg_emit(f->m->mod, &C->d);
-  LLVMValueRef args[9] = {C->a, C->b, C->c, cg_i64(f, C->batch),
+  LLVMValueRef args[9] = {C->a, C->b, C->c, C->nbatch,
                           C->d.epilogue & (BRG_EPI_BIAS_M | BRG_EPI_BIAS_N) ? C->bias : LLVMConstPointerNull(f->ptr),
                           C->offs_a, C->offs_b, C->pad_m, C->pad_shift};
   LLVMBuildCall2(f->b, brg_fn_type(f->ctx), fn, args, 9, "");
@@ -342,6 +402,9 @@ void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *start, LLVMValueR
     C.d.lda = ext(op, m);
   batch(&C);
   C.d.batch_hint = C.batch;
+  C.nbatch = cg_i64(f, C.batch);
+  if (op->ntap)
+    skip_taps(&C, start);
   C.pad_m = cg_i64(f, 0);
   C.pad_shift = LLVMConstPointerNull(f->ptr);
   if (op->pad_q)

@@ -628,6 +628,61 @@ static void mask_setup(lower *L, sched_op *op) {
   op->pad_col = sh[1];
 }
 
+/* Is iterator "it" of "ss" one of the call's roles or batch loops (it moves inside a call)? */
+static bool moves_in_call(const sched_stmt *ss, int it) {
+  for (int r = 0; r < 3; r++)
+    if (ss->role[r] == it)
+      return true;
+  for (int i = 0; i < ss->nbatch; i++)
+    if (ss->batch[i].iter == it)
+      return true;
+  return false;
+}
+
+/* Skipped taps of BRGEMM op "op" (sched_op.tap): the dimensions of its zero-padded factors
+ * that the first batch loop indexes together with loops outside the call only. A convolution
+ * with the output row p outside the call and the filter row r its first batch loop then runs,
+ * at the border rows, only the taps that read the image, as oneDNN does. Not with dot-product
+ * rows inside the call (their B must run over the whole batch), flattened rows or implicit
+ * padding (there a row of the image is not outside the call). */
+static void tap_setup(lower *L, sched_op *op) {
+  const ir_stmt *s = op->stmt;
+  const sched_stmt *ss = &op->sched;
+  if (ss->nbatch == 0 || ss->batch[0].tile || ss->tail_call || ss->flatten || op->pad_q)
+    return;
+  int t = ss->batch[0].iter, n = 0;
+  const ir_affine *e[2 * IR_MAX_RANK];
+  int64_t ext[2 * IR_MAX_RANK];
+  int rd[2] = {op->a_read, op->b_read};
+  for (int f = 0; f < 2; f++) {
+    if (!packed_as(ss, rd[f], SCHED_PACK_PAD))
+      continue;
+    const ir_expr *x = s->reads[rd[f]];
+    for (int d = 0; d < x->nargs; d++) {
+      const ir_affine *a = &x->index[d];
+      bool outer = a->coef[t] != 0;
+      for (int i = 0; outer && i < s->niters; i++)
+        outer = i == t || !a->coef[i] || !moves_in_call(ss, i);
+      if (outer) {
+        e[n] = a;
+        ext[n++] = x->tensor->dims[d];
+      }
+    }
+  }
+  if (n == 0)
+    return;
+  op->tap_iter = t;
+  op->ntap = n;
+  op->tap = affines(L->sk->arena, n, s->niters);
+  op->tap_ext = bk_arena_alloc(L->sk->arena, sizeof(int64_t) * (size_t)n);
+  for (int j = 0; j < n; j++) {
+    op->tap[j].c = e[j]->c;
+    for (int i = 0; i < s->niters; i++)
+      op->tap[j].coef[i] = e[j]->coef[i];
+    op->tap_ext[j] = ext[j];
+  }
+}
+
 /* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
 static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const ir_stmt *s = op->stmt;
@@ -678,6 +733,8 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
     else if (op->reads[r].may_oob)
       lerror(L, loc, "'%s' can be read out of bounds; add 'pack=%s:pad'", s->reads[r]->name,
              s->reads[r]->name);
+  if (L->ok)
+    tap_setup(L, op);
 }
 
 /* The reads of the tail (lower_tail) of BRGEMM op "op" with implicit padding: "reads" with A's

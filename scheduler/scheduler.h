@@ -215,6 +215,14 @@ typedef struct sched_op {
    * rows and "pad_col" columns (affine in the batch loops' iterators). pad_q 0: none. */
   int64_t pad_q, pad_len;
   ir_affine pad_row, pad_col;
+  /* BRGEMM whose first batch loop (iterator "tap_iter", the filter row of a convolution)
+   * indexes a zero-padded copy (pack=T:pad) together with loops outside the call only: each
+   * call runs only the taps t with 0 <= tap[j](t, outer loops) < tap_ext[j] for every j <
+   * "ntap" (the others read the copy's zero padding and add nothing), as one contiguous run
+   * of its batch. ntap 0: every call runs the whole batch. */
+  int tap_iter, ntap;
+  ir_affine *tap;
+  int64_t *tap_ext;
 } sched_op;
 
 typedef struct sched_kernel {

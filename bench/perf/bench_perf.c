@@ -41,6 +41,7 @@ typedef struct bench_opts {
 /* The arrays of one shape, shared by every thread count. */
 typedef struct bench_data {
   float *in0, *in1, *out, *peer_out;
+  float *in1_brick; /* the weights brick reads: in1, or their prepacked copy (perf_shape.pack) */
   void *ws;
   perf_sample *sample;
 } bench_data;
@@ -54,7 +55,7 @@ typedef struct brick_call {
 static void brick_run(void *ctx)
 {
   const brick_call *b = ctx;
-  b->fn(b->d->in0, b->d->in1, b->d->out, b->d->ws);
+  b->fn(b->d->in0, b->d->in1_brick, b->d->out, b->d->ws);
 }
 
 static void usage(FILE *f)
@@ -206,10 +207,17 @@ static void data_new(bench_data *d, const perf_shape *s, const bench_opts *o, un
   perf_fill(d->in0, n0, seed);
   perf_fill(d->in1, n1, seed * 7 + 3);
   d->sample = perf_sample_new(s, d->in0, d->in1, o->check_points, seed ^ 0x9e3779b9u);
+  d->in1_brick = d->in1;
+  if (s->pack) {
+    d->in1_brick = perf_alloc(n1 * sizeof(float));
+    s->pack(d->in1, d->in1_brick);
+  }
 }
 
 static void data_free(bench_data *d)
 {
+  if (d->in1_brick != d->in1)
+    free(d->in1_brick);
   free(d->in0), free(d->in1), free(d->out), free(d->peer_out), free(d->ws);
   perf_sample_free(d->sample);
 }
@@ -218,7 +226,7 @@ static void data_free(bench_data *d)
 static void check_brick(const perf_shape *s, bench_data *d, perf_result *row)
 {
   perf_fill_nan(d->out, perf_shape_out_size(s));
-  s->fn(d->in0, d->in1, d->out, d->ws);
+  s->fn(d->in0, d->in1_brick, d->out, d->ws);
   row->brick_err = perf_sample_error(d->sample, d->out);
   row->brick_ok = row->brick_err <= TOLERANCE;
 }

@@ -39,6 +39,10 @@ typedef struct perf_shape {
   const double *flops;      /* NAME_flops, as brick counts them */
   const uint64_t *ws_bytes; /* NAME_workspace_bytes */
   const int64_t *out_dims;  /* the output's dims from the generated header */
+  /* PERF_CONV with prepacked weights (NULL: none): brick's NAME_pack(Wt, Wp), run once before
+   * the timed calls, which read Wp[c,r,s,k]; the peer and the check take Wt[k,c,r,s]. Such
+   * rows are not in the geomeans (the target is the plain NCHW text) */
+  void (*pack)(const float *, float *);
 } perf_shape;
 
 extern const perf_shape perf_shapes[];

@@ -6,7 +6,7 @@
  * median GFLOP/s over the peer's (samples interleaved); spread is the worse of
  * the two (fastest - slowest sample) / median, a measure of the noise.
  * A row whose brick result failed its check shows FAIL and counts in no
- * geomean. The summary prints, per thread count, in the order the threads were
+ * geomean, nor does a row with prepacked weights (perf_shape.pack). The summary prints, per thread count, in the order the threads were
  * run, the line
  *   geomean_vs_onednn=<x> geomean_vs_openblas=<y> min_ratio=<z> threads=<t>
  * ("na" where nothing was measured).
@@ -121,7 +121,7 @@ static int summary_line(const perf_report *r, int threads)
       continue;
     fails += !x->brick_ok;
     loaded += x->load1 > r->ncpus + 0.5;
-    if (!x->brick_ok || !x->peer_ok || isnan(x->ratio))
+    if (!x->brick_ok || !x->peer_ok || isnan(x->ratio) || x->shape->pack)
       continue;
     geomean *g = x->shape->kind == PERF_CONV ? &conv : &gemm;
     g->logsum += log(x->ratio);
@@ -140,6 +140,13 @@ static int summary_line(const perf_report *r, int threads)
     printf("threads=%d: ratios of the fastest samples instead of the medians: vs oneDNN %.3f, "
            "vs OpenBLAS %.3f\n", threads, conv.n ? exp(conv.best_logsum / conv.n) : NAN,
            gemm.n ? exp(gemm.best_logsum / gemm.n) : NAN);
+  for (int i = 0; i < r->nrows; i++) {
+    const perf_result *x = &r->rows[i];
+    char q[32];
+    if (x->threads == threads && x->shape->pack)
+      printf("threads=%d: prepacked weights, not in the geomeans: %s ratio %s\n", threads,
+             x->shape->name, x->brick_ok && x->peer_ok ? num(q, sizeof q, "%.3f", x->ratio) : "na");
+  }
   if (loaded)
     printf("threads=%d: warning: %d rows ran with a load average above the %d cpus:"
            " other processes shared the cores\n", threads, loaded, r->ncpus);

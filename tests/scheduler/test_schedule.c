@@ -22,6 +22,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1162,6 +1163,117 @@ START_TEST(test_transposed_target) {
 }
 END_TEST
 
+/* Run kernel "text" (I, W -> O, all rank 4, W's filter row in dimension "wr") under
+ * "schedule" with positive inputs and +Inf in W's filter row "rv", and check O's output row 0
+ * (dimension 2) against the interpreter, which skips the terms that read outside I: there
+ * filter row "rv" reads only I's zero padding, so 0 * Inf (NaN) shows whether a call ran it. */
+static void check_skips_row0(const char *text, const char *schedule, int wr, int rv) {
+  loaded *l = load_text("taps.bk", text);
+  const ir_kernel *k = l->prog->kernels.data[0];
+  float *args[3];
+  uint64_t seed = 7;
+  for (int i = 0; i < 3; i++) {
+    args[i] = malloc(sizeof(float) * (size_t)k->params.data[i]->nelems);
+    oracle_fill(args[i], k->params.data[i]->nelems, &seed);
+  }
+  const int64_t *wd = k->params.data[1]->dims, *od = k->params.data[2]->dims;
+  for (int64_t i = 0; i < k->params.data[0]->nelems; i++)
+    args[0][i] = fabsf(args[0][i]) + 0.25f;
+  int64_t inner = 1;
+  for (int d = wr + 1; d < 4; d++)
+    inner *= wd[d];
+  for (int64_t i = 0; i < k->params.data[1]->nelems; i++)
+    if ((i / inner) % wd[wr] == rv)
+      args[1][i] = INFINITY;
+  double **ref = oracle_reference(k, args);
+  session S = session_open(text, schedule, 2);
+  brick_module *mod;
+  ck_assert_msg(brick_compile(S.ctx, S.prog, 0, S.opts, &mod) == BRICK_OK, "%s",
+                brick_ctx_last_error(S.ctx));
+  void (*fn)(float *, float *, float *) =
+      (void (*)(float *, float *, float *))brick_module_lookup(S.ctx, mod, k->name);
+  ck_assert_ptr_nonnull(fn);
+  fn(args[0], args[1], args[2]);
+  int64_t checked = 0;
+  for (int64_t i = 0; i < k->params.data[2]->nelems; i++) {
+    if ((i / od[3]) % od[2] != 0)
+      continue;
+    double want = ref[0][i], got = args[2][i];
+    ck_assert_msg(isfinite(want), "the reference reads the Inf row at output %lld", (long long)i);
+    ck_assert_msg(fabs(got - want) <= ORACLE_TOLERANCE * (1 + fabs(want)),
+                  "%s: output %lld is %g, not %g (a call ran the padding taps)", schedule,
+                  (long long)i, got, want);
+    checked++;
+  }
+  ck_assert_int_gt(checked, 0);
+  brick_module_free(mod);
+  session_close(&S);
+  oracle_reference_free(k, ref);
+  for (int i = 0; i < 3; i++)
+    free(args[i]);
+  loaded_free(l);
+}
+
+/* Skipped taps (sched_op.tap): a call whose first batch loop is the filter row r, with the
+ * output row p outside the call and the input a zero-padded copy, runs only the rows of taps
+ * that read the image (a run-time batch), as the language's skipped terms say: 0 * Inf in the
+ * padding would be NaN. Against the interpreter: the filter rows in offset tables (batch r, s)
+ * and in stride mode (batch r alone), the input as A or as B, stride 2 with dilation 2, a
+ * filter taller than the padding (output rows that read no row), the backward-data form (a
+ * negative coefficient of r), 2 images on 1 and 2 threads; the default schedule that takes it. */
+START_TEST(test_skipped_taps) {
+  static const char fwd[] = "kernel k(I: f32[2, 5, 7, 7], W: f32[5, 3, 3, 19]) -> (O: f32[2, 19, 7, 7]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n";
+  static const char *const fwd_s[] = {
+      "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=n;pack=I:pad,O:transpose}",
+      "s0{brgemm(m=k/16,n=q,k=c;batch=r);order=n,k/16,s,p;parallel=k/16;pack=I:pad,O:transpose}",
+      "s0{brgemm(m=q,n=k/8,k=c;batch=r,s);order=n,p,k/8;parallel=n;pack=I:pad}",
+  };
+  for (size_t i = 0; i < sizeof fwd_s / sizeof *fwd_s; i++) {
+    check_skips_row0(fwd, fwd_s[i], 1, 0);
+    check_runs_1_2(fwd, fwd_s[i]);
+  }
+  /* im2col'ed weights: the input is B */
+  static const char nchw[] = "kernel k(I: f32[1, 6, 9, 8], W: f32[17, 6, 5, 3]) -> (O: f32[1, 17, 4, 6]) {\n"
+                             "  O[n, k, p, q] += I[n, c, 2*p + 2*r - 4, q + s - 1] * W[k, c, r, s]\n}\n";
+  const char *ns = "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,W:im2col,O:transpose}";
+  check_skips_row0(nchw, ns, 2, 0);
+  check_runs_1_2(nchw, ns);
+  /* a 7-row filter with padding 4 on a 3-row image: the first output row reads no row */
+  static const char tall[] = "kernel k(I: f32[1, 4, 3, 5], W: f32[4, 7, 1, 16]) -> (O: f32[1, 16, 5, 5]) {\n"
+                             "  O[n, k, p, q] += I[n, c, p + r - 4, q + s] * W[c, r, s, k]\n}\n";
+  check_runs_1_2(tall, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,O:transpose}");
+  /* backward data: dI[c, h, w] += dO[k, h - r + 1, w - s + 1] * W[k, c, r, s] */
+  static const char neg[] = "kernel k(dO: f32[1, 8, 6, 6], W: f32[8, 3, 3, 16]) -> (dI: f32[1, 16, 6, 6]) {\n"
+                            "  dI[n, c, h, w] += dO[n, k, h - r + 1, w - s + 1] * W[k, r, s, c]\n}\n";
+  const char *negs = "s0{brgemm(m=c,n=w,k=k;batch=r,s);order=n,h;pack=dO:pad,dI:transpose}";
+  check_skips_row0(neg, negs, 1, 2);
+  check_runs_1_2(neg, negs);
+  /* the default: M over the output channels for a padded 7x7 image with weights [C][R][S][K]
+   * (choose_channels), not with NCHW weights, nor without padding */
+  static const char wp[] = "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 3, 3, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n";
+  for (int threads = 1; threads <= 2; threads++) {
+    char *text = default_schedule(wp, threads);
+    ck_assert_msg(strstr(text, "brgemm(m=k") && strstr(text, "O:transpose"), "%s", text);
+    check_skips_row0(wp, text, 1, 0);
+    check_runs_1_2(wp, text);
+    free(text);
+  }
+  static const char *const not_wp[] = {
+      "kernel k(I: f32[1, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[1, 64, 7, 7]) {\n"
+      "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
+      "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 1, 1, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
+      "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[c, r, s, k]\n}\n",
+  };
+  for (int i = 0; i < 2; i++) {
+    char *text = default_schedule(not_wp[i], 1);
+    ck_assert_msg(!strstr(text, "brgemm(m=k"), "%s", text);
+    free(text);
+  }
+}
+END_TEST
+
 static Suite *schedule_suite(void) {
   Suite *s = suite_create("scheduler");
   TCase *tc = tcase_create("text");
@@ -1187,6 +1299,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_tail_dot_blocks);
   tcase_add_test(tc, test_tail_in_calls);
   tcase_add_test(tc, test_transposed_target);
+  tcase_add_test(tc, test_skipped_taps);
   tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
   return s;
