@@ -46,7 +46,8 @@
 #define STREAM_ROWS 8          /* rows of B per call when they stream (stream_rows) */
 #define TRANSPOSE_MIN_GAIN 8   /* copies a transposed target must save (choose_transposed) */
 #define CHANNELS_MAX_PIXELS 64 /* images below this many pixels may take M = channels ... */
-#define CHANNELS_MIN 64        /* ... of at least this many (choose_channels) */
+#define CHANNELS_MIN 64        /* ... of at least this many (choose_channels), */
+#define CHANNELS_M_TILE 48     /* in M tiles of this many on 1 thread (channels_m_tile) */
 #define TAIL_CALL_MAX 1        /* tails inside the calls (tail_in_calls) up to this many */
 #define TAIL_CALL_MAX_RUN 512  /* ... over runs of each row of B up to this long */
 #define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
@@ -150,6 +151,24 @@ static const sched_mapping *choose_channels(const ir_stmt *s, const sched_mappin
         extent(s, maps[i].m) % VEC == 0 && extent(s, maps[i].m) >= CHANNELS_MIN)
       return &maps[i];
   return best;
+}
+
+/* The M tile of M over "e" output channels (choose_channels) against one output row of N.
+ * On 1 thread 3 vectors: one register block by the row holds all of M of a call (7 pixels:
+ * 21 accumulators), and the other tiles follow from that single chunk (3x3 C512 on 7x7: 128
+ * or 256, which left blocks of 2 vectors, 258 -> 271-275 GFLOP/s). On more threads (or a
+ * team chosen at run time) the smallest tile of blocks of 3 vectors (and at most a block of
+ * 2; a block of 4 by 4 columns ran at 2/3 of the rate) whose loop splits into an even count
+ * of near-equal tiles: on 2 threads, 11 tiles of 48 ran at 438, 4 of 128 at 490. */
+static int64_t channels_m_tile(int64_t e, int threads) {
+  if (threads == 1)
+    return CHANNELS_M_TILE;
+  for (int64_t t = CHANNELS_M_TILE; t <= 4 * CHANNELS_M_TILE; t += VEC) {
+    int64_t got = (e + t - 1) / t, last = e - (got - 1) * t;
+    if ((t / VEC) % 3 != 1 && got % 2 == 0 && 4 * last >= 3 * t)
+      return t;
+  }
+  return CHANNELS_M_TILE;
 }
 
 /* A call of one vector along M (16 images of a fully connected layer, with the target
@@ -452,9 +471,10 @@ static int64_t balanced(int64_t e, int64_t t, int64_t q) {
  * block (M tile x K_eff) in a quarter of L2, read once per N tile. Measured against the
  * previous rules (N 16, M 64, K 256 without a batch; A + B blocks in L1 with one): GEMMs
  * 1024^2-2048^2 x1.2-1.6, 1x1 convolutions x1.05-1.2, 3x3 on 28x28 and 14x14 x1.07-1.1. */
-static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target *t) {
+static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target *t,
+                            int64_t m_tile) {
   int m = ss->role[SCHED_M], n = ss->role[SCHED_N], k = ss->role[SCHED_K];
-  int64_t em = call_extent(s, ss, m), en = n >= 0 ? extent(s, n) : 1;
+  int64_t em = m_tile ? m_tile : call_extent(s, ss, m), en = n >= 0 ? extent(s, n) : 1;
   int64_t ek = k >= 0 ? extent(s, k) : 1, batch = call_batch(s, ss);
   /* A call that is a single M chunk reads B once (no M chunk reuses it): B's block then only
    * needs a quarter of L2 at N = N_TILE, and a longer K saves C reloads (3x3 C512 on 7x7:
@@ -500,7 +520,7 @@ static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target
     ss->tile[SCHED_K] = kt >= ek ? 0 : kt;
   if (n >= 0)
     ss->tile[SCHED_N] = nt >= en ? 0 : nt;
-  ss->tile[SCHED_M] = mt >= em ? 0 : mt;
+  ss->tile[SCHED_M] = m_tile ? m_tile : mt >= em ? 0 : mt;
 }
 
 /* Does contraction "s" run better as a plain loop nest of dot products than with mapping
@@ -548,11 +568,12 @@ static void dot_loops(const ir_stmt *s, const sched_mapping *mp, const sched_con
 
 /* Fill "ss" for contraction "s"; false if no BRGEMM mapping exists. */
 static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt *ss,
-                                bk_arena *arena, const sched_target *t) {
+                                bk_arena *arena, const sched_target *t, int threads) {
   sched_contraction c;
   sched_mapping maps[64];
   int nmaps = sched_space_mappings(k, s, maps, 64);
   const sched_mapping *mp = choose_transposed(s, maps, nmaps, choose_mapping(s, maps, nmaps));
+  const sched_mapping *unchanneled = mp;
   mp = choose_channels(s, maps, nmaps, mp);
   if (!mp || !sched_classify(s, &c))
     return false;
@@ -586,7 +607,8 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   ss->tail = sched_default_tail(s, ss);
   try_rows_copies(s, ss, mp, maps, nmaps, t);
   mask_undo mask = try_mask(s, ss, mp, t);
-  block_for_cache(s, ss, t);
+  bool channels = mp != unchanneled && extent(s, mp->m) > CHANNELS_M_TILE;
+  block_for_cache(s, ss, t, channels ? channels_m_tile(extent(s, mp->m), threads) : 0);
   stream_rows(s, ss, mp, t);
   order_contraction(s, &c, ss);
   mask_done(s, ss, mp->a_read, &mask);
@@ -758,7 +780,7 @@ void sched_default_stmt(const ir_kernel *k, const ir_stmt *s, int threads, sched
 void sched_default_stmt_for(const ir_kernel *k, const ir_stmt *s, int threads,
                             const sched_target *t, sched_stmt *out, bk_arena *arena) {
   *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
-  if (!default_contraction(k, s, out, arena, t)) {
+  if (!default_contraction(k, s, out, arena, t, threads)) {
     *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
     default_loops(s, out);
   }
