@@ -1224,31 +1224,30 @@ static void check_skips_row0(const char *text, const char *schedule, int wr, int
 START_TEST(test_skipped_taps) {
   static const char fwd[] = "kernel k(I: f32[2, 5, 7, 7], W: f32[5, 3, 3, 19]) -> (O: f32[2, 19, 7, 7]) {\n"
                             "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n";
-  static const char *const fwd_s[] = {
-      "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=n;pack=I:pad,O:transpose}",
-      "s0{brgemm(m=k/16,n=q,k=c;batch=r);order=n,k/16,s,p;parallel=k/16;pack=I:pad,O:transpose}",
-      "s0{brgemm(m=q,n=k/8,k=c;batch=r,s);order=n,p,k/8;parallel=n;pack=I:pad}",
-  };
-  for (size_t i = 0; i < sizeof fwd_s / sizeof *fwd_s; i++) {
-    check_skips_row0(fwd, fwd_s[i], 1, 0);
-    check_runs_1_2(fwd, fwd_s[i]);
-  }
   /* im2col'ed weights: the input is B */
   static const char nchw[] = "kernel k(I: f32[1, 6, 9, 8], W: f32[17, 6, 5, 3]) -> (O: f32[1, 17, 4, 6]) {\n"
                              "  O[n, k, p, q] += I[n, c, 2*p + 2*r - 4, q + s - 1] * W[k, c, r, s]\n}\n";
-  const char *ns = "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,W:im2col,O:transpose}";
-  check_skips_row0(nchw, ns, 2, 0);
-  check_runs_1_2(nchw, ns);
+  /* backward data: dI[c, h, w] += dO[k, h - r + 1, w - s + 1] * W[k, c, r, s] */
+  static const char neg[] = "kernel k(dO: f32[1, 8, 6, 6], W: f32[8, 3, 3, 16]) -> (dI: f32[1, 16, 6, 6]) {\n"
+                            "  dI[n, c, h, w] += dO[n, k, h - r + 1, w - s + 1] * W[k, r, s, c]\n}\n";
+  static const struct {
+    const char *text, *schedule;
+    int wr, rv; /* W's filter row dimension, the row that reads only padding at output row 0 */
+  } cases[] = {
+      {fwd, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;parallel=n;pack=I:pad,O:transpose}", 1, 0},
+      {fwd, "s0{brgemm(m=k/16,n=q,k=c;batch=r);order=n,k/16,s,p;parallel=k/16;pack=I:pad,O:transpose}", 1, 0},
+      {fwd, "s0{brgemm(m=q,n=k/8,k=c;batch=r,s);order=n,p,k/8;parallel=n;pack=I:pad}", 1, 0},
+      {nchw, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,W:im2col,O:transpose}", 2, 0},
+      {neg, "s0{brgemm(m=c,n=w,k=k;batch=r,s);order=n,h;pack=dO:pad,dI:transpose}", 1, 2},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    check_skips_row0(cases[i].text, cases[i].schedule, cases[i].wr, cases[i].rv);
+    check_runs_1_2(cases[i].text, cases[i].schedule);
+  }
   /* a 7-row filter with padding 4 on a 3-row image: the first output row reads no row */
   static const char tall[] = "kernel k(I: f32[1, 4, 3, 5], W: f32[4, 7, 1, 16]) -> (O: f32[1, 16, 5, 5]) {\n"
                              "  O[n, k, p, q] += I[n, c, p + r - 4, q + s] * W[c, r, s, k]\n}\n";
   check_runs_1_2(tall, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,O:transpose}");
-  /* backward data: dI[c, h, w] += dO[k, h - r + 1, w - s + 1] * W[k, c, r, s] */
-  static const char neg[] = "kernel k(dO: f32[1, 8, 6, 6], W: f32[8, 3, 3, 16]) -> (dI: f32[1, 16, 6, 6]) {\n"
-                            "  dI[n, c, h, w] += dO[n, k, h - r + 1, w - s + 1] * W[k, r, s, c]\n}\n";
-  const char *negs = "s0{brgemm(m=c,n=w,k=k;batch=r,s);order=n,h;pack=dO:pad,dI:transpose}";
-  check_skips_row0(neg, negs, 1, 2);
-  check_runs_1_2(neg, negs);
   /* the default: M over the output channels for a padded 7x7 image with weights [C][R][S][K]
    * (choose_channels), not with NCHW weights, nor without padding */
   static const char wp[] = "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 3, 3, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
