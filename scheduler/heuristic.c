@@ -119,9 +119,9 @@ static const sched_mapping *choose_transposed(const ir_stmt *s, const sched_mapp
   return pick;
 }
 
-/* The rows of the image the M iterator of "mp" runs along, flattened (flatten=p): the extent
- * of M times that of the iterator of the target's dimension before M's, when that iterator
- * does not index A's factor, else M's extent alone. */
+/* The pixels of the image whose rows the M iterator of "mp" runs along, as flatten=p would
+ * see them: when M indexes the target's last dimension, its extent times that of the iterator
+ * of the dimension before (a convolution's output row p), else M's extent alone. */
 static int64_t image_pixels(const ir_stmt *s, const sched_mapping *mp) {
   const ir_expr *lhs = s->lhs;
   int rank = lhs->nargs;
