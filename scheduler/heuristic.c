@@ -119,16 +119,19 @@ static const sched_mapping *choose_transposed(const ir_stmt *s, const sched_mapp
   return pick;
 }
 
+static int choose_role(const ir_stmt *s, const sched_mapping *mp, bool is_k, int64_t m_tile);
+
 /* The pixels of the image whose rows the M iterator of "mp" runs along, as flatten=p would
  * see them: when M indexes the target's last dimension, its extent times that of the iterator
- * of the dimension before (a convolution's output row p), else M's extent alone. */
+ * of the dimension before if that one indexes A's factor too (a convolution's output row p;
+ * not the channels of a 1-D convolution's O[n, k, q]), else M's extent alone. */
 static int64_t image_pixels(const ir_stmt *s, const sched_mapping *mp) {
   const ir_expr *lhs = s->lhs;
   int rank = lhs->nargs;
   if (rank < 2 || !lhs->index[rank - 1].coef[mp->m])
     return extent(s, mp->m);
   for (int i = 0; i < s->niters; i++)
-    if (i != mp->m && lhs->index[rank - 2].coef[i] == 1)
+    if (i != mp->m && lhs->index[rank - 2].coef[i] == 1 && mp->lin_a[i])
       return extent(s, i) * extent(s, mp->m);
   return extent(s, mp->m);
 }
@@ -146,10 +149,21 @@ static const sched_mapping *choose_channels(const ir_stmt *s, const sched_mappin
   if (!best || best->out_transpose || best->pack[0] != SCHED_PACK_PAD ||
       image_pixels(s, best) >= CHANNELS_MAX_PIXELS)
     return best;
-  for (int i = 0; i < n; i++)
-    if (maps[i].out_transpose && maps[i].pack[0] == SCHED_PACK_NONE &&
-        extent(s, maps[i].m) % VEC == 0 && extent(s, maps[i].m) >= CHANNELS_MIN)
-      return &maps[i];
+  for (int i = 0; i < n; i++) {
+    const sched_mapping *mp = &maps[i];
+    if (!mp->out_transpose || mp->pack[0] != SCHED_PACK_NONE || extent(s, mp->m) % VEC ||
+        extent(s, mp->m) < CHANNELS_MIN)
+      continue;
+    /* only where the taps are a batch after a K of whole vectors of input channels (found by
+     * a review: 3 input channels made the filter column K, the input channels the first
+     * batch loop, and nothing was skipped) */
+    int kk = choose_role(s, mp, true, CHANNELS_M_TILE);
+    bool taps = false;
+    for (int j = 0; j < s->niters; j++)
+      taps |= j != kk && s->iters[j].reduction && extent(s, j) > 1 && mp->lin_b[j] != 0;
+    if (kk >= 0 && extent(s, kk) >= VEC && taps)
+      return mp;
+  }
   return best;
 }
 
@@ -607,7 +621,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   ss->tail = sched_default_tail(s, ss);
   try_rows_copies(s, ss, mp, maps, nmaps, t);
   mask_undo mask = try_mask(s, ss, mp, t);
-  bool channels = mp != unchanneled && extent(s, mp->m) > CHANNELS_M_TILE;
+  bool channels = mp != unchanneled && extent(s, mp->m) >= 2 * CHANNELS_M_TILE;
   block_for_cache(s, ss, t, channels ? channels_m_tile(extent(s, mp->m), threads) : 0);
   stream_rows(s, ss, mp, t);
   order_contraction(s, &c, ss);

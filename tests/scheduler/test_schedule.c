@@ -1249,7 +1249,8 @@ START_TEST(test_skipped_taps) {
                              "  O[n, k, p, q] += I[n, c, p + r - 4, q + s] * W[c, r, s, k]\n}\n";
   check_runs_1_2(tall, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,O:transpose}");
   /* the default: M over the output channels for a padded 7x7 image with weights [C][R][S][K]
-   * (choose_channels), not with NCHW weights, nor without padding */
+   * (choose_channels); not with NCHW weights, without padding, with fewer input channels than
+   * a vector or without taps */
   static const char wp[] = "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 3, 3, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
                            "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n";
   for (int threads = 1; threads <= 2; threads++) {
@@ -1264,8 +1265,15 @@ START_TEST(test_skipped_taps) {
       "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
       "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 1, 1, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
       "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[c, r, s, k]\n}\n",
+      /* found by a review: 3 input channels made the filter column K and the channels the
+       * first batch loop, so nothing was skipped */
+      "kernel k(I: f32[1, 3, 7, 7], W: f32[3, 3, 3, 112]) -> (O: f32[1, 112, 7, 7]) {\n"
+      "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n",
+      /* padding without taps (a 1x1 on 5x5 into 7x7): nothing to skip */
+      "kernel k(I: f32[1, 64, 5, 5], W: f32[64, 1, 1, 128]) -> (O: f32[1, 128, 7, 7]) {\n"
+      "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n",
   };
-  for (int i = 0; i < 2; i++) {
+  for (size_t i = 0; i < sizeof not_wp / sizeof *not_wp; i++) {
     char *text = default_schedule(not_wp[i], 1);
     ck_assert_msg(!strstr(text, "brgemm(m=k"), "%s", text);
     free(text);
