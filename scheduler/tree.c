@@ -105,10 +105,13 @@ static isl_schedule_node *insert_parallel(isl_schedule_node *band, const sched_o
 
 #define TRANSPOSE_BLOCK 32
 
-/* If "op" is a plain copy (a pack), the linear strides of its write and of its read over its
- * iterators, into "lw" and "lr". */
+/* If "op" is a plain copy (a pack, or a statement "Y[..] = X[..]" of another tensor: a layout
+ * change such as weights packed once, examples/conv2d_prepacked.bk), the linear strides of its
+ * write and of its read over its iterators, into "lw" and "lr". */
 static bool copy_strides(const sched_kernel *sk, const sched_op *op, int64_t *lw, int64_t *lr) {
-  if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_COPY || op->nreads != 1)
+  bool stmt_copy = op->value == SCHED_VAL_EXPR && op->stmt && op->assign == IR_ASSIGN_SET &&
+                   op->stmt->rhs->kind == IR_EXPR_ACCESS && op->write.buf != op->reads[0].buf;
+  if (op->kind != SCHED_OP_LOOPS || (op->value != SCHED_VAL_COPY && !stmt_copy) || op->nreads != 1)
     return false;
   int64_t c0;
   sched_access_linearize(sk, op, &op->write, lw, &c0);

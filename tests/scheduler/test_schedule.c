@@ -984,6 +984,22 @@ START_TEST(test_transpose_blocks) {
                     strstr(loops, "c5 = 16 * c2; c5 <= min(69, 16 * c2 + 15)"),
                 "the transposing pack is not blocked:\n%s", loops);
   free(loops);
+  /* a statement that only copies another tensor (weights packed once) is blocked the same
+   * way: 16 x 16 tiles of a 2-D transpose, 32-blocks of the 4-D conv weights' repack, one
+   * with a border */
+  static const char t2[] = "kernel k(W: f32[70, 77], B: f32[77]) -> (T: f32[77, 70]) {\n"
+                           "  T[c, k] = W[k, c]\n  T[c, k] += B[c]\n}\n";
+  static const char t4[] = "kernel k(W: f32[40, 7, 3, 3], B: f32[7]) -> (T: f32[7, 3, 3, 40]) {\n"
+                           "  T[c, r, s, k] = W[k, c, r, s]\n  T[c, r, s, k] += B[c]\n}\n";
+  check_runs_1_2(t2, "s0{loops;order=c,k} s1{loops}");
+  check_runs_1_2(t4, "s0{loops;order=c,r,s,k} s1{loops}");
+  loops = loops_of(t2, "s0{loops;order=c,k} s1{loops}", 1);
+  ck_assert_msg(strstr(loops, "// transpose"), "the transposing statement is not tiled:\n%s", loops);
+  free(loops);
+  loops = loops_of(t4, "s0{loops;order=c,r,s,k} s1{loops}", 1);
+  ck_assert_msg(strstr(loops, "c5 = 32 * c0; c5 <= min(39, 32 * c0 + 31)"),
+                "the repack is not blocked:\n%s", loops);
+  free(loops);
 }
 END_TEST
 
