@@ -192,7 +192,8 @@ void brick_module_free(brick_module *mod) {
 
 static int emit_kernels(brick_ctx *ctx, const brick_program *prog, brick_module *m,
                         const brick_options *opts) {
-  cg_options o = {.threads = opts ? opts->threads : 0, .target = &m->target};
+  cg_options o = {.threads = opts ? opts->threads : 0, .target = &m->target,
+                  .l2 = heuristic_target(opts).l2};
   for (int i = 0; i < m->n; i++) {
     int st = lower_kernel(ctx, prog, m->ks[i], opts, &m->sks[i]);
     if (st != BRICK_OK)

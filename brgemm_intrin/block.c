@@ -2,10 +2,11 @@
  *
  *   acc = beta ? C : 0                       (masked load for the M tail)
  *   for b < batch:                           (acc are phi values)
- *     A_b, B_b from the batch mode; A_b+1, B_b+1 if prefetching
+ *     A_b, B_b from the batch mode; A_b+1, B_b+1 if prefetching the batch
  *     with implicit padding (pad_q): the lanes of each vector inside the image
  *     for k < K step kunroll:                (acc are phi values again)
  *       a[v] = A_b[m0 + v*vlen + k*lda]      (vector loads, masked tail or padding)
+ *       prefetch B_b[k*ldb_k + (n0+n+j)*ldb_n], j < n, if prefetching rows
  *       for j < n: s = splat(B_b[k*ldb_k + (n0+j)*ldb_n])
  *                  acc[v][j] = fma(a[v], s, acc[v][j])
  *     the K % kunroll remaining steps, straight
@@ -196,6 +197,9 @@ static void k_step(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef 
   if (p->an)
     prefetch_next(cg, blk, p, k, acol);
   LLVMValueRef brow = LLVMBuildMul(cg->bld, k, brg_i64(cg, d->ldb_k), "");
+  if (cg->plan.prefetch & BRG_PREFETCH_ROWS) /* the next register block's columns */
+    for (int j = 0; j < blk->n; j++)
+      prefetch(cg, p->bb, mul_add(cg, brg_i64(cg, blk->n + j), d->ldb_n, brow));
   for (int j = 0; j < blk->n; j++) {
     LLVMValueRef s = load_splat(cg, elem_ptr(cg, p->bb, mul_add(cg, brg_i64(cg, j), d->ldb_n, brow)));
     for (int v = 0; v < blk->nvec; v++) {
@@ -271,7 +275,7 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
   if (d->pad_q)
     pad_masks(cg, blk, b, p->mask);
   p->an = p->bn = NULL;
-  if (!cg->plan.prefetch)
+  if (!(cg->plan.prefetch & BRG_PREFETCH_BATCH))
     return;
   LLVMValueRef next = LLVMBuildAdd(cg->bld, b, brg_i64(cg, 1), "");
   if (d->mode != BRG_BATCH_STRIDE) {

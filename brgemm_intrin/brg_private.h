@@ -45,7 +45,7 @@ typedef struct brg_plan {
   brg_isa_info info;
   int nmp;              /* number of M groups */
   brg_mplan mp[3];
-  int prefetch;         /* 1: prefetch the next A_b while computing A_b */
+  int prefetch;         /* brg_prefetch flags (brg_desc.prefetch) */
 } brg_plan;
 
 /* Choose the register blocking of the valid descriptor "d". */

@@ -80,8 +80,8 @@ const char *brg_desc_validate(const brg_desc *d)
     return "generic vlen must be 0 or a power of 2 in 2..64";
   if (d->batch_hint < 0)
     return "batch_hint must be >= 0";
-  if (d->prefetch != 0 && d->prefetch != 1)
-    return "prefetch must be 0 or 1";
+  if (d->prefetch & ~(BRG_PREFETCH_BATCH | BRG_PREFETCH_ROWS))
+    return "prefetch must be a combination of brg_prefetch flags";
   if (d->dot_rows < 0 || d->dot_rows > BRG_MAX_DOT_ROWS || (d->dot_rows && d->dot_rows >= d->M))
     return "dot_rows must be 0, or 1..4 and less than M";
   if (d->dot_rows && d->mode == BRG_BATCH_ADDR)
@@ -132,7 +132,7 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
   if (d->batch_hint > 0)
     snprintf(hint, sizeof hint, "_h%lld", (long long)d->batch_hint);
   if (d->prefetch)
-    snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pf");
+    snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pf%d", d->prefetch);
   if (d->dot_rows)
     snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_dot%d", d->dot_rows);
   if (d->pad_q)

@@ -48,6 +48,7 @@ LLVMTargetMachineRef cg_target_machine(const cg_target *t, char **err);
 typedef struct cg_options {
   int threads;        /* 0: team size from OMP_NUM_THREADS at run time; 1: serial; N: N */
   const cg_target *target;
+  int64_t l2;         /* bytes of L2 the schedules were blocked for (0: unknown) */
 } cg_options;
 
 /* A module being built: its thread-safe context (for the JIT), module and target. */

@@ -198,7 +198,7 @@ START_TEST(test_no_spills)
         brg_desc d;
         brg_desc_init(&d, ms[m], ns[n], i < 2 ? 64 : 16, isas[i % 2]);
         d.epilogue = (m + n) % 2 ? BRG_EPI_BIAS_M_RELU : BRG_EPI_BIAS_N;
-        d.prefetch = n % 2;
+        d.prefetch = n % 4; /* brg_prefetch flags */
         char name[256];
         brg_desc_name(&d, name, sizeof name);
         ck_assert_msg(!asm_has(&d, "(%rsp)", "mm"), "%s spills vectors", name);
@@ -249,7 +249,7 @@ END_TEST
 
 /* Factors of the pairwise design and their levels. */
 enum { F_ISA, F_K, F_MODE, F_BETA, F_EPI, F_LD, F_BATCH, F_M, F_N, F_PF, F_COUNT };
-static const int pw_levels[F_COUNT] = {3, 5, 3, 2, 6, 2, 6, 7, 7, 2};
+static const int pw_levels[F_COUNT] = {3, 5, 3, 2, 6, 2, 6, 7, 7, 4};
 static const int lv_k[5] = {1, 3, 16, 64, 67};
 static const unsigned lv_epi[6] = {BRG_EPI_NONE, BRG_EPI_BIAS_M, BRG_EPI_BIAS_N, BRG_EPI_RELU,
                                    BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N_RELU};

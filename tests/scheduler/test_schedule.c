@@ -1055,8 +1055,10 @@ START_TEST(test_regress_where_negative_range) {
 END_TEST
 
 /* Does the LLVM IR of "text" compiled with "schedule" contain "needle"? */
-static bool llvm_has(const char *text, const char *schedule, const char *needle) {
+static bool llvm_has_l2(const char *text, const char *schedule, const char *needle, int64_t l2) {
   session S = session_open(text, schedule, 0);
+  if (l2)
+    brick_options_set_caches(S.opts, 32768, l2, 32 << 20);
   brick_ctx *ctx = S.ctx;
   brick_module *mod;
   ck_assert_msg(brick_compile(ctx, S.prog, 0, S.opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(ctx));
@@ -1076,6 +1078,10 @@ static bool llvm_has(const char *text, const char *schedule, const char *needle)
   brick_module_free(mod);
   session_close(&S);
   return found;
+}
+
+static bool llvm_has(const char *text, const char *schedule, const char *needle) {
+  return llvm_has_l2(text, schedule, needle, 0);
 }
 
 /* "tail=T:call": the calls cover all of M and run its last T iterations as dot products
@@ -1297,6 +1303,22 @@ START_TEST(test_skipped_taps) {
 }
 END_TEST
 
+/* NCHW weights broadcast over the taps of a convolution prefetch the next register block's
+ * rows when they exceed L2 (BRG_PREFETCH_ROWS, "_pf2" in the body's name); not below it, nor
+ * without taps (a 1x1). */
+START_TEST(test_prefetch_rows) {
+  static const char big[] = "kernel k(I: f32[1, 64, 7, 7], W: f32[64, 64, 3, 3]) -> (O: f32[1, 64, 7, 7]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  static const char one[] = "kernel k(I: f32[1, 64, 7, 7], W: f32[64, 64, 1, 1]) -> (O: f32[1, 64, 7, 7]) {\n"
+                            "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[k, c, r, s]\n}\n";
+  const char *bs = "s0{brgemm(m=q,n=k/32,k=c/32;batch=r,s);flatten=p;order=n,p,k/32,c/32;pack=I:mask}";
+  ck_assert(llvm_has_l2(big, bs, "_pf2", 65536));   /* 144 KiB of weights */
+  ck_assert(!llvm_has_l2(big, bs, "_pf2", 1 << 20));
+  ck_assert(!llvm_has_l2(one, "s0{brgemm(m=q,n=k/32,k=c);flatten=p;order=n,p,k/32}", "_pf", 8192));
+  check_runs_1_2(big, bs);
+}
+END_TEST
+
 static Suite *schedule_suite(void) {
   Suite *s = suite_create("scheduler");
   TCase *tc = tcase_create("text");
@@ -1323,6 +1345,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_tail_in_calls);
   tcase_add_test(tc, test_transposed_target);
   tcase_add_test(tc, test_skipped_taps);
+  tcase_add_test(tc, test_prefetch_rows);
   tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
   return s;
