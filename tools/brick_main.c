@@ -400,9 +400,18 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
   printf("kernel %s: check %s (max rel. error %.2g vs. the interpreter%s, %.2f s)\n",
          brick_kernel_name(prog, k), rc ? "FAILED" : "ok", worst,
          sampled ? " on 2000 sampled elements per output" : "", ti);
-  printf("  %.3f ms, %.2f GFLOP/s, %.1f%% of peak (%.1f GFLOP/s x %d thread%s); compile %.0f ms\n",
-         med * 1e3, gf, peak > 0 ? 100.0 * gf / (peak * team) : 0.0, peak, team,
-         team == 1 ? "" : "s", tcompile * 1e3);
+  if (flops > 0) {
+    printf("  %.3f ms, %.2f GFLOP/s, %.1f%% of peak (%.1f GFLOP/s x %d thread%s); compile %.0f ms\n",
+           med * 1e3, gf, peak > 0 ? 100.0 * gf / (peak * team) : 0.0, peak, team,
+           team == 1 ? "" : "s", tcompile * 1e3);
+  } else { /* a copy (a layout change): no FLOPs, so the bytes of its parameters per second */
+    double bytes = 0;
+    for (int i = 0; i < np; i++)
+      bytes += 4.0 * (double)brick_kernel_param_elems(prog, k, i);
+    printf("  %.3f ms, %.2f GB/s of its parameters read or written once (%d thread%s); compile "
+           "%.0f ms\n", med * 1e3, bytes / med * 1e-9, team, team == 1 ? "" : "s",
+           tcompile * 1e3);
+  }
   cli_free_args(args, np);
   brick_module_free(mod);
   return rc;

@@ -429,7 +429,8 @@ START_TEST(run_f32_range) {
 END_TEST
 
 /* Valid programs that look odd: an iterator named like a tensor of the kernel (iterators are
- * local to their statement); 40 tensors, which run --interp takes and compiled runs refuse. */
+ * local to their statement); a copy, whose rate is in GB/s; 40 tensors, which run --interp
+ * takes and compiled runs refuse. */
 START_TEST(run_odd_programs) {
   char *dir = temp_dir_new();
   write_file(dir, "b.bk", "kernel bmm(A: f32[2, 16, 8], X: f32[2, 8, 4], b: f32[4]) -> "
@@ -439,6 +440,13 @@ START_TEST(run_odd_programs) {
                           "}\n");
   cmd_result r = run_brick(dir, (const char *[]){"run", "b.bk", "--threads", "1", NULL});
   ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+  /* a copy has no FLOPs: its rate is in bytes (a layout change, weights packed once) */
+  write_file(dir, "t.bk", "kernel tr(W: f32[40, 24]) -> (T: f32[24, 40]) {\n  T[c, k] = W[k, c]\n}\n");
+  r = run_brick(dir, (const char *[]){"run", "t.bk", "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0 && strstr(r.out, " GB/s of its parameters read or written once (1 "
+                "thread); compile ") && !strstr(r.out, "GFLOP/s"), "exit %d: %s%s", r.status,
+                r.out, r.err);
   cmd_result_release(&r);
   char src[4096] = "kernel many(";
   for (int i = 0; i < 39; i++)
