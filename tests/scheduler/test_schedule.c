@@ -986,7 +986,7 @@ START_TEST(test_transpose_blocks) {
   free(loops);
   /* a statement that only copies another tensor (weights packed once) is blocked the same
    * way: 16 x 16 tiles of a 2-D transpose, 32-blocks of the 4-D conv weights' repack, one
-   * with a border */
+   * with a border; a big one runs in parallel by default */
   static const char t2[] = "kernel k(W: f32[70, 77], B: f32[77]) -> (T: f32[77, 70]) {\n"
                            "  T[c, k] = W[k, c]\n  T[c, k] += B[c]\n}\n";
   static const char t4[] = "kernel k(W: f32[40, 7, 3, 3], B: f32[7]) -> (T: f32[7, 3, 3, 40]) {\n"
@@ -996,6 +996,22 @@ START_TEST(test_transpose_blocks) {
   loops = loops_of(t2, "s0{loops;order=c,k} s1{loops}", 1);
   ck_assert_msg(strstr(loops, "// transpose"), "the transposing statement is not tiled:\n%s", loops);
   free(loops);
+  /* the default runs a big copy in parallel (it has no FLOPs for the usual threshold), a
+   * small one not */
+  static const char bigc[] = "kernel k(W: f32[256, 64, 3, 3]) -> (T: f32[64, 3, 3, 256]) {\n"
+                             "  T[c, r, s, k] = W[k, c, r, s]\n}\n";
+  char *text = default_schedule(bigc, 2);
+  ck_assert_msg(strstr(text, "parallel="), "%s", text);
+  free(text);
+  static const char bigc2[] = "kernel k(W: f32[256, 64, 3, 3], B: f32[64]) -> (T: f32[64, 3, 3, 256]) {\n"
+                              "  T[c, r, s, k] = W[k, c, r, s]\n  T[c, r, s, k] += B[c]\n}\n";
+  text = default_schedule(bigc2, 2);
+  ck_assert_msg(strstr(text, "s0{loops;order=c,r,s,k;parallel=c}"), "%s", text);
+  check_runs_1_2(bigc2, text);
+  free(text);
+  text = default_schedule("kernel k(W: f32[16, 64]) -> (T: f32[64, 16]) {\n  T[c, k] = W[k, c]\n}\n", 2);
+  ck_assert_msg(!strstr(text, "parallel="), "%s", text);
+  free(text);
   loops = loops_of(t4, "s0{loops;order=c,r,s,k} s1{loops}", 1);
   ck_assert_msg(strstr(loops, "c5 = 32 * c0; c5 <= min(39, 32 * c0 + 31)"),
                 "the repack is not blocked:\n%s", loops);
