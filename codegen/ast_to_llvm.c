@@ -65,7 +65,7 @@ LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int nt
 
 /* ---- expressions ------------------------------------------------------------------------- */
 
-static LLVMValueRef floor_div(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
+LLVMValueRef cg_floor_div(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
   /* q = a / b (truncating); q - 1 when the remainder is non-zero and the signs differ. */
   LLVMValueRef q = LLVMBuildSDiv(f->b, a, b, "");
   LLVMValueRef r = LLVMBuildSRem(f->b, a, b, "");
@@ -73,6 +73,14 @@ static LLVMValueRef floor_div(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
   LLVMValueRef sx = LLVMBuildICmp(f->b, LLVMIntSLT, LLVMBuildXor(f->b, r, b, ""), cg_i64(f, 0), "");
   LLVMValueRef adj = LLVMBuildAnd(f->b, nz, sx, "");
   return LLVMBuildSub(f->b, q, LLVMBuildZExt(f->b, adj, f->i64, ""), "");
+}
+
+LLVMValueRef cg_smax(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
+LLVMValueRef cg_smin(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, a, b, ""), a, b, "");
 }
 
 static LLVMValueRef to_i64(cg_fn *f, LLVMValueRef v) {
@@ -94,14 +102,11 @@ static LLVMValueRef binary(cg_fn *f, enum isl_ast_expr_op_type t, LLVMValueRef a
   case isl_ast_expr_op_mul: return LLVMBuildMul(f->b, a, b, "");
   case isl_ast_expr_op_div: return LLVMBuildSDiv(f->b, a, b, "");
   case isl_ast_expr_op_pdiv_q: return LLVMBuildSDiv(f->b, a, b, "");
-  case isl_ast_expr_op_fdiv_q: return floor_div(f, a, b);
+  case isl_ast_expr_op_fdiv_q: return cg_floor_div(f, a, b);
   case isl_ast_expr_op_pdiv_r:
   case isl_ast_expr_op_zdiv_r: return LLVMBuildSRem(f->b, a, b, "");
-  case isl_ast_expr_op_max:
-  case isl_ast_expr_op_min: {
-    LLVMValueRef c = LLVMBuildICmp(f->b, t == isl_ast_expr_op_max ? LLVMIntSGT : LLVMIntSLT, a, b, "");
-    return LLVMBuildSelect(f->b, c, a, b, "");
-  }
+  case isl_ast_expr_op_max: return cg_smax(f, a, b);
+  case isl_ast_expr_op_min: return cg_smin(f, a, b);
   case isl_ast_expr_op_and:
   case isl_ast_expr_op_and_then: return LLVMBuildAnd(f->b, to_i1(f, a), to_i1(f, b), "");
   case isl_ast_expr_op_or:

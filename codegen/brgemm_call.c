@@ -230,22 +230,6 @@ static bool prefetch_rows(const call *C) {
   return C->batch > 1 && C->d.ldb_n >= 16 && C->f->o->l2 > 0 && b->nelems * 4 > C->f->o->l2;
 }
 
-/* floor(x / d) for a constant d > 0. */
-static LLVMValueRef floor_div(cg_fn *f, LLVMValueRef x, int64_t d) {
-  LLVMValueRef q = LLVMBuildSDiv(f->b, x, cg_i64(f, d), "");
-  LLVMValueRef r = LLVMBuildSRem(f->b, x, cg_i64(f, d), "");
-  LLVMValueRef neg = LLVMBuildICmp(f->b, LLVMIntSLT, r, cg_i64(f, 0), "");
-  return LLVMBuildSub(f->b, q, LLVMBuildZExt(f->b, neg, f->i64, ""), "");
-}
-
-static LLVMValueRef smax(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, a, b, ""), a, b, "");
-}
-
-static LLVMValueRef smin(cg_fn *f, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, a, b, ""), a, b, "");
-}
-
 /* Skipped taps (sched_op.tap): the taps t of the first batch loop with 0 <= a*t + g < E for
  * every constraint, g from the loops outside the call, are one run [lo, hi] of it, so one
  * contiguous run of the batch (the first loop is the outermost of the offset tables): move
@@ -265,13 +249,13 @@ static void skip_taps(call *C, LLVMValueRef *start) {
         g = LLVMBuildAdd(f->b, g, LLVMBuildMul(f->b, start[i], cg_i64(f, e->coef[i]), ""), "");
     /* a > 0: -g/a <= t <= (E-1-g)/a; a < 0: (g-E+1)/|a| <= t <= g/|a| */
     LLVMValueRef top = LLVMBuildSub(f->b, cg_i64(f, E - 1), g, "");
-    LLVMValueRef l = a > 0 ? LLVMBuildNeg(f->b, floor_div(f, g, a), "")
-                           : LLVMBuildNeg(f->b, floor_div(f, top, -a), "");
-    LLVMValueRef h = a > 0 ? floor_div(f, top, a) : floor_div(f, g, -a);
-    lo = smax(f, lo, l);
-    hi = smin(f, hi, h);
+    LLVMValueRef ad = cg_i64(f, a > 0 ? a : -a);
+    LLVMValueRef l = LLVMBuildNeg(f->b, cg_floor_div(f, a > 0 ? g : top, ad), "");
+    LLVMValueRef h = cg_floor_div(f, a > 0 ? top : g, ad);
+    lo = cg_smax(f, lo, l);
+    hi = cg_smin(f, hi, h);
   }
-  LLVMValueRef n = smax(f, LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi, lo, ""), cg_i64(f, 1), ""),
+  LLVMValueRef n = cg_smax(f, LLVMBuildAdd(f->b, LLVMBuildSub(f->b, hi, lo, ""), cg_i64(f, 1), ""),
                         cg_i64(f, 0));
   LLVMValueRef first = LLVMBuildMul(f->b, LLVMBuildSub(f->b, lo, cg_i64(f, op->iters[t].lo), ""),
                                     cg_i64(f, inner), "");

@@ -107,6 +107,10 @@ LLVMValueRef cg_alloca_i64(cg_fn *f, const char *name);
 /* An alloca of "ty" at the top of the current function's entry block. */
 LLVMValueRef cg_entry_alloca(cg_fn *f, LLVMTypeRef ty, const char *name);
 LLVMValueRef cg_i64(cg_fn *f, int64_t v);
+/* floor(a / b), and the signed maximum and minimum, of i64 values. */
+LLVMValueRef cg_floor_div(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_smax(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_smin(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
 /* The function "name" of type "ty" in the module, declared if it is not there yet. */
 LLVMValueRef cg_declare(cg_fn *f, const char *name, LLVMTypeRef ty);
 LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int ntypes,

@@ -56,6 +56,12 @@ static ir_affine *affines(bk_arena *a, int n, int niters) {
   return r;
 }
 
+/* Copy affine "src" over "niters" iterators into "dst" (whose coefficients are allocated). */
+static void affine_copy(ir_affine *dst, const ir_affine *src, int niters) {
+  dst->c = src->c;
+  memcpy(dst->coef, src->coef, sizeof(int64_t) * (size_t)niters);
+}
+
 /* Range [lo, hi] of affine "a" over the box of "iters". */
 static void affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo,
                          int64_t *hi) {
@@ -617,11 +623,8 @@ static void mask_setup(lower *L, sched_op *op) {
   op->pad_q = e->tensor->dims[rank - 1];
   op->pad_len = e->tensor->dims[rank - 2] * op->pad_q;
   ir_affine *sh = affines(L->sk->arena, 2, s->niters); /* copies: the IR's stay as they are */
-  for (int d = 0; d < 2; d++) {
-    sh[d].c = e->index[rank - 2 + d].c;
-    for (int i = 0; i < s->niters; i++)
-      sh[d].coef[i] = e->index[rank - 2 + d].coef[i];
-  }
+  for (int d = 0; d < 2; d++)
+    affine_copy(&sh[d], &e->index[rank - 2 + d], s->niters);
   sh[0].coef[ss->flatten_iter] = 0;
   sh[1].coef[ss->role[SCHED_M]] = 0;
   op->pad_row = sh[0];
@@ -676,9 +679,7 @@ static void tap_setup(lower *L, sched_op *op) {
   op->tap = affines(L->sk->arena, n, s->niters);
   op->tap_ext = bk_arena_alloc(L->sk->arena, sizeof(int64_t) * (size_t)n);
   for (int j = 0; j < n; j++) {
-    op->tap[j].c = e[j]->c;
-    for (int i = 0; i < s->niters; i++)
-      op->tap[j].coef[i] = e[j]->coef[i];
+    affine_copy(&op->tap[j], e[j], s->niters);
     op->tap_ext[j] = ext[j];
   }
 }
@@ -751,11 +752,8 @@ static const sched_access *mask_tail_reads(lower *L, const ir_stmt *s, const sch
   sched_access *a = &t[op->a_read];
   *a = (sched_access){.buf = tensor_buf(L->sk, e->tensor), .may_oob = true,
                       .index = affines(L->sk->arena, rank, s->niters)};
-  for (int d = 0; d < rank; d++) {
-    a->index[d].c = e->index[d].c;
-    for (int i = 0; i < s->niters; i++)
-      a->index[d].coef[i] = e->index[d].coef[i];
-  }
+  for (int d = 0; d < rank; d++)
+    affine_copy(&a->index[d], &e->index[d], s->niters);
   a->index[rank - 2].c += last * a->index[rank - 2].coef[p];
   a->index[rank - 2].coef[p] = 0;
   a->index[rank - 1].c -= last * op->pad_q;
