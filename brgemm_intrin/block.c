@@ -7,7 +7,8 @@
  *     for k < K step kunroll:                (acc are phi values again)
  *       a[v] = A_b[m0 + v*vlen + k*lda]      (vector loads, masked tail or padding)
  *       prefetch B_b[k*ldb_k + (n0+n+j)*ldb_n], j < n, if prefetching rows
- *       for j < n: s = splat(B_b[k*ldb_k + (n0+j)*ldb_n])
+ *       for j < n (with skipped column taps, the block's columns of b's tap):
+ *                  s = splat(B_b[k*ldb_k + (n0+j)*ldb_n])
  *                  acc[v][j] = fma(a[v], s, acc[v][j])
  *     the K % kunroll remaining steps, straight
  *   acc = epilogue(acc); C = acc             (masked store for the M tail)
@@ -22,6 +23,8 @@
  * past the ends of the pointer arrays or offset tables: the prefetch address
  * of the last batch step is the last block again.
  */
+#include <stdbool.h>
+
 #include "brg_private.h"
 
 /* Independent accumulators that keep the FMA pipes busy: 2 pipes x 4 cycles
@@ -33,6 +36,7 @@ typedef struct kptrs {
   LLVMValueRef ab, bb; /* &A_b[m0] and &B_b[n0*ldb_n]: the block's corner */
   LLVMValueRef an, bn; /* the same in A_b+1 and B_b+1 (prefetch only), or NULL */
   LLVMValueRef mask[BRG_MAX_VEC]; /* implicit padding: the lanes of A_b's vectors to load */
+  int jlo, jhi;                   /* the block's columns that add A_b x B_b (col_period) */
 } kptrs;
 
 /* A vector mask with the first "lanes" of "cg->vlen" lanes set. */
@@ -200,7 +204,7 @@ static void k_step(brg_cg *cg, const brg_blk *blk, const kptrs *p, LLVMValueRef 
   if (cg->plan.prefetch & BRG_PREFETCH_ROWS) /* the next register block's columns */
     for (int j = 0; j < blk->n; j++)
       prefetch(cg, p->bb, mul_add(cg, brg_i64(cg, blk->n + j), d->ldb_n, brow));
-  for (int j = 0; j < blk->n; j++) {
+  for (int j = p->jlo; j < p->jhi; j++) {
     LLVMValueRef s = load_splat(cg, elem_ptr(cg, p->bb, mul_add(cg, brg_i64(cg, j), d->ldb_n, brow)));
     for (int v = 0; v < blk->nvec; v++) {
       LLVMValueRef *a = &acc[j * blk->nvec + v];
@@ -274,6 +278,8 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
           brg_block_ptr(cg, cg->b, cg->offs_b, d->stride_b, b), &p->ab, &p->bb);
   if (d->pad_q)
     pad_masks(cg, blk, b, p->mask);
+  p->jlo = 0;
+  p->jhi = blk->n;
   p->an = p->bn = NULL;
   if (!(cg->plan.prefetch & BRG_PREFETCH_BATCH))
     return;
@@ -286,15 +292,43 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
           brg_block_ptr(cg, cg->b, cg->offs_b, d->stride_b, next), &p->an, &p->bn);
 }
 
+/* Skipped column taps (brg_desc.col_period): the columns [*jlo, *jhi) of block "blk" that
+ * batch elements of tap "t" add into; returns whether that is not the whole block. */
+static bool tap_columns(brg_cg *cg, const brg_blk *blk, int t, int *jlo, int *jhi)
+{
+  int n0 = (int)LLVMConstIntGetSExtValue(blk->n0); /* constant: emit.c unrolls the blocks */
+  int lo = cg->d->col_lo[t] - n0, hi = cg->d->col_hi[t] - n0;
+  *jlo = lo > 0 ? lo : 0;
+  *jhi = hi < blk->n ? hi : blk->n;
+  if (*jhi < *jlo)
+    *jhi = *jlo;
+  return *jlo > 0 || *jhi < blk->n;
+}
+
 /* Emit the batch loop around the K loop; "acc" holds the values before it
- * on entry and after it on return. */
+ * on entry and after it on return.  With skipped column taps that touch this block, the loop
+ * steps over whole periods of taps, each with its own K loop over its own columns. */
 static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
 {
+  int period = cg->d->col_period, jlo[BRG_MAX_COL_PERIOD], jhi[BRG_MAX_COL_PERIOD];
+  bool skips = false;
+  for (int t = 0; t < period; t++)
+    skips |= tap_columns(cg, blk, t, &jlo[t], &jhi[t]);
+  if (!skips)
+    period = 1;
   brg_loop l;
-  LLVMValueRef b = brg_loop_open(cg, &l, "b", cg->batch, 1, blk->nvec * blk->n * blk->ksplit, acc);
-  kptrs p;
-  batch_ptrs(cg, blk, b, &p);
-  k_loop(cg, blk, &p, acc);
+  LLVMValueRef b0 = brg_loop_open(cg, &l, "b", cg->batch, period, blk->nvec * blk->n * blk->ksplit, acc);
+  for (int t = 0; t < period; t++) {
+    if (skips && jlo[t] == jhi[t])
+      continue;
+    kptrs p;
+    batch_ptrs(cg, blk, LLVMBuildAdd(cg->bld, b0, brg_i64(cg, t), "b"), &p);
+    if (skips) {
+      p.jlo = jlo[t];
+      p.jhi = jhi[t];
+    }
+    k_loop(cg, blk, &p, acc);
+  }
   brg_loop_close(cg, &l, acc);
 }
 

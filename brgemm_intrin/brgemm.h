@@ -94,6 +94,9 @@ typedef enum brg_isa {
 /* A specialization.  All sizes and strides are in elements (floats); every
  * field is a compile-time constant of the body except the batch count.
  * Initialise with brg_desc_init() and set what differs. */
+/* Most filter columns brg_desc.col_period may name (a 7x7 filter). */
+#define BRG_MAX_COL_PERIOD 8
+
 typedef struct brg_desc {
   int M, N, K;            /* tile sizes, each >= 1 */
   int64_t lda;            /* A_b[m + k*lda];     >= M when K > 1 */
@@ -139,6 +142,16 @@ typedef struct brg_desc {
                              buffer). */
   int64_t pad_len;        /* pixels of the image (rows x pad_q), < 2^31, with pad_q > 0;
                              the caller keeps pad_m + M < 2^31 too (pixels are 32-bit) */
+  int col_period;         /* 0 (the default): every batch element adds into every column.
+                             1..BRG_MAX_COL_PERIOD: skipped column taps.  Batch element b
+                             adds its terms only into the columns n with col_lo[b % P] <=
+                             n < col_hi[b % P] (P = col_period); the others are skipped,
+                             their FMAs and broadcasts not even emitted.  For a convolution
+                             whose N runs over a whole output row and whose batch ends with
+                             the filter column (P taps): the columns whose tap reads the
+                             zero padding of B's copy.  The caller keeps the run-time batch
+                             a multiple of P.  Not with pad_q nor dot_rows. */
+  int col_lo[BRG_MAX_COL_PERIOD], col_hi[BRG_MAX_COL_PERIOD]; /* 0 <= lo <= hi <= N */
 } brg_desc;
 
 /* Most rows of a tile that brg_desc.dot_rows may compute as dot products. */

@@ -58,6 +58,19 @@ static const char *validate_dims(const brg_desc *d)
   return NULL;
 }
 
+/* Return the error of the skipped column taps of "d" (brg_desc.col_period), or NULL. */
+static const char *validate_cols(const brg_desc *d)
+{
+  if (d->col_period < 0 || d->col_period > BRG_MAX_COL_PERIOD)
+    return "col_period must be 0..8";
+  if (d->col_period && (d->pad_q || d->dot_rows))
+    return "col_period excludes pad_q and dot_rows";
+  for (int s = 0; s < d->col_period; s++)
+    if (d->col_lo[s] < 0 || d->col_lo[s] > d->col_hi[s] || d->col_hi[s] > d->N)
+      return "col_lo and col_hi must satisfy 0 <= col_lo <= col_hi <= N";
+  return NULL;
+}
+
 const char *brg_desc_validate(const brg_desc *d)
 {
   if (!d)
@@ -88,7 +101,7 @@ const char *brg_desc_validate(const brg_desc *d)
     return "dot_rows needs the stride or offset batch mode";
   if (d->pad_q < 0 || (d->pad_q > 0 && (d->pad_len < d->pad_q || d->pad_len >= (int64_t)1 << 31)))
     return "pad_q must be 0, or > 0 with pad_q <= pad_len < 2^31";
-  return NULL;
+  return validate_cols(d);
 }
 
 /* The name fragment of epilogue flags "e". */
@@ -121,7 +134,7 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
 {
   if (brg_desc_validate(d))
     return -1;
-  char bm[64], isa[16], hint[96] = "";
+  char bm[64], isa[16], hint[192] = "";
   batch_name(d, bm, sizeof bm);
   if (d->isa == BRG_ISA_AVX512)
     snprintf(isa, sizeof isa, "avx512");
@@ -138,6 +151,9 @@ int brg_desc_name(const brg_desc *d, char *buf, size_t n)
   if (d->pad_q)
     snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "_pad%dx%lld", d->pad_q,
              (long long)d->pad_len);
+  for (int s = 0; s < d->col_period; s++)
+    snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s%d-%d", s ? "." : "_col",
+             d->col_lo[s], d->col_hi[s]);
   return snprintf(buf, n, "brg_f32_m%dn%dk%d_la%lld_lbk%lld_lbn%lld_lc%lld_%s_b%d_%s_%s%s", d->M,
                   d->N, d->K, (long long)d->lda, (long long)d->ldb_k, (long long)d->ldb_n,
                   (long long)d->ldc, bm, d->beta, epilogue_name(d->epilogue), isa, hint);

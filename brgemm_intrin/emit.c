@@ -182,29 +182,36 @@ void brg_loop_close(brg_cg *cg, brg_loop *l, LLVMValueRef *v)
 }
 
 /* Emit the N blocks of M plan "mp" for the chunk starting at row "m0"; after each, the
- * dot-product rows of its columns when "dot" (i1) holds (NULL: never). */
+ * dot-product rows of its columns when "dot" (i1) holds (NULL: never).  A run of equal blocks
+ * is a loop, unless the columns' taps are skipped (brg_desc.col_period): each block then
+ * needs its first column as a constant, and the run is unrolled. */
 static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0, LLVMValueRef dot)
 {
+  bool unrolled = cg->d->col_period > 0;
   for (int g = 0; g < mp->nng; g++) {
     const brg_ngroup *ng = &mp->ng[g];
-    brg_loop l;
-    LLVMValueRef j = brg_loop_open(cg, &l, "blk.n", brg_i64(cg, ng->count), 1, 0, NULL);
-    brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, 1, m0, NULL};
-    blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
-                          LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
-    brg_block_emit(cg, &blk);
-    if (dot && LLVMIsAConstantInt(dot)) {
-      brg_dot_columns(cg, blk.n0, ng->n);
-    } else if (dot) {
-      LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.cols");
-      LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.next");
-      LLVMBuildCondBr(cg->bld, dot, then, next);
-      LLVMPositionBuilderAtEnd(cg->bld, then);
-      brg_dot_columns(cg, blk.n0, ng->n);
-      LLVMBuildBr(cg->bld, next);
-      LLVMPositionBuilderAtEnd(cg->bld, next);
+    for (int rep = 0; rep < (unrolled ? ng->count : 1); rep++) {
+      brg_loop l;
+      LLVMValueRef j = unrolled ? brg_i64(cg, rep)
+                                : brg_loop_open(cg, &l, "blk.n", brg_i64(cg, ng->count), 1, 0, NULL);
+      brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, 1, m0, NULL};
+      blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
+                            LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
+      brg_block_emit(cg, &blk);
+      if (dot && LLVMIsAConstantInt(dot)) {
+        brg_dot_columns(cg, blk.n0, ng->n);
+      } else if (dot) {
+        LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.cols");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.next");
+        LLVMBuildCondBr(cg->bld, dot, then, next);
+        LLVMPositionBuilderAtEnd(cg->bld, then);
+        brg_dot_columns(cg, blk.n0, ng->n);
+        LLVMBuildBr(cg->bld, next);
+        LLVMPositionBuilderAtEnd(cg->bld, next);
+      }
+      if (!unrolled)
+        brg_loop_close(cg, &l, NULL);
     }
-    brg_loop_close(cg, &l, NULL);
   }
 }
 
@@ -235,7 +242,7 @@ static void emit_body(brg_cg *cg)
 
 LLVMValueRef brg_emit(LLVMModuleRef mod, const brg_desc *d)
 {
-  char name[256];
+  char name[512];
   if (brg_desc_validate(d) || brg_desc_name(d, name, sizeof name) >= (int)sizeof name)
     return NULL;
   LLVMValueRef fn = LLVMGetNamedFunction(mod, name);

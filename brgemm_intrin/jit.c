@@ -195,7 +195,7 @@ static int run_passes(brg_jit *jit, LLVMModuleRef mod)
 static long emit_missing(brg_jit *jit, LLVMModuleRef mod, const brg_desc *d, size_t n)
 {
   long count = 0;
-  char name[256];
+  char name[512];
   for (size_t i = 0; i < n; i++) {
     const char *why = brg_desc_validate(&d[i]);
     if (why) {
@@ -224,7 +224,7 @@ static int compile_and_lookup(brg_jit *jit, LLVMModuleRef mod, const brg_desc *d
     if (e)
       return set_error(jit, e, "adding module");
   }
-  char name[256];
+  char name[512];
   for (size_t i = 0; i < n; i++) {
     brg_desc_name(&d[i], name, sizeof name);
     jit_entry *slot = jit->cap ? tab_slot(jit, name) : NULL;

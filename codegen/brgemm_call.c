@@ -273,6 +273,36 @@ static void skip_taps(call *C, LLVMValueRef *start) {
   }
 }
 
+/* Skipped column taps (sched_op.col): for each tap t of the last batch loop, the columns n of
+ * the call's tile (the N iterator's whole range) with 0 <= col(n, t) < col_ext. Nothing when
+ * every tap adds into every column, or for more taps than a body takes. */
+static void col_taps(call *C) {
+  const sched_op *op = C->op;
+  const sched_stmt *ss = &op->sched;
+  int n = ss->role[SCHED_N], t = op->col_iter;
+  int64_t step, P = batch_count(op, ss->nbatch - 1, &step), N = ext(op, n);
+  if (P > BRG_MAX_COL_PERIOD || C->batch % P)
+    return;
+  bool skips = false;
+  for (int64_t j = 0; j < P; j++) {
+    int64_t lo = N, hi = 0; /* the valid columns of an affine index: one run */
+    for (int64_t q = 0; q < N; q++) {
+      int64_t v = op->col->c + op->col->coef[n] * (op->iters[n].lo + q) +
+                  op->col->coef[t] * (op->iters[t].lo + j);
+      if (v >= 0 && v < op->col_ext) {
+        lo = q < lo ? q : lo;
+        hi = q + 1;
+      }
+    }
+    if (hi < lo)
+      lo = hi = 0;
+    C->d.col_lo[j] = (int)lo;
+    C->d.col_hi[j] = (int)hi;
+    skips |= lo > 0 || hi < N;
+  }
+  C->d.col_period = skips ? (int)P : 0;
+}
+
 /* Does each row of B, over the batch and K of the specialization in C->d, form one run from
  * the B pointer, each element once (the caller's promise of brg_desc.dot_rows)?  Checked
  * element by element: the scheduler's check (sched_call_b_run) is about the full tiles. */
@@ -403,6 +433,8 @@ void cg_brgemm_gen(cg_fn *f, const sched_op *op, LLVMValueRef *start, LLVMValueR
   C.nbatch = cg_i64(f, C.batch);
   if (op->ntap)
     skip_taps(&C, start);
+  if (op->col)
+    col_taps(&C);
   C.pad_m = cg_i64(f, 0);
   C.pad_shift = LLVMConstPointerNull(f->ptr);
   if (op->pad_q)

@@ -684,6 +684,40 @@ static void tap_setup(lower *L, sched_op *op) {
   }
 }
 
+/* Skipped column taps of BRGEMM op "op" (sched_op.col): a dimension of B's zero-padded copy
+ * indexed by the N iterator, which each call spans whole, and the last batch loop, the filter
+ * column, and nothing else. A convolution with N over a whole output row then adds each
+ * filter column's terms only into the output columns whose tap reads the image, as oneDNN
+ * does. Not with dot-product rows inside the call (brg_desc.dot_rows), flattened rows or
+ * implicit padding, nor when the filter column is also the first batch loop whose taps are
+ * skipped (the runs of the batch would not start at tap 0). */
+static void col_setup(lower *L, sched_op *op) {
+  const ir_stmt *s = op->stmt;
+  const sched_stmt *ss = &op->sched;
+  int n = ss->role[SCHED_N];
+  if (ss->nbatch == 0 || n < 0 || ss->tile[SCHED_N] || ss->tail_call || ss->flatten ||
+      op->pad_q || !packed_as(ss, op->b_read, SCHED_PACK_PAD))
+    return;
+  sched_loop last = ss->batch[ss->nbatch - 1];
+  int t = last.iter;
+  if (last.tile || (op->ntap && op->tap_iter == t))
+    return;
+  const ir_expr *x = s->reads[op->b_read];
+  for (int d = 0; d < x->nargs; d++) {
+    const ir_affine *a = &x->index[d];
+    bool only = a->coef[n] && a->coef[t];
+    for (int i = 0; only && i < s->niters; i++)
+      only = i == n || i == t || !a->coef[i];
+    if (only) {
+      op->col_iter = t;
+      op->col = affines(L->sk->arena, 1, s->niters);
+      affine_copy(op->col, a, s->niters);
+      op->col_ext = x->tensor->dims[d];
+      return;
+    }
+  }
+}
+
 /* Check the roles of BRGEMM op "op" against its (packed) accesses; pick A and B. */
 static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const ir_stmt *s = op->stmt;
@@ -734,8 +768,10 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
     else if (op->reads[r].may_oob)
       lerror(L, loc, "'%s' can be read out of bounds; add 'pack=%s:pad'", s->reads[r]->name,
              s->reads[r]->name);
-  if (L->ok)
+  if (L->ok) {
     tap_setup(L, op);
+    col_setup(L, op);
+  }
 }
 
 /* The reads of the tail (lower_tail) of BRGEMM op "op" with implicit padding: "reads" with A's

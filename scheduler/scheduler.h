@@ -223,6 +223,14 @@ typedef struct sched_op {
   int tap_iter, ntap;
   ir_affine *tap;
   int64_t *tap_ext;
+  /* BRGEMM whose last batch loop (iterator "col_iter", the filter column of a convolution)
+   * indexes a dimension of the zero-padded copy of B together with the N iterator only, N
+   * spanning its whole range in each call: a batch element of tap t adds only into the
+   * columns n with 0 <= col(n, t) < col_ext (brg_desc.col_period; the others read the
+   * copy's zero padding). "col" NULL: none. */
+  int col_iter;
+  ir_affine *col;
+  int64_t col_ext;
 } sched_op;
 
 typedef struct sched_kernel {

@@ -128,6 +128,36 @@ static gbuf batch_table(const brg_case *c, const float *base, const int64_t *off
   return g;
 }
 
+/* Does batch element "b" add into column "n" (brg_desc.col_period)? */
+static int adds_into(const brg_desc *d, int b, int n)
+{
+  if (!d->col_period)
+    return 1;
+  int t = b % d->col_period;
+  return n >= d->col_lo[t] && n < d->col_hi[t];
+}
+
+/* Skipped column taps: NaN in the elements of B that only skipped terms read, so a term
+ * the body should skip but computes shows. */
+static void poison_skipped(const brg_case *c, tdata *t, size_t nb)
+{
+  const brg_desc *d = &c->d;
+  unsigned char *used = calloc(nb, 1);
+  for (int pass = 0; pass < 2; pass++)
+    for (int b = 0; b < c->batch; b++)
+      for (int n = 0; n < d->N; n++)
+        for (int k = 0; k < d->K; k++) {
+          int64_t i = t->blk_b[b] + (int64_t)k * d->ldb_k + (int64_t)n * d->ldb_n;
+          if (i < 0 || (size_t)i >= nb)
+            continue;
+          if (pass == 0 && adds_into(d, b, n))
+            used[i] = 1;
+          else if (pass == 1 && !used[i])
+            ((float *)t->b.p)[i] = NAN;
+        }
+  free(used);
+}
+
 /* Build the data of case "c" into "t". */
 static void tdata_init(tdata *t, const brg_case *c)
 {
@@ -142,6 +172,8 @@ static void tdata_init(tdata *t, const brg_case *c)
   size_t nb = d->dot_rows ? rows_layout(c, t->blk_b) : layout(c, span_b(d), d->stride_b, t->blk_b);
   t->a = random_floats(na, &s, c->at_start);
   t->b = random_floats(nb, &s, !c->at_start);
+  if (d->col_period)
+    poison_skipped(c, t, nb);
   t->nc = (size_t)((int64_t)(d->N - 1) * d->ldc + d->M);
   t->c = random_floats(t->nc, &s, c->at_start);
   if (d->beta == 0)
@@ -188,7 +220,7 @@ static double reference(const brg_case *c, const tdata *t, int m, int n)
   const float *B = t->b.p, *bias = t->bias.p;
   double acc = d->beta ? (double)t->c0[m + (size_t)n * d->ldc] : 0.0;
   for (int b = 0; b < c->batch; b++)
-    for (int k = 0; k < d->K; k++)
+    for (int k = 0; k < d->K && adds_into(d, b, n); k++)
       acc += a_elem(c, t, b, m, k) *
              (double)B[t->blk_b[b] + (int64_t)k * d->ldb_k + (int64_t)n * d->ldb_n];
   if (d->epilogue & BRG_EPI_BIAS_M)

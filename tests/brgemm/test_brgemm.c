@@ -467,6 +467,59 @@ START_TEST(test_pad)
 }
 END_TEST
 
+/* Skipped column taps (brg_desc.col_period): periods of 1-8 taps, each with its own run of
+ * columns (trimmed at either end as a 3x3 or 7x7 filter's border taps are, empty, or all
+ * of them), over N of one or several register blocks, on each ISA, in every batch mode, with
+ * beta 0 and 1, every epilogue, both prefetches, K with and without a K loop, batch counts
+ * of 0-3 periods.  The elements of B that only skipped terms read are NaN. */
+START_TEST(test_col_taps)
+{
+  static const brg_isa isas[3] = {BRG_ISA_AVX512, BRG_ISA_AVX2, BRG_ISA_GENERIC};
+  static const int ms[4] = {48, 16, 20, 5}, ns[6] = {7, 14, 1, 33, 5, 64}, ks[3] = {4, 1, 19};
+  static const int periods[5] = {3, 7, 1, 2, 8};
+  brg_case cs[3 * 40];
+  size_t n = 0;
+  for (int i = 0; i < 3; i++)
+    for (int v = 0; v < 40; v++) {
+      if (!host_runs(isas[i]))
+        continue;
+      brg_case c;
+      memset(&c, 0, sizeof c);
+      int M = ms[v % 4], N = ns[v % 6], K = ks[(v / 2) % 3], P = periods[v % 5];
+      brg_desc_init(&c.d, M, N, K, isas[i]);
+      c.d.vlen = isas[i] == BRG_ISA_GENERIC ? 8 : 0;
+      c.d.col_period = P;
+      for (int t = 0; t < P; t++) { /* a filter of P taps over a row padded by P/2 */
+        int lo = P / 2 - t, hi = N + P / 2 - t;
+        c.d.col_lo[t] = lo < 0 ? 0 : lo > N ? N : lo;
+        c.d.col_hi[t] = hi > N ? N : hi < c.d.col_lo[t] ? c.d.col_lo[t] : hi;
+      }
+      if (v % 7 == 3) /* one tap with no column at all, one with every column */
+        c.d.col_lo[0] = c.d.col_hi[0] = N / 2;
+      if (v % 7 == 4)
+        c.d.col_lo[P - 1] = 0, c.d.col_hi[P - 1] = N;
+      c.batch = P * ((v / 3) % 4);
+      if (c.batch > 64)
+        c.batch = 8 * P;
+      c.d.mode = (brg_batch_mode)(v % 3);
+      c.d.lda = M + v % 3;
+      c.d.ldb_k = 1 + (v / 4) % 2 * (N + 1);
+      c.d.ldb_n = c.d.ldb_k == 1 ? K + v % 2 : 1;
+      c.d.stride_a = (int64_t)K * c.d.lda + 3;
+      c.d.stride_b = (int64_t)K * c.d.ldb_k + (int64_t)N * c.d.ldb_n;
+      c.d.ldc = M + v % 2;
+      c.d.beta = (v / 2) % 2;
+      c.d.epilogue = (unsigned[]){BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU}[v % 4];
+      c.d.prefetch = (v / 5) % 4;
+      c.d.batch_hint = v % 3 ? c.batch : 0;
+      c.seed = (unsigned)(i * 1000 + v);
+      c.at_start = v % 2;
+      cs[n++] = c;
+    }
+  run_cases(cs, n);
+}
+END_TEST
+
 static Suite *brgemm_suite(void)
 {
   Suite *s = suite_create("brgemm");
@@ -487,6 +540,7 @@ static Suite *brgemm_suite(void)
   tcase_add_test(run, test_generic_widths);
   tcase_add_test(run, test_dot_rows);
   tcase_add_test(run, test_pad);
+  tcase_add_test(run, test_col_taps);
   tcase_set_timeout(run, 600);
   suite_add_tcase(s, run);
   return s;

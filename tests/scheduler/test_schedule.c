@@ -1201,11 +1201,12 @@ START_TEST(test_transposed_target) {
 }
 END_TEST
 
-/* Run kernel "text" (I, W -> O, all rank 4, W's filter row in dimension "wr") under
- * "schedule" with positive inputs and +Inf in W's filter row "rv", and check O's output row 0
- * (dimension 2) against the interpreter, which skips the terms that read outside I: there
- * filter row "rv" reads only I's zero padding, so 0 * Inf (NaN) shows whether a call ran it. */
-static void check_skips_row0(const char *text, const char *schedule, int wr, int rv) {
+/* Run kernel "text" (I, W -> O, all rank 4) under "schedule" with positive inputs and +Inf
+ * in W's index "wv" of dimension "wd" (a filter row or column), and check O's outputs at index
+ * "ov" of dimension "od" (a row or a column) against the interpreter, which skips the terms
+ * that read outside I: there that filter row or column reads only I's zero padding, so 0 * Inf
+ * (NaN) shows whether a call ran it. */
+static void check_skips(const char *text, const char *schedule, int wd, int wv, int od, int ov) {
   loaded *l = load_text("taps.bk", text);
   const ir_kernel *k = l->prog->kernels.data[0];
   float *args[3];
@@ -1214,14 +1215,16 @@ static void check_skips_row0(const char *text, const char *schedule, int wr, int
     args[i] = malloc(sizeof(float) * (size_t)k->params.data[i]->nelems);
     oracle_fill(args[i], k->params.data[i]->nelems, &seed);
   }
-  const int64_t *wd = k->params.data[1]->dims, *od = k->params.data[2]->dims;
+  const int64_t *wdims = k->params.data[1]->dims, *odims = k->params.data[2]->dims;
   for (int64_t i = 0; i < k->params.data[0]->nelems; i++)
     args[0][i] = fabsf(args[0][i]) + 0.25f;
-  int64_t inner = 1;
-  for (int d = wr + 1; d < 4; d++)
-    inner *= wd[d];
+  int64_t inner = 1, oinner = 1;
+  for (int d = wd + 1; d < 4; d++)
+    inner *= wdims[d];
+  for (int d = od + 1; d < 4; d++)
+    oinner *= odims[d];
   for (int64_t i = 0; i < k->params.data[1]->nelems; i++)
-    if ((i / inner) % wd[wr] == rv)
+    if ((i / inner) % wdims[wd] == wv)
       args[1][i] = INFINITY;
   double **ref = oracle_reference(k, args);
   session S = session_open(text, schedule, 2);
@@ -1234,10 +1237,10 @@ static void check_skips_row0(const char *text, const char *schedule, int wr, int
   fn(args[0], args[1], args[2]);
   int64_t checked = 0;
   for (int64_t i = 0; i < k->params.data[2]->nelems; i++) {
-    if ((i / od[3]) % od[2] != 0)
+    if ((i / oinner) % odims[od] != ov)
       continue;
     double want = ref[0][i], got = args[2][i];
-    ck_assert_msg(isfinite(want), "the reference reads the Inf row at output %lld", (long long)i);
+    ck_assert_msg(isfinite(want), "the reference reads the Inf taps at output %lld", (long long)i);
     ck_assert_msg(fabs(got - want) <= ORACLE_TOLERANCE * (1 + fabs(want)),
                   "%s: output %lld is %g, not %g (a call ran the padding taps)", schedule,
                   (long long)i, got, want);
@@ -1279,9 +1282,23 @@ START_TEST(test_skipped_taps) {
       {neg, "s0{brgemm(m=c,n=w,k=k;batch=r,s);order=n,h;pack=dO:pad,dI:transpose}", 1, 2},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    check_skips_row0(cases[i].text, cases[i].schedule, cases[i].wr, cases[i].rv);
+    check_skips(cases[i].text, cases[i].schedule, cases[i].wr, cases[i].rv, 2, 0);
     check_runs_1_2(cases[i].text, cases[i].schedule);
   }
+  /* skipped column taps (sched_op.col): N over a whole output row, the filter column the last
+   * batch loop; the first and last output columns, unit and stride 2 with dilation 2, the
+   * backward-data form */
+  check_skips(fwd, cases[0].schedule, 2, 0, 3, 0);
+  check_skips(fwd, cases[0].schedule, 2, 2, 3, 6);
+  check_skips(nchw, cases[3].schedule, 3, 0, 3, 0);
+  check_skips(neg, cases[4].schedule, 2, 2, 3, 0);
+  check_skips(neg, cases[4].schedule, 2, 0, 3, 5);
+  static const char s2[] = "kernel k(I: f32[1, 8, 5, 9], W: f32[8, 3, 3, 16]) -> (O: f32[1, 16, 5, 5]) {\n"
+                           "  O[n, k, p, q] += I[n, c, p + r - 1, 2*q + 2*s - 2] * W[c, r, s, k]\n}\n";
+  static const char s2s[] = "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,O:transpose}";
+  check_skips(s2, s2s, 2, 0, 3, 0);
+  check_skips(s2, s2s, 2, 2, 3, 4);
+  check_runs_1_2(s2, s2s);
   /* a 7-row filter with padding 4 on a 3-row image: the first output row reads no row */
   static const char tall[] = "kernel k(I: f32[1, 4, 3, 5], W: f32[4, 7, 1, 16]) -> (O: f32[1, 16, 5, 5]) {\n"
                              "  O[n, k, p, q] += I[n, c, p + r - 4, q + s] * W[c, r, s, k]\n}\n";
@@ -1294,7 +1311,9 @@ START_TEST(test_skipped_taps) {
   for (int threads = 1; threads <= 2; threads++) {
     char *text = default_schedule(wp, threads);
     ck_assert_msg(strstr(text, "brgemm(m=k") && strstr(text, "O:transpose"), "%s", text);
-    check_skips_row0(wp, text, 1, 0);
+    check_skips(wp, text, 1, 0, 2, 0);
+    check_skips(wp, text, 2, 0, 3, 0); /* the columns too (sched_op.col) */
+    check_skips(wp, text, 2, 2, 3, 6);
     check_runs_1_2(wp, text);
     free(text);
   }
