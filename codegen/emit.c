@@ -109,7 +109,7 @@ static void header_kernel(FILE *out, const ir_kernel *k, const char *name, bool 
     for (int i = 0; i < k->params.len; i++)
       fprintf(out, "%s%sfloat *BRICK_RESTRICT %s", i ? ", " : "", i < k->ninputs ? "const " : "",
               k->params.data[i]->name);
-    fprintf(out, "%s);\n", ws ? ", void *ws" : "");
+    fprintf(out, "%s);\n", ws ? ", void *brick_ws" : "");
   }
   fprintf(out, "extern const double %s_flops;\nextern const uint64_t %s_workspace_bytes;\n",
           name, name);

@@ -269,9 +269,25 @@ static bool is_c_library_function(const char *name) {
   return false;
 }
 
+/* Is "name" a macro of the C standard library that a program including the generated header
+ * is likely to have defined before it (from <stddef.h>, <stdio.h>, <errno.h>, <assert.h>,
+ * <math.h>)? The header's declarations would not compile after it. */
+static bool is_c_macro(const char *name) {
+  static const char *const macros[] = {"NULL",   "EOF",    "errno",    "assert",   "stdin",
+                                       "stdout", "stderr", "offsetof", "INFINITY", "NAN"};
+  for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
+    if (strcmp(name, macros[i]) == 0)
+      return true;
+  return false;
+}
+
 const char *ir_c_name_problem(const char *name, bool external) {
   if (is_c_keyword(name))
     return "it is reserved in C or C++, and the kernel becomes a C function";
+  if (is_c_macro(name))
+    return "it is a macro of the C standard library, and the kernel becomes a C function";
+  if (strncmp(name, "brick_", 6) == 0 || strncmp(name, "BRICK_", 6) == 0)
+    return "names that start with 'brick_' or 'BRICK_' are the generated header's own";
   if (external && is_c_library_function(name))
     return "it is a function of the C standard library, which the kernel's symbol would replace";
   return NULL;

@@ -165,7 +165,9 @@ bool ir_program_check_overrides(ir_program *p);
 ir_size *ir_program_find_size(const ir_program *p, const char *name);
 
 /* Why "name" cannot name a kernel ("external") or a parameter in the generated C, or NULL:
- * a C or C++ keyword or reserved identifier; for a kernel also a C library function. */
+ * a C or C++ keyword or reserved identifier, a common C library macro (NULL, EOF, errno...),
+ * a name of the generated header's own (brick_..., BRICK_...); for a kernel also a C library
+ * function. */
 const char *ir_c_name_problem(const char *name, bool external);
 ir_kernel *ir_kernel_new(ir_program *p, bk_loc loc, const char *name);
 ir_tensor *ir_kernel_add_tensor(ir_program *p, ir_kernel *k, bk_loc loc, const char *name,

@@ -591,6 +591,16 @@ static const diag_case cases[] = {
      "t.bk:1:27: error: '_B' cannot name an output: it is reserved in C or C++, and the kernel becomes a C function\n"
      "    1 | kernel __k(A: f32[4]) -> (_B: f32[4]) {\n"
      "      |                           ^~\n"},
+    {"tensor_named_c_macro_or_header_name", /* found by a review: the header did not compile */
+     "kernel k(NULL: f32[4]) -> (brick_B: f32[4]) {\n"
+     "  brick_B[i] = NULL[i]\n"
+     "}\n",
+     "t.bk:1:10: error: 'NULL' cannot name an input: it is a macro of the C standard library, and the kernel becomes a C function\n"
+     "    1 | kernel k(NULL: f32[4]) -> (brick_B: f32[4]) {\n"
+     "      |          ^~~~\n"
+     "t.bk:1:28: error: 'brick_B' cannot name an output: names that start with 'brick_' or 'BRICK_' are the generated header's own\n"
+     "    1 | kernel k(NULL: f32[4]) -> (brick_B: f32[4]) {\n"
+     "      |                            ^~~~~~~\n"},
     {"unknown_size_in_dims",
      "kernel k(A: f32[N]) -> (B: f32[4]) {\n"
      "  B[i] = A[i]\n"
