@@ -538,9 +538,12 @@ static void check_rules(sema *c, const written_set *written) {
                "iterator '%s' appears only on the right side, so it is a reduction; use '+=' "
                "or 'max=' to reduce over it", c->iters.data[i].name);
   /* A reduction whose result does not depend on a left-side iterator is legal but usually a
-   * typo ("B[k, jj]" for "B[k, j]": jj became one more reduction, j no index at all). */
-  for (int i = 0; i < c->iters.len && s->assign != IR_ASSIGN_SET && c->ok; i++) {
-    bool used = c->iters.data[i].reduction;
+   * typo ("B[k, jj]" for "B[k, j]": jj became one more reduction, j no index at all). Not when
+   * the statement continues an accumulation (the target's earlier values differ along it) or
+   * the iterator has one value. */
+  bool starts = !written_has(written, s->lhs->tensor);
+  for (int i = 0; i < c->iters.len && s->assign != IR_ASSIGN_SET && starts && c->ok; i++) {
+    bool used = c->iters.data[i].reduction || c->iters.data[i].hi - c->iters.data[i].lo <= 1;
     for (int r = 0; r < c->reads.len && !used; r++)
       for (int d = 0; c->reads.data[r]->index && d < c->reads.data[r]->nargs; d++)
         used |= c->reads.data[r]->index[d].coef[i] != 0;

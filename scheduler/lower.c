@@ -533,24 +533,29 @@ static int64_t tile_extent(const sched_op *op, int r) {
 
 /* Check the strides of N and K: positive, and the leading dimensions of C (the stride of N)
  * and A (the stride of K) at least the M tile, as the BRGEMM contract needs. */
+/* The place of a schedule item ("item": a role, flatten, epilogue) for a message about it, or
+ * its section when the schedule did not come from text with that item. */
+static bk_loc item_loc(const sched_stmt *ss, bk_loc item) { return item.src ? item : ss->loc; }
+
 static void check_strides(lower *L, const sched_op *op, const int64_t *lc, const int64_t *la,
                           const int64_t *lb) {
   const ir_stmt *s = op->stmt;
   const sched_stmt *ss = &op->sched;
   int n = ss->role[SCHED_N], k = ss->role[SCHED_K];
+  bk_loc nloc = item_loc(ss, ss->role_loc[SCHED_N]), kloc = item_loc(ss, ss->role_loc[SCHED_K]);
   int64_t mt = tile_extent(op, SCHED_M);
   const char *an = s->reads[op->a_read]->name, *bn = s->reads[op->b_read]->name;
   if (n >= 0 && (lc[n] < 1 || lb[n] < 1))
-    lerror(L, ss->loc, "N iterator '%s' must have a positive stride in '%s' and '%s'",
+    lerror(L, nloc, "N iterator '%s' must have a positive stride in '%s' and '%s'",
            s->iters[n].name, s->lhs->name, bn);
   else if (n >= 0 && tile_extent(op, SCHED_N) > 1 && lc[n] < mt)
-    lerror(L, ss->loc, "the stride %lld of N iterator '%s' in '%s' is less than the M tile %lld",
+    lerror(L, nloc, "the stride %lld of N iterator '%s' in '%s' is less than the M tile %lld",
            (long long)lc[n], s->iters[n].name, s->lhs->name, (long long)mt);
   else if (k >= 0 && (la[k] < 1 || lb[k] < 1))
-    lerror(L, ss->loc, "K iterator '%s' must have a positive stride in '%s' and '%s'",
+    lerror(L, kloc, "K iterator '%s' must have a positive stride in '%s' and '%s'",
            s->iters[k].name, an, bn);
   else if (k >= 0 && tile_extent(op, SCHED_K) > 1 && la[k] < mt)
-    lerror(L, ss->loc, "the stride %lld of K iterator '%s' in '%s' is less than the M tile %lld "
+    lerror(L, kloc, "the stride %lld of K iterator '%s' in '%s' is less than the M tile %lld "
            "(tile M by at most %lld, or add 'pack=%s:im2col')", (long long)la[k],
            s->iters[k].name, an, (long long)mt, (long long)la[k], an);
 }
@@ -722,7 +727,8 @@ static void col_setup(lower *L, sched_op *op) {
 static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const ir_stmt *s = op->stmt;
   const sched_stmt *ss = &op->sched;
-  bk_loc loc = ss->loc;
+  bk_loc loc = ss->loc, mloc = item_loc(ss, ss->role_loc[SCHED_M]);
+  bk_loc nloc = item_loc(ss, ss->role_loc[SCHED_N]), kloc = item_loc(ss, ss->role_loc[SCHED_K]);
   int64_t lc[64], lx[64], ly[64], c0;
   sched_access_linearize(L->sk, op, &op->write, lc, &c0);
   sched_access_linearize(L->sk, op, &op->reads[c->x], lx, &c0);
@@ -730,7 +736,7 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   int m = ss->role[SCHED_M], n = ss->role[SCHED_N], k = ss->role[SCHED_K];
   const char *mn = s->iters[m].name;
   if (c->cls[m] != SCHED_CLASS_X_SIDE && c->cls[m] != SCHED_CLASS_Y_SIDE) {
-    lerror(L, loc, "M iterator '%s' must index the output and exactly one of the factors", mn);
+    lerror(L, mloc, "M iterator '%s' must index the output and exactly one of the factors", mn);
     return;
   }
   bool a_is_x = c->cls[m] == SCHED_CLASS_X_SIDE;
@@ -739,23 +745,23 @@ static void check_brgemm(lower *L, sched_op *op, const sched_contraction *c) {
   const int64_t *la = a_is_x ? lx : ly;
   const char *an = s->reads[op->a_read]->name;
   if (lc[m] != 1)
-    lerror(L, loc, "M iterator '%s' must have unit stride in the output '%s' (it has %lld)%s%s%s",
+    lerror(L, mloc, "M iterator '%s' must have unit stride in the output '%s' (it has %lld)%s%s%s",
            mn, s->lhs->name, (long long)lc[m], s->inits_target ? "; add 'pack=" : "",
            s->inits_target ? s->lhs->name : "", s->inits_target ? ":transpose'" : "");
   else if (la[m] != 1)
-    lerror(L, loc, "M iterator '%s' has stride %lld in '%s'; add 'pack=%s:im2col'", mn,
+    lerror(L, mloc, "M iterator '%s' has stride %lld in '%s'; add 'pack=%s:im2col'", mn,
            (long long)la[m], an, an);
   else if (n >= 0 && c->cls[n] != (a_is_x ? SCHED_CLASS_Y_SIDE : SCHED_CLASS_X_SIDE))
-    lerror(L, loc, "N iterator '%s' must index the output and '%s' only", s->iters[n].name,
+    lerror(L, nloc, "N iterator '%s' must index the output and '%s' only", s->iters[n].name,
            s->reads[op->b_read]->name);
   else if (k >= 0 && c->cls[k] != SCHED_CLASS_REDUCE)
-    lerror(L, loc, "K iterator '%s' must be a reduction over both factors", s->iters[k].name);
+    lerror(L, kloc, "K iterator '%s' must be a reduction over both factors", s->iters[k].name);
   else
     check_strides(L, op, lc, la, a_is_x ? ly : lx);
   for (int i = 0; L->ok && i < ss->nbatch; i++) {
     sched_loop b = ss->batch[i];
     if (b.tile && (s->iters[b.iter].hi - s->iters[b.iter].lo) % ss->tile[SCHED_K] != 0)
-      lerror(L, loc, "the K tile %lld must divide the range %lld of '%s' when its tile loop is "
+      lerror(L, kloc, "the K tile %lld must divide the range %lld of '%s' when its tile loop is "
              "in the batch", (long long)ss->tile[SCHED_K],
              (long long)(s->iters[b.iter].hi - s->iters[b.iter].lo), s->iters[b.iter].name);
   }
@@ -1037,7 +1043,8 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
   int64_t ep = s->iters[p].hi - s->iters[p].lo, eq = s->iters[q].hi - s->iters[q].lo, wa = la[p];
   int64_t pitch = sched_flatten_pitch(s, ss, p);
   if (pitch == 0 || pitch != wa) { /* 0: cannot (p not in A, say: wa = 0 too) */
-    lerror(L, ss->loc, "cannot flatten '%s' into M '%s': they must index the last two dimensions "
+    lerror(L, item_loc(ss, ss->flatten_loc),
+           "cannot flatten '%s' into M '%s': they must index the last two dimensions "
            "of '%s', with unit stride and a row pitch of at least %lld in '%s' and not in '%s' "
            "(and a wider pitch needs '%s' to start its accumulation here)",
            s->iters[p].name, s->iters[q].name, s->lhs->name, (long long)eq,
@@ -1070,7 +1077,9 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
     *write = w;
   }
   if (!packed_as(ss, ar, SCHED_PACK_MASK) && access_may_oob(L->sk, &reads[ar], s->niters, it)) {
-    lerror(L, ss->loc, "flatten=%s reads past the end of '%s'", s->iters[p].name, s->reads[ar]->name);
+    lerror(L, item_loc(ss, ss->flatten_loc),
+           "flatten=%s reads past the end of '%s'", s->iters[p].name,
+           s->reads[ar]->name);
     return false;
   }
   return true;
@@ -1337,7 +1346,8 @@ static void add_epilogue(lower *L, sched_op *op, const ir_stmt *e) {
   int br;
   op->epi = sched_epilogue_match(op->stmt, ss, e, &br);
   if (!op->epi) {
-    lerror(L, ss->loc, "statement s%d cannot run as the epilogue of s%d (it must be "
+    lerror(L, item_loc(ss, ss->epilogue_loc),
+           "statement s%d cannot run as the epilogue of s%d (it must be "
            "'T = relu(T + b[x])', 'T = T + b[x]' or 'T = relu(T)' on s%d's target, right after "
            "it, with x its M or N iterator)", e->index, op->stmt->index, op->stmt->index);
     return;
@@ -1437,7 +1447,9 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
     if (ss->epilogue_stmt == s->index + 1)
       add_epilogue(L, op, L->sk->k->stmts.data[s->index + 1]);
     else
-      lerror(L, ss->loc, "the epilogue of s%d must be the next statement, s%d", s->index, s->index + 1);
+      lerror(L, item_loc(ss, ss->epilogue_loc),
+           "the epilogue of s%d must be the next statement, s%d",
+             s->index, s->index + 1);
   }
   if (ss->brgemm && ss->tail && !ss->tail_call && L->ok && op->pad_q)
     lower_tail(L, s, op, iters, write, mask_tail_reads(L, s, op, reads));

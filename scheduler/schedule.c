@@ -13,8 +13,13 @@
 #include "scheduler.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Largest tile or tail a schedule may write (a bigger one would only mean the whole range). */
+#define SCHED_MAX_NUMBER INT32_MAX
 
 sched_schedule *sched_schedule_new(void) {
   bk_arena *a = bk_arena_new();
@@ -38,11 +43,14 @@ sched_stmt *sched_schedule_find(sched_schedule *s, int stmt) {
 }
 
 void sched_stmt_forget_source(sched_stmt *ss) {
-  ss->loc = ss->tail_loc = ss->out_loc = BK_NO_LOC;
+  ss->loc = ss->tail_loc = ss->out_loc = ss->flatten_loc = ss->epilogue_loc = BK_NO_LOC;
+  for (int r = 0; r < 3; r++)
+    ss->role_loc[r] = BK_NO_LOC;
 }
 
 sched_stmt *sched_schedule_add(sched_schedule *s, int stmt) {
   sched_stmt st = {.stmt = stmt, .role = {-1, -1, -1}, .parallel = -1};
+  sched_stmt_forget_source(&st);
   bk_vec_push(s->arena, &s->stmts, st);
   return &s->stmts.data[s->stmts.len - 1];
 }
@@ -138,10 +146,17 @@ static bool parse_loop(sparser *P, int *iter, int64_t *tile) {
     return true;
   size_t tb = P->pos;
   char *end;
+  errno = 0;
   long long v = strtoll(P->src->text + P->pos, &end, 10);
   P->pos = (size_t)(end - P->src->text);
   if (P->pos == tb) {
     serror(P, here(P, 1), "expected a tile size after '/'");
+    return false;
+  }
+  if (errno == ERANGE || v > SCHED_MAX_NUMBER) {
+    serror(P, (bk_loc){P->src, (uint32_t)tb, (uint32_t)(P->pos - tb)},
+           "tile size '%.*s' of '%s' is out of range (at most %lld)", (int)(P->pos - tb),
+           P->src->text + tb, P->st->iters[*iter].name, (long long)SCHED_MAX_NUMBER);
     return false;
   }
   if (v <= 0) {
@@ -153,14 +168,18 @@ static bool parse_loop(sparser *P, int *iter, int64_t *tile) {
   return true;
 }
 
-/* A comma list of loops into "loops"/"n"; "tiles" gets each loop's tile size. */
-static bool parse_loop_list(sparser *P, sched_loop *loops, int64_t *tiles, int *n) {
+/* A comma list of loops into "loops"/"n"; "tiles" gets each loop's tile size, "locs" its
+ * place in the text. */
+static bool parse_loop_list(sparser *P, sched_loop *loops, int64_t *tiles, bk_loc *locs, int *n) {
   *n = 0;
   do {
     int it;
     int64_t t;
+    size_t b = P->pos;
     if (!parse_loop(P, &it, &t))
       return false;
+    if (*n < SCHED_MAX_LOOPS)
+      locs[*n] = (bk_loc){P->src, (uint32_t)b, (uint32_t)(P->pos - b)};
     if (*n == SCHED_MAX_LOOPS) {
       serror(P, here(P, 1), "too many loops (at most %d)", SCHED_MAX_LOOPS);
       return false;
@@ -174,7 +193,7 @@ static bool parse_loop_list(sparser *P, sched_loop *loops, int64_t *tiles, int *
 /* Tile sizes written on loops, kept until the section is complete and checked. */
 typedef struct loop_tiles {
   int64_t order[SCHED_MAX_LOOPS], batch[SCHED_MAX_LOOPS], parallel;
-  bk_loc order_loc, batch_loc, parallel_loc;
+  bk_loc order_locs[SCHED_MAX_LOOPS], batch_locs[SCHED_MAX_LOOPS], parallel_loc;
   unsigned seen; /* the items of the section so far (item_bit) */
 } loop_tiles;
 
@@ -209,6 +228,7 @@ static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     }
     if (!parse_loop(P, &ss->role[r], &ss->tile[r]))
       return false;
+    ss->role_loc[r] = (bk_loc){P->src, role_loc.offset, (uint32_t)(P->pos - role_loc.offset)};
   } while (eat(P, ','));
   if (ss->role[SCHED_M] < 0) {
     serror(P, here(P, 1), "brgemm(...) needs an M iterator ('m=')");
@@ -222,8 +242,7 @@ static bool parse_brgemm(sparser *P, sched_stmt *ss, loop_tiles *lt) {
       serror(P, batch_loc, "expected 'batch=' in brgemm(...)");
       return false;
     }
-    lt->batch_loc = here(P, 1);
-    if (!parse_loop_list(P, ss->batch, lt->batch, &ss->nbatch))
+    if (!parse_loop_list(P, ss->batch, lt->batch, lt->batch_locs, &ss->nbatch))
       return false;
   }
   return expect_char(P, ')');
@@ -333,6 +352,7 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
       return false;
     }
     ss->epilogue = true;
+    ss->epilogue_loc = (bk_loc){P->src, loc.offset, (uint32_t)(P->pos - loc.offset)};
     return true;
   }
   if (!word_is(s, n, "order") && !word_is(s, n, "parallel") && !word_is(s, n, "pack") &&
@@ -353,16 +373,24 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
       return false;
     }
     ss->flatten = true;
+    ss->flatten_loc = (bk_loc){P->src, loc.offset, (uint32_t)(P->pos - loc.offset)};
     return true;
   }
   if (word_is(s, n, "tail")) {
     size_t tb = P->pos;
     char *end;
+    errno = 0;
     long long v = isdigit((unsigned char)cur(P)) ? strtoll(P->src->text + P->pos, &end, 10) : 0;
     P->pos = v > 0 ? (size_t)(end - P->src->text) : P->pos;
     if (P->pos == tb || v <= 0) {
       serror(P, (bk_loc){P->src, (uint32_t)tb, (uint32_t)(P->pos > tb ? P->pos - tb : 1)},
              "'tail' takes a positive number of M iterations");
+      return false;
+    }
+    if (errno == ERANGE || v > SCHED_MAX_NUMBER) {
+      serror(P, (bk_loc){P->src, (uint32_t)tb, (uint32_t)(P->pos - tb)},
+             "'tail=%.*s' is out of range (at most %lld)", (int)(P->pos - tb), P->src->text + tb,
+             (long long)SCHED_MAX_NUMBER);
       return false;
     }
     ss->tail = v;
@@ -382,10 +410,8 @@ static bool parse_item(sparser *P, sched_stmt *ss, loop_tiles *lt) {
     ss->tail_loc = (bk_loc){P->src, loc.offset, (uint32_t)(P->pos - loc.offset)}; /* the whole item */
     return true;
   }
-  if (word_is(s, n, "order")) {
-    lt->order_loc = here(P, 1);
-    return parse_loop_list(P, ss->order, lt->order, &ss->norder);
-  }
+  if (word_is(s, n, "order"))
+    return parse_loop_list(P, ss->order, lt->order, lt->order_locs, &ss->norder);
   if (word_is(s, n, "parallel")) {
     lt->parallel_loc = here(P, 1);
     const char *w;
@@ -426,9 +452,14 @@ static bool check_loop(sparser *P, const sched_stmt *ss, sched_loop l, int64_t t
     serror(P, loc, "only the M, N and K iterators of a BRGEMM can be tiled, not '%s'", name);
     return false;
   }
+  if (l.tile && ss->tile[r] == 0) {
+    serror(P, loc, "'%s/%lld' is a loop over tiles, but %c=%s is not tiled (write %c=%s/%lld)",
+           name, (long long)t, "mnk"[r], name, "mnk"[r], name, (long long)t);
+    return false;
+  }
   if (l.tile && ss->tile[r] != t) {
-    serror(P, loc, "'%s/%lld' does not match the tile size %lld of %c=%s", name, (long long)t,
-           (long long)ss->tile[r], "mnk"[r], name);
+    serror(P, loc, "'%s/%lld' does not match the tile size of %c=%s/%lld", name, (long long)t,
+           "mnk"[r], name, (long long)ss->tile[r]);
     return false;
   }
   return true;
@@ -450,7 +481,7 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
   if (ss->fused)
     return true; /* computed by another statement's epilogue: no loops of its own */
   if (ss->epilogue && !ss->brgemm) {
-    serror(P, ss->loc, "'epilogue' needs a BRGEMM statement");
+    serror(P, ss->epilogue_loc, "'epilogue' needs a BRGEMM statement");
     return false;
   }
   if (ss->tail && !ss->brgemm) {
@@ -474,17 +505,17 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
   for (int r = 0; r < 3 && ss->brgemm; r++)
     for (int q = 0; q < r; q++)
       if (ss->role[r] >= 0 && ss->role[r] == ss->role[q]) {
-        serror(P, ss->loc, "'%s' has two BRGEMM roles", st->iters[ss->role[r]].name);
+        serror(P, ss->role_loc[r], "'%s' has two BRGEMM roles", st->iters[ss->role[r]].name);
         return false;
       }
   for (int i = 0; i < ss->norder; i++)
-    if (!check_loop(P, ss, ss->order[i], lt->order[i], lt->order_loc))
+    if (!check_loop(P, ss, ss->order[i], lt->order[i], lt->order_locs[i]))
       return false;
   for (int i = 0; i < ss->nbatch; i++) {
-    if (!check_loop(P, ss, ss->batch[i], lt->batch[i], lt->batch_loc))
+    if (!check_loop(P, ss, ss->batch[i], lt->batch[i], lt->batch_locs[i]))
       return false;
     if (!is_reduction(st, ss->batch[i].iter)) {
-      serror(P, lt->batch_loc, "'%s' cannot be in the batch: it indexes the output",
+      serror(P, lt->batch_locs[i], "'%s' cannot be in the batch: it indexes the output",
              st->iters[ss->batch[i].iter].name);
       return false;
     }
@@ -494,8 +525,10 @@ static bool finish_section(sparser *P, sched_stmt *ss, const loop_tiles *lt) {
       sched_loop a = i < ss->norder ? ss->order[i] : ss->batch[i - ss->norder];
       sched_loop b = j < ss->norder ? ss->order[j] : ss->batch[j - ss->norder];
       if (a.iter == b.iter && a.tile == b.tile) {
-        serror(P, ss->loc, "loop '%s%s' is listed twice", st->iters[a.iter].name,
-               a.tile ? "/T" : "");
+        bk_loc la = i < ss->norder ? lt->order_locs[i] : lt->batch_locs[i - ss->norder];
+        bk_loc lb = j < ss->norder ? lt->order_locs[j] : lt->batch_locs[j - ss->norder];
+        serror(P, la.offset > lb.offset ? la : lb, "loop '%s%s' is listed twice", /* the later */
+               st->iters[a.iter].name, a.tile ? "/T" : "");
         return false;
       }
     }

@@ -83,6 +83,9 @@ typedef struct sched_stmt {
   bk_loc loc;               /* the section in the schedule text, for messages */
   bk_loc tail_loc;          /* the "tail" item, for messages */
   bk_loc out_loc;           /* the "Y:transpose" pack, for messages */
+  bk_loc role_loc[3];       /* the "m=", "n=", "k=" items, for messages */
+  bk_loc flatten_loc;       /* the "flatten" item, for messages */
+  bk_loc epilogue_loc;      /* the "epilogue" item, for messages */
 } sched_stmt;
 
 typedef struct sched_schedule {

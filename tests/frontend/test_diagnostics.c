@@ -1051,6 +1051,15 @@ START_TEST(warning_unused_left_iterator) {
                          "  C[i, j] += A[i, k] * B[k, j]\n}\n", NULL, &got), BRICK_OK);
   assert_text("right", got, "");
   free(got);
+  /* found by a review: a 'max=' or '+=' that continues C's accumulation (C's earlier values
+   * differ along j), and a left-side iterator of one value, are no typo */
+  ck_assert_int_eq(parse("kernel mm(A: f32[8, 4], B: f32[4, 6]) -> (C: f32[8, 6], D: f32[1]) {\n"
+                         "  C[i, j] += A[i, k] * B[k, j]\n"
+                         "  C[i, j] max= A[i, k]\n"
+                         "  C[i, j] += A[i, k]\n"
+                         "  D[i] += A[k, 0]\n}\n", NULL, &got), BRICK_OK);
+  assert_text("continued", got, "");
+  free(got);
 }
 END_TEST
 

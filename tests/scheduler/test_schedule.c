@@ -314,11 +314,11 @@ static const bad_schedule bad[] = {
     /* tile sizes */
     {conv_text, "s0{brgemm(m=q/0,n=k,k=c)}", 15, 1, "tile size 0 of 'q' must be positive"},
     {conv_text, "s0{brgemm(m=q/-3,n=k,k=c)}", 15, 2, "tile size -3 of 'q' must be positive"},
-    {conv_text, "s0{brgemm(m=q/4,n=k,k=c;batch=r,s);order=q/8;pack=I:pad}", 42, 1,
-     "'q/8' does not match the tile size 4 of m=q"},
-    {conv_text, "s0{loops;order=q/4}", 16, 1,
+    {conv_text, "s0{brgemm(m=q/4,n=k,k=c;batch=r,s);order=q/8;pack=I:pad}", 42, 3,
+     "'q/8' does not match the tile size of m=q/4"},
+    {conv_text, "s0{loops;order=q/4}", 16, 3,
      "only the M, N and K iterators of a BRGEMM can be tiled, not 'q'"},
-    {conv_text, "s0{brgemm(m=q,n=k,k=c/4;batch=r,s,c/4);pack=I:pad}", 1, 2,
+    {conv_text, "s0{brgemm(m=q,n=k,k=c/4;batch=r,s,c/4);pack=I:pad}", 19, 5,
      "the K tile 4 must divide the range 6 of 'c' when its tile loop is in the batch"},
     /* a BRGEMM on a statement that is not a contraction */
     {fc_text, "s1{brgemm(m=k,n=n)}", 1, 2,
@@ -326,20 +326,22 @@ static const bad_schedule bad[] = {
     {fc_text, "act{brgemm(m=k)}", 1, 3,
      "statement s1 is not a contraction 'C[..] += A[..] * B[..]'; schedule it with 'loops'"},
     /* roles */
-    {conv_text, "s0{brgemm(m=p,n=k,k=c;batch=r,s);pack=I:pad}", 1, 2,
-     "M iterator 'p' must have unit stride in the output 'O' (it has 9); add 'pack=O:transpose'"},
-    {strided_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s)}", 1, 2,
+    {conv_text, "s0{brgemm(m=p,n=k,k=c;batch=r,s);pack=I:pad}", 11, 3,
+     "M iterator 'p' must have unit stride in the output 'O' (it has 9); add "
+     "'pack=O:transpose'"},
+    {strided_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s)}", 11, 3,
      "M iterator 'q' has stride 2 in 'I'; add 'pack=I:im2col'"},
-    {fc_text, "s0{brgemm(m=c,n=n)}", 1, 2,
+    {fc_text, "s0{brgemm(m=c,n=n)}", 11, 3,
      "M iterator 'c' must index the output and exactly one of the factors"},
-    {conv_text, "s0{brgemm(m=q,n=c,k=k;batch=r,s);pack=I:pad}", 1, 2,
+    {conv_text, "s0{brgemm(m=q,n=c,k=k;batch=r,s);pack=I:pad}", 15, 3,
      "N iterator 'c' must index the output and 'Wt' only"},
-    {conv_text, "s0{brgemm(m=q,n=k,k=p;batch=r,s);pack=I:pad}", 1, 2,
+    {conv_text, "s0{brgemm(m=q,n=k,k=p;batch=r,s);pack=I:pad}", 19, 3,
      "K iterator 'p' must be a reduction over both factors"},
-    {conv_text, "s0{brgemm(m=q,n=k,k=s;batch=c,r);pack=I:pad}", 1, 2,
-     "the stride 1 of K iterator 's' in 'I' is less than the M tile 9 (tile M by at most 1, or "
-     "add 'pack=I:im2col')"},
-    {conv_text, "s0{brgemm(m=q,n=q)}", 1, 2, "'q' has two BRGEMM roles"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=s;batch=c,r);pack=I:pad}", 19, 3,
+     "the stride 1 of K iterator 's' in 'I' is less than the M tile 9 (tile M by at most 1, "
+     "or add 'pack=I:im2col')"},
+    {conv_text, "s0{brgemm(m=q,n=q)}", 15, 3,
+     "'q' has two BRGEMM roles"},
     {conv_text, "s0{brgemm(m=q,m=p)}", 15, 1, "role 'm' is given twice"},
     {conv_text, "s0{brgemm(n=k)}", 14, 1, "brgemm(...) needs an M iterator ('m=')"},
     {conv_text, "s0{brgemm(m=q,x=k)}", 15, 1, "expected 'm=', 'n=' or 'k=' in brgemm(...)"},
@@ -380,10 +382,10 @@ static const bad_schedule bad[] = {
     {conv_text, "s0{loops;brgemm(m=q,n=k,k=c;batch=r,s)}", 10, 6,
      "'brgemm': the section already says brgemm, loops or fused"},
     /* found by a user trial: k is in no factor A, so its pitch there was 0 like "cannot" */
-    {conv_text, "s0{brgemm(m=q,n=k/4,k=c;batch=r,s);flatten=k;pack=I:pad}", 1, 2,
-     "cannot flatten 'k' into M 'q': they must index the last two dimensions of 'O', with unit "
-     "stride and a row pitch of at least 9 in 'I' and not in 'Wt' (and a wider pitch needs 'O' "
-     "to start its accumulation here)"},
+    {conv_text, "s0{brgemm(m=q,n=k/4,k=c;batch=r,s);flatten=k;pack=I:pad}", 36, 9,
+     "cannot flatten 'k' into M 'q': they must index the last two dimensions of 'O', with "
+     "unit stride and a row pitch of at least 9 in 'I' and not in 'Wt' (and a wider pitch "
+     "needs 'O' to start its accumulation here)"},
     /* the input read in place, its padding masked off */
     {conv_text, "s0{" CONV_OK ";pack=I:mask}", 1, 2,
      "'pack=I:mask' needs a BRGEMM with the output rows flattened into M ('flatten=')"},
@@ -412,10 +414,23 @@ static const bad_schedule bad[] = {
     {fc_text, "s0{brgemm(m=n,n=k,k=c);tail=1;pack=X:im2col,Y:transpose} s1{loops}", 45, 11,
      "'pack=Y:transpose' cannot be combined with 'tail' (only with 'tail=T:call')"},
     /* loops */
-    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 1, 2,
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=n,p,p;pack=I:pad}", 44, 1,
      "loop 'p' is listed twice"},
-    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=r;pack=I:pad}", 1, 2,
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=r;pack=I:pad}", 40, 1,
      "loop 'r' is listed twice"},
+    /* found by a review: these pointed at the section, or quoted the tile wrong */
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=c/2,r,s)}", 29, 3,
+     "'c/2' is a loop over tiles, but k=c is not tiled (write k=c/2)"},
+    {conv_text, "s0{brgemm(m=q/99999999999999999999,n=k,k=c)}", 15, 20,
+     "tile size '99999999999999999999' of 'q' is out of range (at most 2147483647)"},
+    {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);tail=4294967296;pack=I:pad}", 39, 10,
+     "'tail=4294967296' is out of range (at most 2147483647)"},
+    {"kernel e(X: f32[8, 20], Wt: f32[20, 12], b: f32[12]) -> (Y: f32[8, 12]) {\n"
+     "  Y[n, k] += X[n, c] * Wt[c, k]\n  Y[n, k] = Y[n, k] * b[k]\n}\n",
+     "s0{brgemm(m=k,n=n,k=c);epilogue=s1} s1{fused}", 24, 11,
+     "statement s1 cannot run as the epilogue of s0 (it must be 'T = relu(T + b[x])', "
+     "'T = T + b[x]' or 'T = relu(T)' on s0's target, right after it, with x its M or N "
+     "iterator)"},
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=q}", 40, 1,
      "'q' is the M iterator: its loop is inside the BRGEMM call (write 'q/T' for the loop over "
      "its tiles)"},
