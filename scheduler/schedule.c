@@ -617,6 +617,18 @@ static bool parse_section(sparser *P) {
 sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, bk_diag *diag) {
   sparser P = {.k = k, .src = src, .diag = diag, .out = sched_schedule_new()};
   skip_space(&P);
+  /* "KERNEL: sections", as 'brick show --schedule' prints it: the kernel's name may lead */
+  const char *w;
+  size_t b = P.pos, n = ident(&P, &w);
+  if (n && cur(&P) == ':') {
+    if (!word_is(w, n, k->name))
+      serror(&P, (bk_loc){src, (uint32_t)b, (uint32_t)n}, "this schedule is for kernel '%.*s', "
+             "not '%s'", (int)n, w, k->name);
+    P.pos++;
+    skip_space(&P);
+  } else {
+    P.pos = b;
+  }
   while (cur(&P) && !P.failed) {
     parse_section(&P);
     skip_space(&P);

@@ -418,6 +418,7 @@ static const bad_schedule bad[] = {
      "loop 'p' is listed twice"},
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=r;pack=I:pad}", 40, 1,
      "loop 'r' is listed twice"},
+    {conv_text, "fc: s0{loops}", 1, 2, "this schedule is for kernel 'fc', not 'conv'"},
     /* found by a review: these pointed at the section, or quoted the tile wrong */
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=c/2,r,s)}", 29, 3,
      "'c/2' is a loop over tiles, but k=c is not tiled (write k=c/2)"},
@@ -581,6 +582,8 @@ START_TEST(test_good_schedules_api) {
       {fc_text, "s0{brgemm(m=k/5,n=n/3,k=c/7);order=c/7,n/3,k/5;pack=Wt:im2col} "
                 "act{loops;order=k,n;parallel=k}"},
       {fc_text, "s0{loops;order=c,k,n;parallel=n;pack=X:pad} s1{loops}"},
+      /* the line 'brick show --schedule' prints, the kernel's name first */
+      {fc_text, "fc: s0{brgemm(m=k,n=n,k=c);pack=Wt:im2col} s1{loops;order=n,k}"},
   };
   for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
     brick_ctx *ctx = brick_ctx_new();
