@@ -490,6 +490,25 @@ void tune_record_release(tune_record *r) {
   *r = (tune_record){0};
 }
 
+/* Read the record that query "sql" (its key bound as bind_key does, candidate id "id" as ?7
+ * when it has one) selects into "r"; SQLITE_ROW when there is one, SQLITE_DONE when not, or an
+ * error. */
+static int read_one(tune_db *db, const char *sql, const tune_key *key, int64_t id,
+                    tune_record *r) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  bind_key(st, key);
+  if (id)
+    sqlite3_bind_int64(st, 7, id);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    read_record(st, 0, r);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, char **err) {
   *found = false;
   *r = (tune_record){0};
@@ -498,17 +517,30 @@ int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, 
   char sql[1024];
   snprintf(sql, sizeof sql, "SELECT %s FROM best b JOIN candidate c ON c.id = b.candidate_id "
            "JOIN tuning_key k ON k.id = b.key_id WHERE %s", record_columns, key_where);
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return fail(db, rc, err);
-  bind_key(st, key);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    read_record(st, 0, r);
-    *found = true;
+  int rc = read_one(db, sql, key, 0, r);
+  if (rc == SQLITE_DONE) { /* no best row, or its candidate deleted by hand: the rule again */
+    int64_t kid = 0, id = 0;
+    snprintf(sql, sizeof sql, "SELECT k.id FROM tuning_key k WHERE %s", key_where);
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+      bind_key(st, key);
+      rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW)
+        kid = sqlite3_column_int64(st, 0);
+      sqlite3_finalize(st);
+    }
+    if (rc == SQLITE_ROW)
+      rc = best_record(db, kid, &id);
+    if (rc == SQLITE_OK && id) {
+      snprintf(sql, sizeof sql, "SELECT %s FROM candidate c JOIN tuning_key k ON k.id = c.key_id "
+               "WHERE %s AND c.id = ?7", record_columns, key_where);
+      rc = read_one(db, sql, key, id, r);
+    } else if (rc == SQLITE_OK || rc == SQLITE_DONE) {
+      rc = SQLITE_DONE;
+    }
   }
-  sqlite3_finalize(st);
+  *found = rc == SQLITE_ROW;
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(db, rc, err);
 }
 
@@ -548,6 +580,8 @@ static void print_key_row(sqlite3_stmt *st, FILE *out, bool verbose) {
             sqlite3_column_double(st, 8), sqlite3_column_double(st, 9),
             (long long)sqlite3_column_int64(st, 10), (const char *)sqlite3_column_text(st, 12),
             (const char *)sqlite3_column_text(st, 11));
+  else if (sqlite3_column_int64(st, 7) > 0) /* the best's candidate deleted by hand, say */
+    fputs(", its best record is missing: lookups pick the best of the ok ones again\n", out);
   else
     fputs(", no successful measurement\n", out);
   if (verbose) {

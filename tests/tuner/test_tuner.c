@@ -250,6 +250,21 @@ START_TEST(db_record_and_lookup) {
   tune_record_release(&r);
   tune_db_close(db);
   ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM tuning_key"), 2);
+  /* found by a review: with the best's candidate deleted by hand, the rule picks again (b's
+   * other records: median of 1, 2.4, 2.6 ms is 2.4; a is 2 ms, so a) instead of no record */
+  sqlite3 *h;
+  ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+  char del[64];
+  snprintf(del, sizeof del, "DELETE FROM candidate WHERE id = %lld", (long long)id);
+  ck_assert_int_eq(sqlite3_exec(h, del, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(h);
+  db = tune_db_open(path, false, &err);
+  ck_assert_ptr_nonnull(db);
+  ck_assert_int_eq(tune_db_best(db, &key, &r, &found, &err), 0);
+  ck_assert(found);
+  ck_assert_str_eq(r.schedule, "a");
+  tune_record_release(&r);
+  tune_db_close(db);
   tune_key_release(&key);
   tune_key_release(&other);
   loaded_free(l);
