@@ -606,6 +606,15 @@ static int run_command(cli *c, int argc, char **argv) {
   return rc;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Under AddressSanitizer (BRICK_SANITIZE builds), a malloc too big to satisfy returns NULL as
+ * glibc's does, so 'cannot allocate' is reported cleanly there too instead of aborting. */
+const char *__asan_default_options(void);
+__attribute__((visibility("default"))) const char *__asan_default_options(void) {
+  return "allocator_may_return_null=1";
+}
+#endif
+
 int main(int argc, char **argv) {
   if (argc < 2)
     return usage_error("%s", "no command given");

@@ -360,6 +360,18 @@ START_TEST(run_with_define) {
 }
 END_TEST
 
+/* Tensors too big for this machine's memory (880 GB, within the language's 2^40 elements): a
+ * clean error, also under the sanitizers (found by a review: ASan aborted the run). */
+START_TEST(run_too_big_to_allocate) {
+  cmd_result r = run_args((const char *[]){"run", "-D", "N=219902325555", "t.bk", NULL});
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_str_eq(r.out, "");
+  ck_assert_msg(strstr(r.err, "brick: error: cannot allocate 880 GB for tensor A of kernel "
+                              "scale\n"), "%s", r.err);
+  cmd_result_release(&r);
+}
+END_TEST
+
 /* compile --name: the kernel's symbols and header names follow the new name; errors for a
  * name that is not a C identifier, one another kernel has, several kernels, other commands. */
 START_TEST(compile_name) {
@@ -520,6 +532,7 @@ int main(void) {
   tcase_add_test(tc, run_seed_determinism);
   tcase_add_test(tc, run_default_seed_is_1);
   tcase_add_test(tc, run_with_define);
+  tcase_add_test(tc, run_too_big_to_allocate);
   tcase_add_test(tc, caches_option);
   tcase_add_test(tc, compile_name);
   tcase_add_test(tc, compile_outputs);
