@@ -204,20 +204,23 @@ static void conv_index(sb_t *sb, const char *p, const char *r, int64_t st, int64
   affine(sb, 2, coef, var, -pd);
 }
 
-/* O[n, k, p, q] += I[n, c, ST*p + DL*r - PD, ST*q + DL*s - PD] * Wt[k, c, r, s] */
+/* O[n, k, p, q] += I[n, c, ST*p + DL*r - PD, ST*q + DL*s - PD] * Wt[k, c, r, s], or one time
+ * in three with prepacked weights Wt[c, r, s, k] (M over the output channels, the padding
+ * taps skipped by rows and by columns: sched_op.tap, sched_op.col) */
 static void gen_conv(void *out, uint64_t *rng) {
   conv c = random_conv(rng, false);
+  bool packed = sched_rng_below(rng, 3) == 0;
   sb_t ins, outs, body;
   bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
   decl(&ins, "I", 4, (int64_t[]){c.n, c.c, c.h, c.w});
   bk_strbuf_puts(&ins, ", ");
-  decl(&ins, "Wt", 4, (int64_t[]){c.k, c.c, c.r, c.s});
+  decl(&ins, "Wt", 4, packed ? (int64_t[]){c.c, c.r, c.s, c.k} : (int64_t[]){c.k, c.c, c.r, c.s});
   decl(&outs, "O", 4, (int64_t[]){c.n, c.k, c.p, c.q});
   bk_strbuf_puts(&body, "  O[n, k, p, q] += I[n, c, ");
   conv_index(&body, "p", "r", c.st, c.dl, c.pd);
   bk_strbuf_puts(&body, ", ");
   conv_index(&body, "q", "s", c.st, c.dl, c.pd);
-  bk_strbuf_puts(&body, "] * Wt[k, c, r, s]\n");
+  bk_strbuf_puts(&body, packed ? "] * Wt[c, r, s, k]\n" : "] * Wt[k, c, r, s]\n");
   if (sched_rng_below(rng, 2)) { /* bias and ReLU: a candidate for the BRGEMM epilogue */
     bk_strbuf_puts(&ins, ", ");
     decl(&ins, "bias", 1, (int64_t[]){c.k});

@@ -1356,6 +1356,66 @@ START_TEST(test_skipped_taps) {
 }
 END_TEST
 
+/* Skipped taps, rows and columns (sched_op.tap, sched_op.col), on random convolutions against
+ * the interpreter: filters of 1-9 columns (9: more than a body takes, nothing skipped), strides
+ * and dilations of 1-3, paddings of 0-3 (wider than some filters, so whole taps read nothing),
+ * images of 1-9 pixels a side, the weights prepacked [C][R][S][K] or NCHW (then an im2col copy),
+ * with and without a K tile, the backward-data form (negative coefficients), 1 and 2 threads.
+ * The random convolutions of tests/random rarely take these schedules. */
+START_TEST(test_random_skipped_taps) {
+  uint64_t seed = 12345;
+  int cases = reduced() ? 6 : 24;
+  for (int i = 0; i < cases; i++) {
+    int64_t v[11];
+    static const int64_t lo[11] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1};
+    static const int64_t hi[11] = {20, 40, 9, 9, 8, 9, 3, 3, 3, 2, 2};
+    for (int j = 0; j < 11; j++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      v[j] = lo[j] + (int64_t)((seed >> 33) % (uint64_t)(hi[j] - lo[j] + 1));
+    }
+    int64_t C = v[0], K = v[1], H = v[2], W = v[3], R = v[4], S = v[5], st = v[6], dl = v[7];
+    int64_t pd = v[8], form = v[9], ktile = v[10];
+    if (form == 2) /* backward data is a stride-1 convolution */
+      st = 1;
+    while (H + 2 * pd < dl * (R - 1) + 1)
+      H++;
+    while (W + 2 * pd < dl * (S - 1) + 1)
+      W++;
+    int64_t P = (H + 2 * pd - dl * (R - 1) - 1) / st + 1, Q = (W + 2 * pd - dl * (S - 1) - 1) / st + 1;
+    char text[512], sched[256];
+    if (form == 2) /* dI[c, h, w] += dO[k, h - DL*r + PD, w - DL*s + PD] * W[k, r, s, c] */
+      snprintf(text, sizeof text,
+               "kernel k(dO: f32[1, %lld, %lld, %lld], W: f32[%lld, %lld, %lld, %lld]) -> "
+               "(dI: f32[1, %lld, %lld, %lld]) {\n"
+               "  dI[n, c, h, w] += dO[n, k, h - %lld*r + %lld, w - %lld*s + %lld] * W[k, r, s, c]\n}\n",
+               (long long)K, (long long)P, (long long)Q, (long long)K, (long long)R, (long long)S,
+               (long long)C, (long long)C, (long long)H, (long long)W, (long long)dl,
+               (long long)pd, (long long)dl, (long long)pd);
+    else
+      snprintf(text, sizeof text,
+               "kernel k(I: f32[1, %lld, %lld, %lld], W: f32[%lld, %lld, %lld, %lld]) -> "
+               "(O: f32[1, %lld, %lld, %lld]) {\n"
+               "  O[n, k, p, q] += I[n, c, %lld*p + %lld*r - %lld, %lld*q + %lld*s - %lld] * %s\n}\n",
+               (long long)C, (long long)H, (long long)W, (long long)(form ? K : C),
+               (long long)(form ? C : R), (long long)(form ? R : S), (long long)(form ? S : K),
+               (long long)K, (long long)P, (long long)Q, (long long)st, (long long)dl,
+               (long long)pd, (long long)st, (long long)dl, (long long)pd,
+               form ? "W[k, c, r, s]" : "W[c, r, s, k]");
+    const char *m = form == 2 ? "c" : "k", *n = form == 2 ? "w" : "q", *red = form == 2 ? "k" : "c";
+    const char *row = form == 2 ? "h" : "p", *in = form == 2 ? "dO" : "I", *out = form == 2 ? "dI" : "O";
+    int64_t kext = form == 2 ? K : C;
+    char ks[32] = "", ko[32] = "";
+    if (ktile == 2 && kext > 1) {
+      snprintf(ks, sizeof ks, "/%lld", (long long)((kext + 1) / 2));
+      snprintf(ko, sizeof ko, ",%s%s", red, ks);
+    }
+    snprintf(sched, sizeof sched, "s0{brgemm(m=%s,n=%s,k=%s%s;batch=r,s);order=n,%s%s;pack=%s:pad,%s%s:transpose}",
+             m, n, red, ks, row, ko, in, form == 1 ? "W:im2col," : "", out);
+    check_runs_1_2(text, sched);
+  }
+}
+END_TEST
+
 /* NCHW weights broadcast over the taps of a convolution prefetch the next register block's
  * rows when they exceed L2 (BRG_PREFETCH_ROWS, "_pf2" in the body's name); not below it, nor
  * without taps (a 1x1). */
@@ -1398,6 +1458,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_tail_in_calls);
   tcase_add_test(tc, test_transposed_target);
   tcase_add_test(tc, test_skipped_taps);
+  tcase_add_test(tc, test_random_skipped_taps);
   tcase_add_test(tc, test_prefetch_rows);
   tcase_add_test(tc, test_gemv_dot_products);
   suite_add_tcase(s, tc);
