@@ -24,6 +24,29 @@ static int host_runs(brg_isa isa)
   return isa <= brg_isa_host();
 }
 
+/* A case of M x N x K on "isa" (generic bodies 8 wide), everything else as brg_desc_init
+ * and zero sets it. */
+static brg_case new_case(brg_isa isa, int M, int N, int K)
+{
+  brg_case c;
+  memset(&c, 0, sizeof c);
+  brg_desc_init(&c.d, M, N, K, isa);
+  c.d.vlen = isa == BRG_ISA_GENERIC ? 8 : 0;
+  return c;
+}
+
+/* What the case sweeps vary alike by case number "v" of ISA number "i": C's leading dimension,
+ * the epilogue, the data and which guard page the buffers touch; and "beta". */
+static void vary(brg_case *c, int i, int v, int beta)
+{
+  static const unsigned epis[4] = {BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU};
+  c->d.ldc = c->d.M + v % 2;
+  c->d.beta = beta;
+  c->d.epilogue = epis[v % 4];
+  c->seed = (unsigned)(i * 1000 + v);
+  c->at_start = v % 2;
+}
+
 /* A compile-and-check thread: its own JIT, its share of the cases. */
 typedef struct worker {
   brg_jit *jit;
@@ -261,11 +284,8 @@ static const int lv_n[7] = {1, 2, 7, 13, 28, 56, 67};
 static brg_case pairwise_case(const int *r, int i)
 {
   static const brg_isa isas[3] = {BRG_ISA_AVX512, BRG_ISA_AVX2, BRG_ISA_GENERIC};
-  brg_case c;
-  memset(&c, 0, sizeof c);
   int M = lv_m[r[F_M]], N = lv_n[r[F_N]], K = lv_k[r[F_K]];
-  brg_desc_init(&c.d, M, N, K, isas[r[F_ISA]]);
-  c.d.vlen = c.d.isa == BRG_ISA_GENERIC ? 8 : 0;
+  brg_case c = new_case(isas[r[F_ISA]], M, N, K);
   c.d.mode = (brg_batch_mode)r[F_MODE];
   c.d.beta = r[F_BETA];
   c.d.epilogue = lv_epi[r[F_EPI]];
@@ -388,11 +408,8 @@ START_TEST(test_dot_rows)
     for (int v = 0; v < 60; v++) {
       if (!host_runs(isas[i]))
         continue;
-      brg_case c;
-      memset(&c, 0, sizeof c);
       int M = ms[v % 6], N = ns[v % 5], K = ks[(v / 5) % 4];
-      brg_desc_init(&c.d, M, N, K, isas[i]);
-      c.d.vlen = isas[i] == BRG_ISA_GENERIC ? 8 : 0;
+      brg_case c = new_case(isas[i], M, N, K);
       c.d.dot_rows = 1 + (v + i) % 4;
       if (c.d.dot_rows >= M)
         c.d.dot_rows = M - 1;
@@ -405,12 +422,8 @@ START_TEST(test_dot_rows)
       c.d.ldb_n = (int64_t)nb * K + v % 3;
       c.d.lda = M + v % 4;
       c.d.stride_a = (int64_t)K * c.d.lda + 1;
-      c.d.ldc = M + v % 2;
-      c.d.beta = (v / 4) % 2;
-      c.d.epilogue = (unsigned[]){BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU}[v % 4];
+      vary(&c, i, v, (v / 4) % 2);
       c.d.batch_hint = v % 3 ? c.batch : 0;
-      c.seed = (unsigned)(i * 1000 + v);
-      c.at_start = v % 2;
       cs[n++] = c;
     }
   run_cases(cs, n);
@@ -433,20 +446,15 @@ START_TEST(test_pad)
     for (int v = 0; v < 48; v++) {
       if (!host_runs(isas[i]))
         continue;
-      brg_case c;
-      memset(&c, 0, sizeof c);
       int P = imgs[v % 4][0], Q = imgs[v % 4][1], len = P * Q;
       int M = v % 3 == 0 ? len : 1 + (v * 7 + i) % (len - 1);
+      brg_case c = new_case(isas[i], M, ns[(v / 4) % 4], ks[(v / 2) % 3]);
       c.pad_m = M == len ? 0 : (v * 5) % (len - M + 1);
-      brg_desc_init(&c.d, M, ns[(v / 4) % 4], ks[(v / 2) % 3], isas[i]);
-      c.d.vlen = isas[i] == BRG_ISA_GENERIC ? 8 : 0;
       c.d.pad_q = Q;
       c.d.pad_len = len;
       c.d.mode = BRG_BATCH_OFFSETS;
       c.d.lda = len + v % 3;
-      c.d.ldc = M + v % 2;
-      c.d.beta = (v / 3) % 2;
-      c.d.epilogue = (unsigned[]){BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU}[v % 4];
+      vary(&c, i, v, (v / 3) % 2);
       c.batch = batches[v % 5];
       int dil = v % 7 == 3 ? 2 : 1, one_row = v % 5 == 2;
       for (int b = 0; b < c.batch; b++) {
@@ -459,8 +467,6 @@ START_TEST(test_pad)
         c.d.ldb_k = 1;
         c.d.ldb_n = (int64_t)(c.batch ? c.batch : 1) * c.d.K + 1;
       }
-      c.seed = (unsigned)(i * 1000 + v);
-      c.at_start = v % 2;
       cs[n++] = c;
     }
   run_cases(cs, n);
@@ -483,11 +489,8 @@ START_TEST(test_col_taps)
     for (int v = 0; v < 40; v++) {
       if (!host_runs(isas[i]))
         continue;
-      brg_case c;
-      memset(&c, 0, sizeof c);
       int M = ms[v % 4], N = ns[v % 6], K = ks[(v / 2) % 3], P = periods[v % 5];
-      brg_desc_init(&c.d, M, N, K, isas[i]);
-      c.d.vlen = isas[i] == BRG_ISA_GENERIC ? 8 : 0;
+      brg_case c = new_case(isas[i], M, N, K);
       c.d.col_period = P;
       for (int t = 0; t < P; t++) { /* a filter of P taps over a row padded by P/2 */
         int lo = P / 2 - t, hi = N + P / 2 - t;
@@ -507,13 +510,9 @@ START_TEST(test_col_taps)
       c.d.ldb_n = c.d.ldb_k == 1 ? K + v % 2 : 1;
       c.d.stride_a = (int64_t)K * c.d.lda + 3;
       c.d.stride_b = (int64_t)K * c.d.ldb_k + (int64_t)N * c.d.ldb_n;
-      c.d.ldc = M + v % 2;
-      c.d.beta = (v / 2) % 2;
-      c.d.epilogue = (unsigned[]){BRG_EPI_NONE, BRG_EPI_BIAS_M_RELU, BRG_EPI_BIAS_N, BRG_EPI_RELU}[v % 4];
+      vary(&c, i, v, (v / 2) % 2);
       c.d.prefetch = (v / 5) % 4;
       c.d.batch_hint = v % 3 ? c.batch : 0;
-      c.seed = (unsigned)(i * 1000 + v);
-      c.at_start = v % 2;
       cs[n++] = c;
     }
   run_cases(cs, n);
