@@ -91,12 +91,12 @@ typedef enum brg_isa {
   BRG_ISA_AVX512 = 2,
 } brg_isa;
 
-/* A specialization.  All sizes and strides are in elements (floats); every
- * field is a compile-time constant of the body except the batch count.
- * Initialise with brg_desc_init() and set what differs. */
 /* Most filter columns brg_desc.col_period may name (a 7x7 filter). */
 #define BRG_MAX_COL_PERIOD 8
 
+/* A specialization.  All sizes and strides are in elements (floats); every
+ * field is a compile-time constant of the body except the batch count.
+ * Initialise with brg_desc_init() and set what differs. */
 typedef struct brg_desc {
   int M, N, K;            /* tile sizes, each >= 1 */
   int64_t lda;            /* A_b[m + k*lda];     >= M when K > 1 */

@@ -531,12 +531,12 @@ static int64_t tile_extent(const sched_op *op, int r) {
   return t && t < e ? t : e;
 }
 
-/* Check the strides of N and K: positive, and the leading dimensions of C (the stride of N)
- * and A (the stride of K) at least the M tile, as the BRGEMM contract needs. */
 /* The place of a schedule item ("item": a role, flatten, epilogue) for a message about it, or
  * its section when the schedule did not come from text with that item. */
 static bk_loc item_loc(const sched_stmt *ss, bk_loc item) { return item.src ? item : ss->loc; }
 
+/* Check the strides of N and K: positive, and the leading dimensions of C (the stride of N)
+ * and A (the stride of K) at least the M tile, as the BRGEMM contract needs. */
 static void check_strides(lower *L, const sched_op *op, const int64_t *lc, const int64_t *la,
                           const int64_t *lb) {
   const ir_stmt *s = op->stmt;
@@ -1077,9 +1077,8 @@ static bool flatten_m(lower *L, const ir_stmt *s, const sched_stmt *ss, sched_ac
     *write = w;
   }
   if (!packed_as(ss, ar, SCHED_PACK_MASK) && access_may_oob(L->sk, &reads[ar], s->niters, it)) {
-    lerror(L, item_loc(ss, ss->flatten_loc),
-           "flatten=%s reads past the end of '%s'", s->iters[p].name,
-           s->reads[ar]->name);
+    lerror(L, item_loc(ss, ss->flatten_loc), "flatten=%s reads past the end of '%s'",
+           s->iters[p].name, s->reads[ar]->name);
     return false;
   }
   return true;
@@ -1448,8 +1447,7 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
       add_epilogue(L, op, L->sk->k->stmts.data[s->index + 1]);
     else
       lerror(L, item_loc(ss, ss->epilogue_loc),
-           "the epilogue of s%d must be the next statement, s%d",
-             s->index, s->index + 1);
+             "the epilogue of s%d must be the next statement, s%d", s->index, s->index + 1);
   }
   if (ss->brgemm && ss->tail && !ss->tail_call && L->ok && op->pad_q)
     lower_tail(L, s, op, iters, write, mask_tail_reads(L, s, op, reads));
