@@ -292,28 +292,16 @@ static void batch_ptrs(brg_cg *cg, const brg_blk *blk, LLVMValueRef b, kptrs *p)
           brg_block_ptr(cg, cg->b, cg->offs_b, d->stride_b, next), &p->an, &p->bn);
 }
 
-/* Skipped column taps (brg_desc.col_period): the columns [*jlo, *jhi) of block "blk" that
- * batch elements of tap "t" add into; returns whether that is not the whole block. */
-static bool tap_columns(brg_cg *cg, const brg_blk *blk, int t, int *jlo, int *jhi)
-{
-  int n0 = (int)LLVMConstIntGetSExtValue(blk->n0); /* constant: emit.c unrolls the blocks */
-  int lo = cg->d->col_lo[t] - n0, hi = cg->d->col_hi[t] - n0;
-  *jlo = lo > 0 ? lo : 0;
-  *jhi = hi < blk->n ? hi : blk->n;
-  if (*jhi < *jlo)
-    *jhi = *jlo;
-  return *jlo > 0 || *jhi < blk->n;
-}
-
 /* Emit the batch loop around the K loop; "acc" holds the values before it
  * on entry and after it on return.  With skipped column taps that touch this block, the loop
  * steps over whole periods of taps, each with its own K loop over its own columns. */
 static void batch_loop(brg_cg *cg, const brg_blk *blk, LLVMValueRef *acc)
 {
-  int period = cg->d->col_period, jlo[BRG_MAX_COL_PERIOD], jhi[BRG_MAX_COL_PERIOD];
+  int period = blk->tap_lo ? cg->d->col_period : 0;
+  const int *jlo = blk->tap_lo, *jhi = blk->tap_hi;
   bool skips = false;
   for (int t = 0; t < period; t++)
-    skips |= tap_columns(cg, blk, t, &jlo[t], &jhi[t]);
+    skips |= jlo[t] > 0 || jhi[t] < blk->n;
   if (!skips)
     period = 1;
   brg_loop l;

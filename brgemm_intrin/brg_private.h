@@ -77,6 +77,9 @@ typedef struct brg_blk {
   int nvec, tail, n, kunroll, ksplit;
   LLVMValueRef m0, n0;
   LLVMValueRef pix[BRG_MAX_VEC], col[BRG_MAX_VEC]; /* implicit padding (block.c) */
+  /* Skipped column taps (brg_desc.col_period): batch elements of tap t add into the block's
+   * columns [tap_lo[t], tap_hi[t]) only; NULL: every tap into every column. */
+  const int *tap_lo, *tap_hi;
 } brg_blk;
 
 /* Emit the code of register block "blk" at the builder's position. */

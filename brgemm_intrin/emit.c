@@ -181,36 +181,76 @@ void brg_loop_close(brg_cg *cg, brg_loop *l, LLVMValueRef *v)
   }
 }
 
-/* Emit the N blocks of M plan "mp" for the chunk starting at row "m0"; after each, the
- * dot-product rows of its columns when "dot" (i1) holds (NULL: never).  A run of equal blocks
- * is a loop, unless the columns' taps are skipped (brg_desc.col_period): each block then
- * needs its first column as a constant, and the run is unrolled. */
+/* Skipped column taps (brg_desc.col_period): the columns [lo[t], hi[t]) of the block of "n"
+ * columns from column "n0" that tap t adds into; returns whether any tap adds into only part
+ * of the block (then it needs code of its own: blocks where each tap adds into all or none of
+ * their columns share one loop). */
+static bool tap_columns(const brg_desc *d, int n0, int n, int *lo, int *hi)
+{
+  bool partial = false;
+  for (int t = 0; t < d->col_period; t++) {
+    lo[t] = d->col_lo[t] - n0 > 0 ? d->col_lo[t] - n0 : 0;
+    hi[t] = d->col_hi[t] - n0 < n ? d->col_hi[t] - n0 : n;
+    if (hi[t] <= lo[t])
+      lo[t] = hi[t] = 0;
+    partial |= hi[t] > lo[t] && hi[t] - lo[t] < n;
+  }
+  return partial;
+}
+
+/* Emit "count" blocks of "ng" from block "first" (a loop unless one) for the chunk at row
+ * "m0", their taps' columns "lo", "hi" (NULL: all); after each, the dot-product rows of its
+ * columns when "dot" (i1) holds (NULL: never). */
+static void emit_blocks(brg_cg *cg, const brg_mplan *mp, const brg_ngroup *ng, int first,
+                        int count, const int *lo, const int *hi, LLVMValueRef m0, LLVMValueRef dot)
+{
+  brg_loop l;
+  LLVMValueRef j = brg_loop_open(cg, &l, "blk.n", brg_i64(cg, count), 1, 0, NULL);
+  brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, 1, m0, NULL};
+  blk.tap_lo = lo;
+  blk.tap_hi = hi;
+  blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0 + (int64_t)first * ng->n),
+                        LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
+  brg_block_emit(cg, &blk);
+  if (dot && LLVMIsAConstantInt(dot)) {
+    brg_dot_columns(cg, blk.n0, ng->n);
+  } else if (dot) {
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.cols");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.next");
+    LLVMBuildCondBr(cg->bld, dot, then, next);
+    LLVMPositionBuilderAtEnd(cg->bld, then);
+    brg_dot_columns(cg, blk.n0, ng->n);
+    LLVMBuildBr(cg->bld, next);
+    LLVMPositionBuilderAtEnd(cg->bld, next);
+  }
+  brg_loop_close(cg, &l, NULL);
+}
+
+/* Emit the N blocks of M plan "mp" for the chunk starting at row "m0" (see emit_blocks). A
+ * run of equal blocks is a loop; with skipped column taps, a run of blocks where the taps add
+ * into the same columns (all or none of each block's: the middle of a row), and each block
+ * where some tap adds into part of it (the row's ends) gets code of its own. */
 static void emit_row(brg_cg *cg, const brg_mplan *mp, LLVMValueRef m0, LLVMValueRef dot)
 {
-  bool unrolled = cg->d->col_period > 0;
+  const brg_desc *d = cg->d;
   for (int g = 0; g < mp->nng; g++) {
     const brg_ngroup *ng = &mp->ng[g];
-    for (int rep = 0; rep < (unrolled ? ng->count : 1); rep++) {
-      brg_loop l;
-      LLVMValueRef j = unrolled ? brg_i64(cg, rep)
-                                : brg_loop_open(cg, &l, "blk.n", brg_i64(cg, ng->count), 1, 0, NULL);
-      brg_blk blk = {mp->m.nvec, mp->m.tail, ng->n, mp->kunroll, 1, m0, NULL};
-      blk.n0 = LLVMBuildAdd(cg->bld, brg_i64(cg, ng->n0),
-                            LLVMBuildMul(cg->bld, j, brg_i64(cg, ng->n), ""), "n0");
-      brg_block_emit(cg, &blk);
-      if (dot && LLVMIsAConstantInt(dot)) {
-        brg_dot_columns(cg, blk.n0, ng->n);
-      } else if (dot) {
-        LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.cols");
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "dot.next");
-        LLVMBuildCondBr(cg->bld, dot, then, next);
-        LLVMPositionBuilderAtEnd(cg->bld, then);
-        brg_dot_columns(cg, blk.n0, ng->n);
-        LLVMBuildBr(cg->bld, next);
-        LLVMPositionBuilderAtEnd(cg->bld, next);
-      }
-      if (!unrolled)
-        brg_loop_close(cg, &l, NULL);
+    if (!d->col_period) {
+      emit_blocks(cg, mp, ng, 0, ng->count, NULL, NULL, m0, dot);
+      continue;
+    }
+    int lo[BRG_MAX_COL_PERIOD], hi[BRG_MAX_COL_PERIOD], lo2[BRG_MAX_COL_PERIOD],
+        hi2[BRG_MAX_COL_PERIOD];
+    for (int rep = 0; rep < ng->count;) {
+      bool partial = tap_columns(d, ng->n0 + rep * ng->n, ng->n, lo, hi);
+      int end = rep + 1;
+      while (!partial && end < ng->count &&
+             !tap_columns(d, ng->n0 + end * ng->n, ng->n, lo2, hi2) &&
+             memcmp(lo, lo2, sizeof(int) * (size_t)d->col_period) == 0 &&
+             memcmp(hi, hi2, sizeof(int) * (size_t)d->col_period) == 0)
+        end++;
+      emit_blocks(cg, mp, ng, rep, end - rep, lo, hi, m0, dot);
+      rep = end;
     }
   }
 }

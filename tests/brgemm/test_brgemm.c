@@ -475,13 +475,14 @@ END_TEST
 
 /* Skipped column taps (brg_desc.col_period): periods of 1-8 taps, each with its own run of
  * columns (trimmed at either end as a 3x3 or 7x7 filter's border taps are, empty, or all
- * of them), over N of one or several register blocks, on each ISA, in every batch mode, with
+ * of them), over N of one or several register blocks (200: a loop of middle blocks between
+ * the row's ends), on each ISA, in every batch mode, with
  * beta 0 and 1, every epilogue, both prefetches, K with and without a K loop, batch counts
  * of 0-3 periods.  The elements of B that only skipped terms read are NaN. */
 START_TEST(test_col_taps)
 {
   static const brg_isa isas[3] = {BRG_ISA_AVX512, BRG_ISA_AVX2, BRG_ISA_GENERIC};
-  static const int ms[4] = {48, 16, 20, 5}, ns[6] = {7, 14, 1, 33, 5, 64}, ks[3] = {4, 1, 19};
+  static const int ms[4] = {48, 16, 20, 5}, ns[6] = {7, 14, 1, 33, 5, 200}, ks[3] = {4, 1, 19};
   static const int periods[5] = {3, 7, 1, 2, 8};
   brg_case cs[3 * 40];
   size_t n = 0;
