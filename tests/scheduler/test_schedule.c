@@ -1335,8 +1335,23 @@ START_TEST(test_skipped_taps) {
     check_runs_1_2(wp, text);
     free(text);
   }
+  /* NCHW weights too from 8 images (384 outputs per weight), copied transposed in the call,
+   * N over the image row (not the 8 images) */
+  static const char nchw8[] = "kernel k(I: f32[8, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[8, 64, 7, 7]) {\n"
+                              "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
+  for (int threads = 1; threads <= 2; threads++) {
+    char *text = default_schedule(nchw8, threads);
+    ck_assert_msg(strstr(text, "brgemm(m=k") && strstr(text, "n=q,") && strstr(text, "W:im2col"),
+                  "%s", text);
+    check_skips(nchw8, text, 3, 0, 3, 0);
+    check_runs_1_2(nchw8, text);
+    free(text);
+  }
   static const char *const not_wp[] = {
       "kernel k(I: f32[1, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[1, 64, 7, 7]) {\n"
+      "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
+      /* 4 images of NCHW weights: the transposed copy does not pay yet */
+      "kernel k(I: f32[4, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[4, 64, 7, 7]) {\n"
       "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
       "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 1, 1, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
       "  O[n, k, p, q] += I[n, c, p + r, q + s] * W[c, r, s, k]\n}\n",
