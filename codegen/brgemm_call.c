@@ -281,7 +281,7 @@ static void col_taps(call *C) {
   const sched_stmt *ss = &op->sched;
   int n = ss->role[SCHED_N], t = op->col_iter;
   int64_t step, P = batch_count(op, ss->nbatch - 1, &step), N = ext(op, n);
-  if (P > BRG_MAX_COL_PERIOD || C->batch % P)
+  if (P > BRG_MAX_COL_PERIOD) /* (the batch is a multiple of P: P is its innermost loop) */
     return;
   bool skips = false;
   for (int64_t j = 0; j < P; j++) {

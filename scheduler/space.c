@@ -166,8 +166,6 @@ bool sched_mapping_k_ok(const sched_mapping *mp, const ir_stmt *s, int k, int64_
 
 /* ---- building a schedule from choices ----------------------------------------------------- */
 
-/* Add the packing "kind" of read "r" to "ss", for every read of the same tensor, in the order
- * that parsing the printed form gives back (the tensor's reads in statement order). */
 struct sched_pack_rec *sched_stmt_pack(const sched_stmt *ss, int r) {
   for (int i = 0; i < ss->packs.len; i++)
     if (ss->packs.data[i].read == r)
@@ -175,6 +173,8 @@ struct sched_pack_rec *sched_stmt_pack(const sched_stmt *ss, int r) {
   return NULL;
 }
 
+/* Add the packing "kind" of read "r" to "ss", for every read of the same tensor, in the order
+ * that parsing the printed form gives back (the tensor's reads in statement order). */
 void sched_stmt_add_pack(sched_stmt *ss, const ir_stmt *s, int r, sched_pack kind,
                          bk_arena *arena) {
   if (kind == SCHED_PACK_NONE)

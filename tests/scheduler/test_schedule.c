@@ -1322,31 +1322,32 @@ START_TEST(test_skipped_taps) {
                              "  O[n, k, p, q] += I[n, c, p + r - 4, q + s] * W[c, r, s, k]\n}\n";
   check_runs_1_2(tall, "s0{brgemm(m=k,n=q,k=c;batch=r,s);order=n,p;pack=I:pad,O:transpose}");
   /* the default: M over the output channels for a padded 7x7 image with weights [C][R][S][K]
-   * (choose_channels); not with NCHW weights, without padding, with fewer input channels than
-   * a vector or without taps */
-  static const char wp[] = "kernel k(I: f32[1, 32, 7, 7], W: f32[32, 3, 3, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
-                           "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n";
-  for (int threads = 1; threads <= 2; threads++) {
-    char *text = default_schedule(wp, threads);
-    ck_assert_msg(strstr(text, "brgemm(m=k") && strstr(text, "O:transpose"), "%s", text);
-    check_skips(wp, text, 1, 0, 2, 0);
-    check_skips(wp, text, 2, 0, 3, 0); /* the columns too (sched_op.col) */
-    check_skips(wp, text, 2, 2, 3, 6);
-    check_runs_1_2(wp, text);
-    free(text);
-  }
-  /* NCHW weights too from 8 images (384 outputs per weight), copied transposed in the call,
-   * N over the image row (not the 8 images) */
-  static const char nchw8[] = "kernel k(I: f32[8, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[8, 64, 7, 7]) {\n"
-                              "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n";
-  for (int threads = 1; threads <= 2; threads++) {
-    char *text = default_schedule(nchw8, threads);
-    ck_assert_msg(strstr(text, "brgemm(m=k") && strstr(text, "n=q,") && strstr(text, "W:im2col"),
-                  "%s", text);
-    check_skips(nchw8, text, 3, 0, 3, 0);
-    check_runs_1_2(nchw8, text);
-    free(text);
-  }
+   * (choose_channels), or NCHW weights from 8 images (384 outputs per weight), copied
+   * transposed in the call, N over the image row (not the 8 images); not with NCHW weights of
+   * fewer images, without padding, with fewer input channels than a vector or without taps */
+  static const struct {
+    const char *text, *want;
+    int wr, wc; /* W's filter row and column dimensions */
+  } channels[] = {
+      {"kernel k(I: f32[1, 32, 7, 7], W: f32[32, 3, 3, 64]) -> (O: f32[1, 64, 7, 7]) {\n"
+       "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[c, r, s, k]\n}\n",
+       "O:transpose", 1, 2},
+      {"kernel k(I: f32[8, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[8, 64, 7, 7]) {\n"
+       "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
+       "W:im2col", 2, 3},
+  };
+  for (size_t i = 0; i < sizeof channels / sizeof *channels; i++)
+    for (int threads = 1; threads <= 2; threads++) {
+      const char *wp = channels[i].text;
+      char *text = default_schedule(wp, threads);
+      ck_assert_msg(strstr(text, "brgemm(m=k") && strstr(text, "n=q,") &&
+                    strstr(text, channels[i].want), "%s", text);
+      check_skips(wp, text, channels[i].wr, 0, 2, 0);
+      check_skips(wp, text, channels[i].wc, 0, 3, 0); /* the columns too (sched_op.col) */
+      check_skips(wp, text, channels[i].wc, 2, 3, 6);
+      check_runs_1_2(wp, text);
+      free(text);
+    }
   static const char *const not_wp[] = {
       "kernel k(I: f32[1, 32, 7, 7], W: f32[64, 32, 3, 3]) -> (O: f32[1, 64, 7, 7]) {\n"
       "  O[n, k, p, q] += I[n, c, p + r - 1, q + s - 1] * W[k, c, r, s]\n}\n",
