@@ -35,6 +35,7 @@
 #define GEMM_KT 128
 #define PITCH_PAD_MIN_N 1024 /* N range from which A is copied to break 1 KiB row aliasing */
 #define K_WHOLE_SMALL 32 /* K ranges up to this stay whole in the call */
+#define LONG_BATCH 32    /* ... and up to K_WHOLE_MAX under a batch this long */
 #define M_CHUNK 64       /* rows of the microkernel's largest M chunk (4 zmm) */
 #define PARALLEL_MIN_TILES 4
 #define PARALLEL_MAX_EXCESS 0.03 /* 2-3 M tiles whose 2-thread split is this uneven get split */
@@ -50,6 +51,8 @@
 #define CHANNELS_MIN 64        /* ... of at least this many (choose_channels), */
 #define CHANNELS_M_TILE 48     /* in M tiles of this many on 1 thread (channels_m_tile) */
 #define CHANNELS_COPY_POINTS 384 /* ... or copied so, for this many outputs per weight */
+#define LONG_M_MIN 32          /* choose_long_m: M of at least this many, */
+#define LONG_M_COPY_FLOPS 64   /* ... and this many FLOPs per element copied */
 #define TAIL_CALL_MAX 1        /* tails inside the calls (tail_in_calls) up to this many */
 #define TAIL_CALL_MAX_RUN 512  /* ... over runs of each row of B up to this long */
 #define DOT_MAX_REUSE 8        /* outputs per element of A up to which a copied A does not pay */
@@ -136,6 +139,34 @@ static int64_t image_pixels(const ir_stmt *s, const sched_mapping *mp) {
     if (i != mp->m && lhs->index[rank - 2].coef[i] == 1 && mp->lin_a[i])
       return extent(s, i) * extent(s, mp->m);
   return extent(s, mp->m);
+}
+
+/* M over a long output iterator through copies, when the one that needs none is shorter than
+ * two vectors even with its row flattened: a weight update dW[k, c, r, s] += dO[n, k, p, q] *
+ * I[n, c, p + r - 1, q + s - 1] would take M = s (3 of 16 lanes, 9 with r flattened). M = k
+ * copies dO with k innermost and writes a transposed copy of dW, which pays where every copied
+ * element feeds LONG_M_COPY_FLOPS FLOPs or more (a 3x3 weight update: 2 x 9 x C per element of
+ * dO, 2 x N x H x W per element of dW); the copy that moves least wins, ties to the longer M.
+ * 3x3 C256 K256 on 14x14, 1 thread: 42 -> 248 GFLOP/s (docs/design-notes.md, "Weight update"). */
+static const sched_mapping *choose_long_m(const ir_stmt *s, const sched_mapping *maps, int n,
+                                          const sched_mapping *best) {
+  if (!best || image_pixels(s, best) >= 2 * VEC)
+    return best;
+  double flops = 2;
+  for (int i = 0; i < s->niters; i++)
+    flops *= (double)extent(s, i);
+  const sched_mapping *pick = best;
+  int64_t least = -1;
+  for (int i = 0; i < n; i++) {
+    int64_t c = copied_elems(s, &maps[i]), e = extent(s, maps[i].m);
+    if (e < LONG_M_MIN || (double)c * LONG_M_COPY_FLOPS > flops)
+      continue;
+    if (least < 0 || c < least || (c == least && e > extent(s, pick->m))) {
+      pick = &maps[i];
+      least = c;
+    }
+  }
+  return pick;
 }
 
 /* M over the output channels instead of a small padded image's pixels, when the weights have
@@ -536,8 +567,10 @@ static void block_for_cache(const ir_stmt *s, sched_stmt *ss, const sched_target
    * 2 threads: K 16 -> 32 x1.04-1.1) */
   if ((masked || m_tile) && kt < MASK_KT)
     kt = MASK_KT;
-  if (ek <= kt + kt / 4 || ek <= K_WHOLE_SMALL) /* a short K stays whole: no reload of C */
-    kt = ek;
+  /* A long batch (a weight update's rows n, p with K = q) is a long reduction by itself: each
+   * element keeps its whole K (3x3 C64 K64 on 56x56: K tiles of 8, 168 GFLOP/s; whole, 241) */
+  if (ek <= kt + kt / 4 || ek <= K_WHOLE_SMALL || (batch >= LONG_BATCH && ek <= K_WHOLE_MAX))
+    kt = ek; /* a short K stays whole: no reload of C */
   for (int64_t d = kt; d > kt / 2 && d < ek; d -= 8)
     if (ek % d == 0) { /* prefer a tile that divides the range: no border calls */
       kt = d;
@@ -615,6 +648,7 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   sched_mapping maps[64];
   int nmaps = sched_space_mappings(k, s, maps, 64);
   const sched_mapping *mp = choose_transposed(s, maps, nmaps, choose_mapping(s, maps, nmaps));
+  mp = choose_long_m(s, maps, nmaps, mp);
   const sched_mapping *unchanneled = mp;
   mp = choose_channels(s, maps, nmaps, mp);
   if (!mp || !sched_classify(s, &c))
@@ -726,8 +760,8 @@ static void split_parallel(const ir_stmt *s, sched_stmt *ss, sched_loop l) {
 /* No loop to run in parallel although the statement is big enough (the whole M and N fit one
  * call: a fully connected layer with 256 outputs, an MLP layer): cut M (else N) into about 4
  * tiles, at least 32 rows (4 columns) each, and add their loop just outside the reduction
- * loops. Returns its position in the order, or -1. */
-static int make_parallel_tiles(const ir_stmt *s, sched_stmt *ss) {
+ * loops, or outermost when "outermost". Returns its position in the order, or -1. */
+static int make_parallel_tiles(const ir_stmt *s, sched_stmt *ss, bool outermost) {
   static const int roles[2] = {SCHED_M, SCHED_N};
   for (int k = 0; k < 2 && ss->brgemm; k++) {
     int r = roles[k], it = ss->role[r];
@@ -742,7 +776,7 @@ static int make_parallel_tiles(const ir_stmt *s, sched_stmt *ss) {
     if ((e + t - 1) / t < 2)
       continue;
     int pos = 0;
-    while (pos < ss->norder && !s->iters[ss->order[pos].iter].reduction)
+    while (!outermost && pos < ss->norder && !s->iters[ss->order[pos].iter].reduction)
       pos++;
     if (ss->norder >= SCHED_MAX_LOOPS)
       return -1;
@@ -779,8 +813,23 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
         first_red = i;
       continue;
     }
-    if ((ss->flatten && l.iter == ss->flatten_iter) || loop_trips(s, ss, l) < 2)
+    int64_t trips = loop_trips(s, ss, l);
+    if ((ss->flatten && l.iter == ss->flatten_iter) || trips < 2)
       continue;
+    /* A few whole iterations that 2 threads would share unevenly (a weight update's filter
+     * rows: 3, one thread 2 of them) when M or N can be cut into tiles instead: their loop
+     * goes outermost (3x3 C64 K64 weight update on 56x56, 2 threads: parallel over r 1.3x
+     * one thread, over 2 tiles of the 64 output channels 1.8x) */
+    if (!l.tile && trips % 2 && trips < PARALLEL_EVEN_TILES) {
+      sched_stmt cut = *ss;
+      int pos = make_parallel_tiles(s, &cut, true);
+      if (pos >= 0) {
+        *ss = cut;
+        ss->parallel = pos;
+        split_parallel(s, ss, ss->order[pos]);
+        return;
+      }
+    }
     if (first_red >= 0) {
       memmove(&ss->order[first_red + 1], &ss->order[first_red],
               (size_t)(i - first_red) * sizeof ss->order[0]);
@@ -791,7 +840,7 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
     split_parallel(s, ss, l);
     return;
   }
-  ss->parallel = make_parallel_tiles(s, ss);
+  ss->parallel = make_parallel_tiles(s, ss, false);
   if (ss->parallel >= 0)
     split_parallel(s, ss, ss->order[ss->parallel]);
 }

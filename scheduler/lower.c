@@ -854,12 +854,47 @@ static void add_copy_back(lower *L, int out, int scratch, int64_t wa, int split)
 }
 
 /* The copy of the transposed scratch "scratch" (the target's dimensions with "dm" moved
- * innermost, transpose_output) back into the target "out". */
+ * innermost, transpose_output) back into the target "out". The dimensions after dm are one
+ * contiguous run in both (dW[k][c][r][s] from T[c][r][s][k]), so one loop "x" walks them: a
+ * 2-D transpose [k][c*r*s] <- [c*r*s][k] that tree.c blocks and codegen moves by 16 x 16
+ * tiles, where a loop over s (3) innermost read T one element per row of K (weight update of
+ * a 3x3 C256 K256 layer: the copy took 0.65 of 1.54 ms). x indexes the run's last dimension
+ * in the write and in the read beyond its extent: accesses are linearized dimension by
+ * dimension (codegen, legality), so x * 1 and x * K are the run's offsets. */
 static void add_transpose_back(lower *L, int out, int scratch, int dm, int split) {
-  int r = L->sk->bufs.data[out].rank;
-  sched_access *rd = &add_copy_into(L, out, scratch, r, split)->reads[0];
-  for (int d = 0, j = 0; d < r; d++)
-    rd->index[d == dm ? r - 1 : j++].coef[d] = 1;
+  const sched_buf *b = &L->sk->bufs.data[out];
+  int r = b->rank;
+  if (dm >= r - 2) { /* at most one dimension after dm: nothing to merge */
+    sched_access *rd = &add_copy_into(L, out, scratch, r, split)->reads[0];
+    for (int d = 0, j = 0; d < r; d++)
+      rd->index[d == dm ? r - 1 : j++].coef[d] = 1;
+    return;
+  }
+  int n = dm + 2; /* y0..y(dm), then x */
+  int64_t run = 1;
+  for (int d = dm + 1; d < r; d++)
+    run *= b->dims[d];
+  ir_iter *it = bk_arena_alloc(L->sk->arena, sizeof(ir_iter) * (size_t)(n + 1));
+  for (int d = 0; d <= dm; d++)
+    it[d] = (ir_iter){.name = y_names[d], .lo = 0, .hi = b->dims[d]};
+  it[dm + 1] = (ir_iter){.name = y_names[dm + 1], .lo = 0, .hi = run};
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, n, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = (sched_access){.buf = out, .index = affines(L->sk->arena, r, n)};
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, r, n)};
+  for (int d = 0; d < dm; d++) {
+    op->write.index[d].coef[d] = 1;
+    op->reads[0].index[d].coef[d] = 1;
+  }
+  op->write.index[dm].coef[dm] = 1;
+  op->write.index[r - 1].coef[dm + 1] = 1;
+  op->reads[0].index[r - 2].coef[dm + 1] = 1;
+  op->reads[0].index[r - 1].coef[dm] = 1;
+  plain_schedule(op, 0);
+  align_parallel(op, split <= dm ? split : -1);
 }
 
 /* The dimension of the target of "s" that M iterator "m" indexes (-1: none), which

@@ -1219,6 +1219,48 @@ START_TEST(test_transposed_target) {
 }
 END_TEST
 
+/* Weight update dW[k, c, r, s] += dO[n, k, p, q] * I[n, c, p + r - 1, q + s - 1]: the only
+ * unit-stride M is s (3 of 16 lanes), so the default takes M over channels through copies
+ * (choose_long_m), N over the others, each batch element (an image row) with its whole K = q
+ * even when the batch is long, and, on 2 threads, a parallel loop of M or N tiles outermost
+ * rather than the 3 filter rows. The transposed target's copy-back walks c, r, s as one loop:
+ * a 2-D transpose in 16 x 16 tiles; with a dimension before the moved one (per-image weight
+ * gradients) too. All against the interpreter. */
+START_TEST(test_weight_update) {
+  static const char wu[] = "kernel k(I: f32[1, 32, 10, 10], dO: f32[1, 48, 10, 10]) -> (dW: f32[48, 32, 3, 3]) {\n"
+                           "  dW[k, c, r, s] += dO[n, k, p, q] * I[n, c, p + r - 1, q + s - 1]\n}\n";
+  for (int t = 1; t <= 2; t++) {
+    char *text = default_schedule(wu, t);
+    ck_assert_msg(strstr(text, "dW:transpose") && !strstr(text, "m=s") && !strstr(text, "n=s") &&
+                      !strstr(text, "m=r") && !strstr(text, "parallel=r"),
+                  "%d threads: %s", t, text);
+    check_runs_1_2(wu, text);
+    free(text);
+  }
+  static const char wide[] = "kernel k(I: f32[1, 32, 40, 40], dO: f32[1, 32, 40, 40]) -> (dW: f32[32, 32, 3, 3]) {\n"
+                             "  dW[k, c, r, s] += dO[n, k, p, q] * I[n, c, p + r - 1, q + s - 1]\n}\n";
+  for (int t = 1; t <= 2; t++) {
+    char *text = default_schedule(wide, t);
+    ck_assert_msg(strstr(text, "k=q;") && strstr(text, "batch=n,p"), "the K of a long batch is tiled: %s", text);
+    if (t == 2) /* 3 filter rows would split 2:1 */
+      ck_assert_msg(strstr(text, "order=k/") || strstr(text, "order=c/"), "%s", text);
+    check_runs(wide, text, t);
+    free(text);
+  }
+  const char *sched = "s0{brgemm(m=k,n=c,k=q;batch=n,p);order=r,s;pack=dO:im2col,I:pad,dW:transpose}";
+  char *loops = loops_of(wu, sched, 1);
+  ck_assert_msg(strstr(loops, "// transpose") && strstr(loops, "c0 = 0; c0 <= 8;"),
+                "the copy-back is not a 2-D transpose over c * r * s = 288 (9 blocks of 32):\n%s", loops);
+  free(loops);
+  check_runs_1_2(wu, sched);
+  static const char per_image[] =
+      "kernel k(I: f32[3, 20, 6, 6], dO: f32[3, 40, 6, 6]) -> (dW: f32[3, 40, 20, 3, 3]) {\n"
+      "  dW[n, k, c, r, s] += dO[n, k, p, q] * I[n, c, p + r - 1, q + s - 1]\n}\n";
+  check_runs_1_2(per_image, "s0{brgemm(m=k,n=c,k=q;batch=p);order=n,r,s;parallel=n;"
+                            "pack=dO:im2col,I:pad,dW:transpose}");
+}
+END_TEST
+
 /* Run kernel "text" (I, W -> O, all rank 4) under "schedule" with positive inputs and +Inf
  * in W's index "wv" of dimension "wd" (a filter row or column), and check O's outputs at index
  * "ov" of dimension "od" (a row or a column) against the interpreter, which skips the terms
@@ -1473,6 +1515,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_tail_dot_blocks);
   tcase_add_test(tc, test_tail_in_calls);
   tcase_add_test(tc, test_transposed_target);
+  tcase_add_test(tc, test_weight_update);
   tcase_add_test(tc, test_skipped_taps);
   tcase_add_test(tc, test_random_skipped_taps);
   tcase_add_test(tc, test_prefetch_rows);
