@@ -696,10 +696,43 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
 }
 
 /* Plain loops: the left-side iterators in order, then the reductions. */
+/* The innermost loop of a plain loop nest: the last iterator (the last reduction, else the
+ * target's last index), unless the largest read is not contiguous along it, or it is a
+ * reduction of max= (LLVM does not vectorize llvm.maxnum reductions without no-NaNs), and
+ * the iterator of the target's unit-stride dimension reads it contiguously: a column
+ * reduction m[j] max= X[i, j] then runs along the rows of X, not down its columns (0.29 ->
+ * 0.011 ms at 256 x 1000). Not at stride 2: max pooling 3x3/2 with padding ran 0.017 ->
+ * 0.029 ms with the output row innermost. */
+static int innermost_loop(const ir_stmt *s) {
+  const ir_expr *big = NULL;
+  for (int r = 0; r < s->nreads; r++)
+    if (!big || s->reads[r]->tensor->nelems > big->tensor->nelems)
+      big = s->reads[r];
+  int last = s->niters - 1;
+  if (!big || last < 1 || s->niters > 64)
+    return last;
+  int64_t lr[64], lw[64], c0;
+  sched_linearize(s, big, lr, &c0);
+  sched_linearize(s, s->lhs, lw, &c0);
+  bool max_red = s->assign == IR_ASSIGN_MAX && s->iters[last].reduction;
+  if ((lr[last] == 1 || lr[last] == -1) && !max_red)
+    return last;
+  int best = -1;
+  for (int i = 0; i < s->niters; i++) {
+    int64_t a = lr[i] < 0 ? -lr[i] : lr[i];
+    if (!s->iters[i].reduction && lw[i] == 1 && a == 1 && extent(s, i) >= 2)
+      best = i;
+  }
+  return best >= 0 ? best : last;
+}
+
 static void default_loops(const ir_stmt *s, sched_stmt *ss) {
   ss->brgemm = false;
+  int inner = innermost_loop(s);
   for (int i = 0; i < s->niters; i++)
-    add_loop(ss->order, &ss->norder, i, false);
+    if (i != inner)
+      add_loop(ss->order, &ss->norder, i, false);
+  add_loop(ss->order, &ss->norder, inner, false);
 }
 
 static int64_t loop_trips(const ir_stmt *s, const sched_stmt *ss, sched_loop l) {
