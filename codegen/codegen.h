@@ -118,6 +118,10 @@ LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int nt
 
 /* stmt.c: the op "op" at the point whose iterator values are "it". */
 void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it);
+/* The right side of op "op" at point "it", without writing it anywhere. */
+LLVMValueRef cg_stmt_value(cg_fn *f, const sched_op *op, LLVMValueRef *it);
+/* Target of "op" at "it" = maxnum(target, v). */
+void cg_stmt_max_into(cg_fn *f, const sched_op *op, LLVMValueRef *it, LLVMValueRef v);
 /* stmt.c: the element offset of access "a" of "op" at the iterator values "it" (i64), and its
  * strides over the iterators into "lin"; a pointer to element "off" of buffer "buf". */
 LLVMValueRef cg_access_offset(cg_fn *f, const sched_op *op, const sched_access *a,

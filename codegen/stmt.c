@@ -187,15 +187,31 @@ static LLVMValueRef eval(point *P, const ir_expr *e, bool factor) {
   }
 }
 
+/* The value op "op" combines into its target at point "it" (its right side). */
+static LLVMValueRef value_at(point *P) {
+  const sched_op *op = P->op;
+  if (op->value == SCHED_VAL_CONST)
+    return LLVMConstReal(P->f->f32, op->constant);
+  if (op->value == SCHED_VAL_COPY)
+    return load_access(P, &op->reads[0], false);
+  return eval(P, op->stmt->rhs, op->skip_oob_terms);
+}
+
+LLVMValueRef cg_stmt_value(cg_fn *f, const sched_op *op, LLVMValueRef *it) {
+  point P = {.f = f, .op = op, .it = it, .term_ok = LLVMConstInt(f->i1, 1, 0)};
+  return value_at(&P);
+}
+
+void cg_stmt_max_into(cg_fn *f, const sched_op *op, LLVMValueRef *it, LLVMValueRef v) {
+  point P = {.f = f, .op = op, .it = it, .term_ok = LLVMConstInt(f->i1, 1, 0)};
+  LLVMValueRef inb;
+  LLVMValueRef dst = access_ptr(&P, &op->write, &inb);
+  LLVMBuildStore(f->b, call2(f, "llvm.maxnum", LLVMBuildLoad2(f->b, f->f32, dst, ""), v), dst);
+}
+
 void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it) {
   point P = {.f = f, .op = op, .it = it, .term_ok = LLVMConstInt(f->i1, 1, 0)};
-  LLVMValueRef v;
-  if (op->value == SCHED_VAL_CONST)
-    v = LLVMConstReal(f->f32, op->constant);
-  else if (op->value == SCHED_VAL_COPY)
-    v = load_access(&P, &op->reads[0], false);
-  else
-    v = eval(&P, op->stmt->rhs, op->skip_oob_terms);
+  LLVMValueRef v = value_at(&P);
   LLVMValueRef inb;
   LLVMValueRef dst = access_ptr(&P, &op->write, &inb);
   if (op->assign != IR_ASSIGN_SET) {

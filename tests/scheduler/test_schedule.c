@@ -1308,6 +1308,50 @@ START_TEST(test_plain_loops) {
 }
 END_TEST
 
+/* A max= reduction in a plain loop runs in steps of 16 independent maxima (codegen
+ * gen_max_for), folded into the target after them: the result must stay C's fmaxf over the
+ * same values: NaNs ignored, NaN only when every value (and the target's start) is NaN. Rows
+ * of 37 (two steps and 5 more), 5 (no step) and 1 (no loop); on 1 and 2 threads. */
+START_TEST(test_max_reduction_nan) {
+  static const int cols[] = {37, 5, 1};
+  for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
+    int L = cols[ci];
+    char text[512];
+    snprintf(text, sizeof text, "kernel k(X: f32[4, %d], B: f32[4]) -> (m: f32[4]) {\n"
+             "  m[i] = B[i]\n  m[i] max= X[i, j]\n}\n", L);
+    ck_assert_msg(L == 1 || llvm_has_on(text, NULL, "llvm.vector.reduce.fmax", 0, 1),
+                  "%d columns: no steps of 16 maxima", L);
+    float X[4 * 37], B[4] = {-1e30f, NAN, NAN, 2.0f}, m[4], want[4];
+    uint64_t seed = 5;
+    oracle_fill(X, 4 * L, &seed);
+    for (int j = 0; j < L; j++) {
+      if (j % 3 == 1)
+        X[1 * L + j] = NAN; /* row 1: some NaNs, the start NaN */
+      X[2 * L + j] = NAN;   /* row 2: all NaN, the start NaN */
+      X[3 * L + j] = NAN;   /* row 3: all NaN, the start 2 */
+    }
+    for (int i = 0; i < 4; i++) {
+      want[i] = B[i];
+      for (int j = 0; j < L; j++)
+        want[i] = fmaxf(want[i], X[i * L + j]);
+    }
+    for (int t = 1; t <= 2; t++) {
+      session S = session_open(text, NULL, t);
+      brick_module *mod;
+      ck_assert_msg(brick_compile(S.ctx, S.prog, 0, S.opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(S.ctx));
+      void (*fn)(float *, float *, float *) = (void (*)(float *, float *, float *))brick_module_lookup(S.ctx, mod, "k");
+      ck_assert_ptr_nonnull(fn);
+      fn(X, B, m);
+      for (int i = 0; i < 4; i++)
+        ck_assert_msg(isnan(want[i]) ? isnan(m[i]) : m[i] == want[i],
+                      "%d columns, %d threads, row %d: %g, not %g", L, t, i, m[i], want[i]);
+      brick_module_free(mod);
+      session_close(&S);
+    }
+  }
+}
+END_TEST
+
 /* Run kernel "text" (I, W -> O, all rank 4) under "schedule" with positive inputs and +Inf
  * in W's index "wv" of dimension "wd" (a filter row or column), and check O's outputs at index
  * "ov" of dimension "od" (a row or a column) against the interpreter, which skips the terms
@@ -1564,6 +1608,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_transposed_target);
   tcase_add_test(tc, test_weight_update);
   tcase_add_test(tc, test_plain_loops);
+  tcase_add_test(tc, test_max_reduction_nan);
   tcase_add_test(tc, test_skipped_taps);
   tcase_add_test(tc, test_random_skipped_taps);
   tcase_add_test(tc, test_prefetch_rows);
