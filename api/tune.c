@@ -77,9 +77,11 @@ static int db_best(brick_ctx *ctx, const ir_kernel *k, const brick_options *opts
 static char *describe(const tune_record *r, const char *path) {
   bk_strbuf sb;
   bk_strbuf_init(&sb);
-  bk_strbuf_printf(&sb, "record %lld of %s: %.2f GFLOP/s (%.4g ms), measured %s UTC by %s",
-                   (long long)r->id, path, r->gflops, r->ms, r->created ? r->created : "?",
-                   r->strategy ? r->strategy : "?");
+  char standing[64];
+  bk_strbuf_printf(&sb, "record %lld of %s: %.2f GFLOP/s (%.4g ms; %s), measured %s UTC by %s",
+                   (long long)r->id, path, r->gflops, r->ms,
+                   tune_standing_text(standing, sizeof standing, r->measurements, r->confirmed),
+                   r->created ? r->created : "?", r->strategy ? r->strategy : "?");
   return bk_strbuf_take(&sb);
 }
 
@@ -238,7 +240,9 @@ static void copy_result(const tune_result *in, const char *db, brick_tune_result
       .confirm_best = in->confirm_best, .space = in->space, .spearman = in->spearman,
       .spearman_n = in->spearman_n, .spearman_near = in->spearman_near,
       .spearman_near_n = in->spearman_near_n, .db_best_gflops = in->db_best_gflops,
-      .db_best_record = in->db_best_record};
+      .db_best_record = in->db_best_record, .fastest_gflops = in->fastest_gflops,
+      .confirmed = in->confirmed, .db_best_measurements = in->db_best_measurements,
+      .db_best_confirmed = in->db_best_confirmed};
   out->default_schedule = in->default_schedule ? strdup(in->default_schedule) : NULL;
   out->best_schedule = in->best_schedule ? strdup(in->best_schedule) : NULL;
   out->db_best_schedule = in->db_best_schedule ? strdup(in->db_best_schedule) : NULL;

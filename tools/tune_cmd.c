@@ -23,7 +23,9 @@ static const char *const usage_tune =
     "Search schedules for each kernel of FILE.bk (or the one --kernel names) on this machine.\n"
     "Candidates are ranked by a cost model; the promising ones are compiled, checked against\n"
     "the reference interpreter and timed in a worker process, and every measurement is\n"
-    "recorded in the tuning database. 'brick compile --db FILE' then uses the best.\n"
+    "recorded in the tuning database. At the end the default and the fastest few are\n"
+    "measured twice more, interleaved, which confirms them; 'brick compile --db FILE' then\n"
+    "uses the confirmed schedule of least median time, which the summary's last line names.\n"
     "\n"
     "  -D NAME=VALUE       override 'size NAME' (repeatable; the last of a NAME wins)\n"
     "  -k, --kernel K      tune only kernel K\n"
@@ -99,14 +101,14 @@ static void draw_bar(tune_cli *c, const brick_tune_event *ev) {
   for (int i = 0; i < 24; i++)
     bar[i] = i < fill ? '#' : '.';
   bar[24] = '\0';
-  fprintf(stderr, "\r\033[K[%s] %d%s%.0d trials  best %.1f GFLOP/s (default %.1f)  ETA %s", bar,
+  fprintf(stderr, "\r\033[K[%s] %d%s%.0d trials  fastest %.1f GFLOP/s (default %.1f)  ETA %s", bar,
           ev->done, ev->total > 0 ? "/" : "", ev->total, ev->best_gflops, ev->default_gflops, eta);
   fflush(stderr);
 }
 
 static void log_event(const brick_tune_event *ev) {
   if (strcmp(ev->status, "ok") == 0)
-    fprintf(stderr, "brick: tune: [%d] %.2f GFLOP/s (%.3f ms)  best %.2f  %s\n", ev->done,
+    fprintf(stderr, "brick: tune: [%d] %.2f GFLOP/s (%.3f ms)  fastest %.2f  %s\n", ev->done,
             ev->gflops, ev->ms, ev->best_gflops, ev->schedule);
   else
     fprintf(stderr, "brick: tune: [%d] %s: %s  %s\n", ev->done, ev->status,
@@ -127,24 +129,48 @@ static void on_progress(void *user, const brick_tune_event *ev) {
 
 /* ---- brick tune ------------------------------------------------------------------------------ */
 
+/* Which record compile --db uses for the kernel of "r", and how it relates to the run's choice
+ * (the final round's winner, else its fastest single measurement). */
+static void print_db_choice(const brick_tune_result *r) {
+  if (!r->db_best_schedule) {
+    puts("  compile --db: no successful record for this key; it uses the default schedule");
+    return;
+  }
+  char standing[64];
+  snprintf(standing, sizeof standing, "%s%d measurement%s, %s",
+           r->db_best_measurements == 1 ? "" : "median of ", r->db_best_measurements,
+           r->db_best_measurements == 1 ? "" : "s",
+           r->db_best_confirmed ? "confirmed" : "not confirmed");
+  const char *run = r->confirmed ? "winner" : "fastest";
+  if (r->best_schedule && strcmp(r->best_schedule, r->db_best_schedule) == 0)
+    printf("  compile --db uses the %s: record %lld, %.2f GFLOP/s (%s)\n", run,
+           (long long)r->db_best_record, r->db_best_gflops, standing);
+  else
+    printf("  compile --db uses record %lld, not this run's %s: the database's best over all "
+           "runs, %.2f GFLOP/s (%s):\n           %s\n", (long long)r->db_best_record, run,
+           r->db_best_gflops, standing, r->db_best_schedule);
+}
+
 static void print_result(const tune_cli *c, const char *kernel, const brick_tune_result *r) {
   if (c->tty)
     fputs("\r\033[K", stderr);
   printf("kernel %s: %d measured (%d failed) in %.1f s%s; database %s\n", kernel, r->measured,
          r->failed, r->seconds, r->interrupted ? ", interrupted" : "", r->db);
-  if (r->default_gflops > 0 || r->best_gflops > 0)
-    printf("  default %.2f GFLOP/s, best of this run %.2f GFLOP/s (x%.2f)\n", r->default_gflops,
-           r->best_gflops, r->default_gflops > 0 ? r->best_gflops / r->default_gflops : 0.0);
-  if (r->confirm_default > 0 && r->confirm_best > 0)
-    printf("  median of 3 interleaved measurements each: default %.2f, best %.2f GFLOP/s "
-           "(x%.2f)\n", r->confirm_default, r->confirm_best, r->confirm_best / r->confirm_default);
+  if (r->default_gflops > 0 || r->fastest_gflops > 0)
+    printf("  search, one measurement each: default %.2f GFLOP/s, fastest %.2f GFLOP/s\n",
+           r->default_gflops, r->fastest_gflops);
+  if (r->confirmed && r->confirm_default > 0)
+    printf("  final round, median of 3 interleaved measurements each: default %.2f, winner %.2f "
+           "GFLOP/s (x%.2f)\n", r->confirm_default, r->confirm_best,
+           r->confirm_best / r->confirm_default);
+  else if (r->confirmed)
+    printf("  final round, median of 3 interleaved measurements each: winner %.2f GFLOP/s (the "
+           "default failed)\n", r->confirm_best);
   if (r->default_schedule)
     printf("  default: %s\n", r->default_schedule);
   if (r->best_schedule)
-    printf("  best:    %s\n", r->best_schedule);
-  if (r->db_best_schedule)
-    printf("  database best: %.2f GFLOP/s, record %lld: %s\n", r->db_best_gflops,
-           (long long)r->db_best_record, r->db_best_schedule);
+    printf("  %s %s\n", r->confirmed ? "winner: " : "fastest:", r->best_schedule);
+  print_db_choice(r);
   if (c->model_report)
     printf("  cost model vs measured time: Spearman %.3f over %d candidates; %.3f over the %d "
            "within 4x of the fastest\n", r->spearman, r->spearman_n, r->spearman_near,

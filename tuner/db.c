@@ -6,7 +6,7 @@
  *   tuning_key(id, kernel, kernel_text, target, cpu, features, threads, format)  one per key
  *   candidate(id, key_id, schedule, status, gflops, ms, strategy, message, created,
  *             model, brick_version)                                             one per measurement
- *   best(key_id, candidate_id)       the median record of the schedule of least median time
+ *   best(key_id, candidate_id)       the median record of the best schedule (below)
  *   meta(name, value)
  *
  * A fresh file runs every migration in order; an older file runs the missing ones, in one
@@ -14,7 +14,8 @@
  * is recorded in its own transaction (BEGIN IMMEDIATE ... COMMIT) together with the update of
  * "best", so a tuner killed at any moment leaves every finished record and a consistent best.
  * The best is the schedule with the least median time over its measurements, never one that
- * was once found wrong.
+ * was once found wrong, and one that a tuner's final round confirmed whenever there is such a
+ * schedule (update_best).
  * WAL lets readers run beside a writer; a busy timeout lets two writers take turns.
  *
  * Files that are not tuning databases (another SQLite database, a text file, a damaged file,
@@ -23,7 +24,6 @@
 #include "tuner.h"
 
 #include <errno.h>
-#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +90,15 @@ static char *sql_error(sqlite3 *h, const char *path, int rc) {
   case SQLITE_LOCKED: return fmt("tuning database '%s' is busy (%s)", path, msg);
   default: return fmt("tuning database '%s': %s", path, msg);
   }
+}
+
+const char *tune_standing_text(char *buf, size_t size, int measurements, bool confirmed) {
+  if (measurements == 1)
+    snprintf(buf, size, "1 measurement, %s", confirmed ? "confirmed" : "not confirmed");
+  else
+    snprintf(buf, size, "median of %d measurements, %s", measurements,
+             confirmed ? "confirmed" : "not confirmed");
+  return buf;
 }
 
 static int fail(tune_db *db, int rc, char **err) {
@@ -352,25 +361,63 @@ static int insert_candidate(tune_db *db, int64_t key, const tune_record *r, int6
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* One schedule's 'ok' records while scanning them in schedule order. */
+/* One schedule's records while scanning them in schedule order: its 'ok' times (the 64
+ * fastest) and what the final rounds of tuners said of it. */
 typedef struct group {
   int64_t ids[64];
-  double ms[64];
+  double ms[64], gflops[64];
   int n;
+  bool confirm_ok, confirm_failed; /* an 'ok' / a failed record of strategy 'confirm' */
 } group;
 
-/* The median record of "g" (times in ascending order) into *id, *ms. */
-static void group_median(const group *g, int64_t *id, double *ms) {
-  *id = g->ids[(g->n - 1) / 2];
-  *ms = g->n % 2 ? g->ms[g->n / 2] : 0.5 * (g->ms[g->n / 2 - 1] + g->ms[g->n / 2]);
+/* A schedule's standing: the median of its 'ok' records (the lower median record stands for
+ * it) and whether a tuner's final round confirmed it. */
+typedef struct standing {
+  int64_t id;
+  double ms, gflops;
+  bool confirmed;
+} standing;
+
+/* The standing of "g" (times in ascending order). */
+static standing group_standing(const group *g) {
+  int h = g->n / 2;
+  bool odd = g->n % 2;
+  return (standing){.id = g->ids[(g->n - 1) / 2],
+                    .ms = odd ? g->ms[h] : 0.5 * (g->ms[h - 1] + g->ms[h]),
+                    .gflops = odd ? g->gflops[h] : 0.5 * (g->gflops[h - 1] + g->gflops[h]),
+                    .confirmed = g->confirm_ok && !g->confirm_failed};
 }
 
-/* The record standing for the schedule of least median time among the 'ok' records of "key"
- * (schedules ever recorded wrong excluded), or 0. */
-static int best_record(tune_db *db, int64_t key, int64_t *best) {
+/* Does "a" rank above "b"? Confirmed first (TUNE_CONFIRM_STRATEGY), then the least median
+ * time, then (times equal at the stored precision) the greater median GFLOP/s. */
+static bool standing_beats(const standing *a, const standing *b) {
+  if (a->confirmed != b->confirmed)
+    return a->confirmed;
+  if (a->ms != b->ms)
+    return a->ms < b->ms;
+  return a->gflops > b->gflops;
+}
+
+/* Add the record in the current row of "st" (schedule, ms, gflops, id, ok, confirm) to "g". */
+static void group_add(group *g, sqlite3_stmt *st) {
+  bool ok = sqlite3_column_int(st, 4), confirm = sqlite3_column_int(st, 5);
+  g->confirm_ok |= confirm && ok;
+  g->confirm_failed |= confirm && !ok;
+  if (ok && g->n < 64) {
+    g->ms[g->n] = sqlite3_column_double(st, 1);
+    g->gflops[g->n] = sqlite3_column_double(st, 2);
+    g->ids[g->n++] = sqlite3_column_int64(st, 3);
+  }
+}
+
+/* The record standing for the best schedule of "key" (see update_best) into *best (id 0 when
+ * there is none). */
+static int best_record(tune_db *db, int64_t key, standing *best) {
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db->h,
-      "SELECT schedule, ms, id FROM candidate WHERE key_id = ?1 AND status = 'ok' "
+      "SELECT schedule, ms, gflops, id, status = 'ok', strategy IS '" TUNE_CONFIRM_STRATEGY "' "
+      "FROM candidate WHERE key_id = ?1 "
+      "AND (status = 'ok' OR strategy IS '" TUNE_CONFIRM_STRATEGY "') "
       "AND schedule NOT IN (SELECT schedule FROM candidate WHERE key_id = ?1 AND status = 'wrong') "
       "ORDER BY schedule, ms, id", -1, &st, NULL);
   if (rc != SQLITE_OK)
@@ -378,43 +425,42 @@ static int best_record(tune_db *db, int64_t key, int64_t *best) {
   sqlite3_bind_int64(st, 1, key);
   char *cur = NULL;
   group g = {.n = 0};
-  double best_ms = INFINITY, m;
-  int64_t id;
-  *best = 0;
+  *best = (standing){.id = 0};
   for (;;) {
     rc = sqlite3_step(st);
     const char *sch = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    if (g.n > 0 && (!sch || strcmp(sch, cur) != 0)) {
-      group_median(&g, &id, &m);
-      if (m < best_ms) {
-        best_ms = m;
-        *best = id;
-      }
-      g.n = 0;
+    if (cur && (!sch || strcmp(sch, cur) != 0)) {
+      standing s = g.n > 0 ? group_standing(&g) : (standing){.id = 0};
+      if (s.id && (!best->id || standing_beats(&s, best)))
+        *best = s;
+      g = (group){.n = 0};
+      free(cur);
+      cur = NULL;
     }
     if (rc != SQLITE_ROW)
       break;
-    if (g.n == 0) {
-      free(cur);
+    if (!cur)
       cur = strdup(sch ? sch : "");
-    }
-    if (g.n < 64) {
-      g.ms[g.n] = sqlite3_column_double(st, 1);
-      g.ids[g.n++] = sqlite3_column_int64(st, 2);
-    }
+    group_add(&g, st);
   }
   free(cur);
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Recompute the best of "key": the schedule of least median time over its 'ok' records,
- * never one that was once recorded wrong; its median record stands for it. (Measurements on
- * a shared machine scatter by several percent both ways: a median of a few interleaved ones,
- * which the tuner takes of its finalists, beats any single one.) */
+/* Recompute the best of "key", never a schedule once recorded wrong. A schedule that a tuner's
+ * final round confirmed (a record of strategy TUNE_CONFIRM_STRATEGY, none of them failed) ranks
+ * above every schedule that was not; within each class the least median time over the 'ok'
+ * records wins, and the median record stands for the schedule. Measurements on a shared machine
+ * scatter by several percent both ways, and the final round is often slower or faster than the
+ * search as a whole: a finalist's median of interleaved measurements is not comparable with a
+ * single search-time measurement of another schedule, which would otherwise win by luck (found
+ * by a new user: the finalists' medians fell under a load, and compile --db took a schedule
+ * measured once instead of the one the tuner's summary named). */
 static int update_best(tune_db *db, int64_t key) {
-  int64_t id;
-  int rc = best_record(db, key, &id);
+  standing b;
+  int rc = best_record(db, key, &b);
+  int64_t id = b.id;
   sqlite3_stmt *st;
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v2(db->h, "DELETE FROM best WHERE key_id = ?1", -1, &st, NULL);
@@ -444,7 +490,8 @@ static int record_once(tune_db *db, const tune_key *key, const tune_record *r, i
   rc = key_id(db, key, &kid);
   if (rc == SQLITE_OK)
     rc = insert_candidate(db, kid, r, id);
-  if (rc == SQLITE_OK && (r->status == TUNE_OK || r->status == TUNE_WRONG))
+  bool confirm = r->strategy && strcmp(r->strategy, TUNE_CONFIRM_STRATEGY) == 0;
+  if (rc == SQLITE_OK && (r->status == TUNE_OK || r->status == TUNE_WRONG || confirm))
     rc = update_best(db, kid);
   if (rc == SQLITE_OK)
     rc = exec(db->h, "COMMIT");
@@ -509,6 +556,35 @@ static int read_one(tune_db *db, const char *sql, const tune_key *key, int64_t i
   return rc;
 }
 
+/* Of the schedule of the best record "bc" of key "k": its 'ok' records, and whether a final
+ * round confirmed it (a record of strategy TUNE_CONFIRM_STRATEGY, none of them failed). */
+#define STANDING_COLUMNS                                                                          \
+  "(SELECT count(*) FROM candidate s WHERE s.key_id = k.id AND s.schedule = bc.schedule"        \
+  " AND s.status = 'ok'), "                                                                     \
+  "(SELECT total(s.status = 'ok') > 0 AND total(s.status <> 'ok') = 0 FROM candidate s"         \
+  " WHERE s.key_id = k.id AND s.schedule = bc.schedule"                                         \
+  " AND s.strategy IS '" TUNE_CONFIRM_STRATEGY "')"
+
+/* Fill in the measurements and confirmed of the best record "r"; SQLITE_ROW when done. */
+static int read_standing(tune_db *db, tune_record *r) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db->h, "SELECT " STANDING_COLUMNS " FROM candidate bc "
+                              "JOIN tuning_key k ON k.id = bc.key_id WHERE bc.id = ?1", -1, &st,
+                              NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_int64(st, 1, r->id);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    r->measurements = sqlite3_column_int(st, 0);
+    r->confirmed = sqlite3_column_int(st, 1);
+  } else {
+    tune_record_release(r);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, char **err) {
   *found = false;
   *r = (tune_record){0};
@@ -519,7 +595,8 @@ int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, 
            "JOIN tuning_key k ON k.id = b.key_id WHERE %s", record_columns, key_where);
   int rc = read_one(db, sql, key, 0, r);
   if (rc == SQLITE_DONE) { /* no best row, or its candidate deleted by hand: the rule again */
-    int64_t kid = 0, id = 0;
+    int64_t kid = 0;
+    standing b = {.id = 0};
     snprintf(sql, sizeof sql, "SELECT k.id FROM tuning_key k WHERE %s", key_where);
     sqlite3_stmt *st;
     rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
@@ -531,15 +608,17 @@ int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, 
       sqlite3_finalize(st);
     }
     if (rc == SQLITE_ROW)
-      rc = best_record(db, kid, &id);
-    if (rc == SQLITE_OK && id) {
+      rc = best_record(db, kid, &b);
+    if (rc == SQLITE_OK && b.id) {
       snprintf(sql, sizeof sql, "SELECT %s FROM candidate c JOIN tuning_key k ON k.id = c.key_id "
                "WHERE %s AND c.id = ?7", record_columns, key_where);
-      rc = read_one(db, sql, key, id, r);
+      rc = read_one(db, sql, key, b.id, r);
     } else if (rc == SQLITE_OK || rc == SQLITE_DONE) {
       rc = SQLITE_DONE;
     }
   }
+  if (rc == SQLITE_ROW)
+    rc = read_standing(db, r);
   *found = rc == SQLITE_ROW;
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(db, rc, err);
 }
@@ -571,14 +650,17 @@ int tune_db_each(tune_db *db, const tune_key *key, bool (*fn)(void *, const tune
 
 static void print_key_row(sqlite3_stmt *st, FILE *out, bool verbose) {
   const char *kernel = (const char *)sqlite3_column_text(st, 1);
+  char standing[64];
   fprintf(out, "%s: %s %s, threads %d, format %d: %lld records (%lld ok)", kernel,
           (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
           sqlite3_column_int(st, 4), sqlite3_column_int(st, 5),
           (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7));
   if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-    fprintf(out, ", best %.2f GFLOP/s (%.4g ms, record %lld, %s)\n  %s\n",
+    fprintf(out, ", best %.2f GFLOP/s (%.4g ms, record %lld, %s; %s)\n  %s\n",
             sqlite3_column_double(st, 8), sqlite3_column_double(st, 9),
             (long long)sqlite3_column_int64(st, 10), (const char *)sqlite3_column_text(st, 12),
+            tune_standing_text(standing, sizeof standing, sqlite3_column_int(st, 15),
+                               sqlite3_column_int(st, 16)),
             (const char *)sqlite3_column_text(st, 11));
   else if (sqlite3_column_int64(st, 7) > 0) /* the best's candidate deleted by hand, say */
     fputs(", its best record is missing: lookups pick the best of the ok ones again\n", out);
@@ -613,7 +695,8 @@ int tune_db_list(tune_db *db, FILE *out, bool verbose, char **err) {
       "SELECT k.id, k.kernel, k.target, k.cpu, k.threads, k.format,"
       " (SELECT count(*) FROM candidate c WHERE c.key_id = k.id),"
       " (SELECT count(*) FROM candidate c WHERE c.key_id = k.id AND c.status = 'ok'),"
-      " bc.gflops, bc.ms, bc.id, bc.schedule, bc.created, k.features, k.kernel_text"
+      " bc.gflops, bc.ms, bc.id, bc.schedule, bc.created, k.features, k.kernel_text, "
+      STANDING_COLUMNS
       " FROM tuning_key k LEFT JOIN best b ON b.key_id = k.id"
       " LEFT JOIN candidate bc ON bc.id = b.candidate_id ORDER BY k.kernel, k.id", -1, &st, NULL);
   if (rc != SQLITE_OK)

@@ -2,7 +2,8 @@
  * The tuning loop: the default schedule first (the baseline every run reports), then the
  * strategy's candidates, best modelled first, each measured in a worker and recorded in the
  * database at once; at the end the default and the best few are measured again in interleaved
- * rounds (a loaded machine makes single measurements noisy) and the best mean wins.
+ * rounds (a loaded machine makes single measurements noisy) and the best median wins; those
+ * records confirm the finalists, which the database then ranks above schedules measured once.
  *
  * Strategies draw from pools of candidates ranked by the cost model:
  *
@@ -312,7 +313,7 @@ static void load_db(tuner *T) {
     tune_record_release(&top.r[i]);
   }
   if (loaded)
-    note(T, "the database's %d best schedules for this key join the parents; best %.2f GFLOP/s",
+    note(T, "the database's %d best schedules for this key join the parents; fastest %.2f GFLOP/s",
          loaded, T->best >= 0 ? T->hist[T->best].gflops : 0.0);
 }
 
@@ -578,7 +579,10 @@ static double median(double *v, int n) {
 
 /* Measure the default and this run's best few again, in interleaved rounds: single
  * measurements on a shared machine scatter by several percent both ways, so each finalist is
- * judged by the median of its measurements in this run. */
+ * judged by the median of its measurements in this run. A finalist that fails one of them is
+ * out (the database does not count it as confirmed either). The database ranks the confirmed
+ * schedules above the others and by the same medians, so its best is this round's winner
+ * unless another run confirmed a faster one. */
 static void confirm(tuner *T) {
   int ids[CONFIRM_TOP + 1], n = 1 + run_top(T, ids + 1, CONFIRM_TOP);
   ids[0] = T->def;
@@ -586,6 +590,7 @@ static void confirm(tuner *T) {
     return;
   double g[CONFIRM_TOP + 1][CONFIRM_ROUNDS + 1], med[CONFIRM_TOP + 1];
   int cnt[CONFIRM_TOP + 1];
+  bool failed[CONFIRM_TOP + 1] = {false};
   for (int i = 0; i < n; i++) {
     g[i][0] = T->hist[ids[i]].gflops;
     cnt[i] = 1;
@@ -595,17 +600,22 @@ static void confirm(tuner *T) {
       const tune_cand *c = T->hist[ids[i]].c;
       tune_measurement m;
       tune_measure(&T->w, c->text, &m);
-      if (m.status == TUNE_STOPPED || !record(T, c, &m, "confirm"))
+      if (m.status == TUNE_STOPPED || !record(T, c, &m, TUNE_CONFIRM_STRATEGY))
         return;
-      g[i][cnt[i]++] = m.status == TUNE_OK ? m.gflops : 0;
+      if (m.status == TUNE_OK)
+        g[i][cnt[i]++] = m.gflops;
+      else
+        failed[i] = true;
     }
-  for (int i = 0; i < n; i++)
+  int best = -1; /* the default stays the best unless a finalist beats it */
+  for (int i = 0; i < n; i++) {
     med[i] = median(g[i], cnt[i]);
-  int best = 0; /* the default stays the best unless a finalist beats it */
-  for (int i = 1; i < n; i++)
-    if (med[i] > med[best])
+    if (!failed[i] && (best < 0 || med[i] > med[best]))
       best = i;
-  T->res->confirm_default = med[0];
+  }
+  if (best < 0)
+    return;
+  T->res->confirm_default = failed[0] ? 0 : med[0];
   T->res->confirm_best = med[best];
   T->confirmed = ids[best];
 }
@@ -618,7 +628,10 @@ static void finish(tuner *T) {
   if (b >= 0) {
     res->best_schedule = strdup(T->hist[b].c->text);
     res->best_gflops = T->hist[b].gflops;
+    res->confirmed = T->confirmed >= 0;
   }
+  int fastest = run_best(T);
+  res->fastest_gflops = fastest >= 0 ? T->hist[fastest].gflops : 0;
   tune_record r;
   bool found = false;
   char *err = NULL;
@@ -626,6 +639,8 @@ static void finish(tuner *T) {
     res->db_best_schedule = strdup(r.schedule);
     res->db_best_gflops = r.gflops;
     res->db_best_record = r.id;
+    res->db_best_measurements = r.measurements;
+    res->db_best_confirmed = r.confirmed;
   }
   free(err);
   if (found)

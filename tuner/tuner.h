@@ -193,7 +193,12 @@ typedef struct tune_record {
   tune_status status;
   double gflops, ms, model;
   char *strategy, *message, *created, *version;
+  int measurements;   /* tune_db_best: the 'ok' records of its schedule */
+  bool confirmed;     /* tune_db_best: a final round confirmed its schedule */
 } tune_record;
+
+/* The strategy of the records a tuner's final round adds: it confirms the schedules measured. */
+#define TUNE_CONFIRM_STRATEGY "confirm"
 
 /* Open (and with "create", create or migrate) the tuning database at "path". NULL with a
  * message in *err (malloc'ed, without the "brick: error: " prefix) when it cannot be opened,
@@ -209,10 +214,14 @@ char *tune_db_default_path(void);
 /* Create the directories above "path" that are missing. */
 int tune_db_make_dirs(const char *path, char **err);
 
-/* Record one measurement under "key" in one transaction; the best per key follows. */
+/* Record one measurement under "key" in one transaction; the best per key follows: never a
+ * schedule once recorded wrong; a schedule confirmed by a final round (a record of strategy
+ * TUNE_CONFIRM_STRATEGY, none of them failed) over any that was not; then the least median
+ * time over the schedule's 'ok' records. */
 int tune_db_record(tune_db *db, const tune_key *key, const tune_record *r, int64_t *id,
                    char **err);
-/* The best record of "key" into *r (strings malloc'ed); *found false when there is none. */
+/* The best record of "key" into *r (strings malloc'ed; its measurements and confirmed set);
+ * *found false when there is none. */
 int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, char **err);
 /* Every record of "key", oldest first, through "fn" (return false to stop). */
 int tune_db_each(tune_db *db, const tune_key *key, bool (*fn)(void *user, const tune_record *r),
@@ -220,6 +229,8 @@ int tune_db_each(tune_db *db, const tune_key *key, bool (*fn)(void *user, const 
 /* A summary of the database: per key, its kernel, target, CPU, threads, counts and best. */
 int tune_db_list(tune_db *db, FILE *out, bool verbose, char **err);
 void tune_record_release(tune_record *r);
+/* "median of N measurements, confirmed" or "1 measurement, not confirmed", into "buf". */
+const char *tune_standing_text(char *buf, size_t size, int measurements, bool confirmed);
 
 /* ---- search.c ------------------------------------------------------------------------------------ */
 
@@ -270,9 +281,13 @@ typedef struct tune_result {
   int64_t space;                          /* schedules in the pool the strategy drew from */
   double spearman, spearman_near;         /* model report: all, and those within 4x of the best */
   int spearman_n, spearman_near_n;
-  char *db_best_schedule;                 /* the database's best for the key after the run */
-  double db_best_gflops;
+  double fastest_gflops;                  /* this run's fastest single measurement */
+  bool confirmed;                         /* best_schedule won this run's final round */
+  char *db_best_schedule;                 /* the database's best for the key after the run: */
+  double db_best_gflops;                  /* what compile --db uses */
   int64_t db_best_record;
+  int db_best_measurements;
+  bool db_best_confirmed;
 } tune_result;
 
 /* Tune kernel "k" (checked, with isl context "ctx") for the host with "cfg". Returns 0, or -1

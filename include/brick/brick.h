@@ -230,19 +230,28 @@ typedef void brick_tune_progress_fn(void *user, const brick_tune_event *ev);
 BRICK_API void brick_tune_options_set_progress(brick_tune_options *t, brick_tune_progress_fn *fn,
                                                void *user);
 
+/* A run's result. best_schedule is the winner of the final round (confirmed: the default
+ * and the search's fastest few, each by its median of interleaved measurements), else (no
+ * final round: interrupted, or nothing beside the default) the fastest single measurement.
+ * db_best_* is what compile --db uses: the database ranks confirmed schedules above those
+ * measured only in a search, so it is best_schedule unless a run confirmed a faster one. */
 typedef struct brick_tune_result {
   int measured, failed, interrupted;
   double seconds;
   char *default_schedule, *best_schedule;  /* this run's */
   double default_gflops, best_gflops;      /* as measured during the search */
-  double confirm_default, confirm_best;    /* both measured again at the end (0: not done) */
+  double confirm_default, confirm_best;    /* medians of the final round (0: not done) */
   int64_t space;                           /* candidates the strategy ranked */
   double spearman, spearman_near;          /* model-report: all, and those within 4x of the best */
   int spearman_n, spearman_near_n;
   char *db;                                /* the database written */
   char *db_best_schedule;                  /* its best record for the key after the run */
-  double db_best_gflops;
+  double db_best_gflops;                   /* that record's (the median one of its schedule) */
   int64_t db_best_record;
+  double fastest_gflops;                   /* this run's fastest single measurement */
+  int confirmed;                           /* best_schedule won the final round */
+  int db_best_measurements;                /* the successful measurements of db_best_schedule */
+  int db_best_confirmed;                   /* a final round confirmed db_best_schedule */
 } brick_tune_result;
 
 /* Search schedules for "kernel" on this machine, each measured in a worker process (the

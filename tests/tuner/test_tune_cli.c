@@ -1,11 +1,11 @@
 #define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np */
 /*
  * `brick tune` as a process ($BRICK_BINARY): options and their errors, records that
- * `brick compile --db` and `brick show --schedule --db` then use, a damaged or foreign database
- * (exact messages, exit 1), a tuner killed with SIGKILL in the middle (the database stays valid
- * and keeps every finished record), Ctrl-C (a clean stop, exit 130), and two tuners writing one
- * database at once. The kernel is a 64^3 matmul, so each measurement takes a fraction of a
- * second.
+ * `brick compile --db` and `brick show --schedule --db` then use, the summary naming the record
+ * compile --db uses, a damaged or foreign database (exact messages, exit 1), a tuner killed
+ * with SIGKILL in the middle (the database stays valid and keeps every finished record), Ctrl-C
+ * (a clean stop, exit 130), and two tuners writing one database at once. The kernel is a 64^3
+ * matmul, so each measurement takes a fraction of a second.
  */
 #include "../cli/run_cmd.h"
 
@@ -164,12 +164,21 @@ START_TEST(tune_then_compile_uses_the_best) {
   ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
   ck_assert_ptr_nonnull(strstr(r.out, "kernel mm: 5 measured"));
   ck_assert_ptr_nonnull(strstr(r.err, "brick: tune: [5] "));
-  cmd_result_release(&r);
   ck_assert_int_ge(db_int(db, "SELECT count(*) FROM candidate"), 5);
   ck_assert_int_eq(db_int(db, "SELECT count(*) FROM candidate WHERE status = 'wrong'"), 0);
   char *best = db_text(db, "SELECT c.schedule FROM best b JOIN candidate c ON c.id = b.candidate_id");
   int64_t id = db_int(db, "SELECT candidate_id FROM best");
   ck_assert_ptr_nonnull(best);
+  /* the summary names the final round's winner, and it is what compile --db uses */
+  char want[4096];
+  snprintf(want, sizeof want, "  winner:  %s\n  compile --db uses the winner: record %lld, ", best,
+           (long long)id);
+  ck_assert_msg(strstr(r.out, want) && strstr(r.out, " GFLOP/s (median of 3 measurements, "
+                                                     "confirmed)\n"), "%s", r.out);
+  ck_assert_ptr_nonnull(strstr(r.out, "  search, one measurement each: default "));
+  ck_assert_ptr_nonnull(strstr(r.out, "  final round, median of 3 interleaved measurements each: "
+                                      "default "));
+  cmd_result_release(&r);
 
   r = run_brick(dir, (const char *[]){"tune", "--list", "--db", "t.db", NULL});
   ck_assert_int_eq(r.status, 0);
@@ -177,7 +186,6 @@ START_TEST(tune_then_compile_uses_the_best) {
   ck_assert_ptr_nonnull(strstr(r.out, best));
   cmd_result_release(&r);
 
-  char want[4096];
   snprintf(want, sizeof want, "mm: %s\n", best);
   r = run_brick(dir, (const char *[]){"show", "--schedule", "--db", "t.db", "--threads", "1",
                                       "mm.bk", NULL});
@@ -218,6 +226,75 @@ START_TEST(tune_then_compile_uses_the_best) {
                                   "schedule among them"), "%s", r.err);
   cmd_result_release(&r);
   free(best);
+  free(db);
+  temp_dir_remove(dir);
+}
+END_TEST
+
+/* The summary says which record compile --db uses: with no final round (one measurement) the
+ * run's fastest, not confirmed; and when the database holds a schedule confirmed faster by
+ * another run, that one, named as not this run's winner; tune --list and compile -v agree. */
+START_TEST(tune_summary_names_what_compile_uses) {
+  char *dir = temp_dir_new(), *db = path_in(dir, "t.db");
+  write_file(dir, "mm.bk", mm);
+  cmd_result r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "1", "--db", "t.db",
+                                                 "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+  char *def = db_text(db, "SELECT schedule FROM candidate WHERE id = 1"), want[4096];
+  snprintf(want, sizeof want, "  default: %s\n  fastest: %s\n  compile --db uses the fastest: "
+           "record 1, ", def, def);
+  ck_assert_msg(strstr(r.out, want) && strstr(r.out, " GFLOP/s (1 measurement, not confirmed)\n"),
+                "%s", r.out);
+  ck_assert_ptr_null(strstr(r.out, "final round"));
+  cmd_result_release(&r);
+  r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "3", "--db", "t.db",
+                                      "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+  cmd_result_release(&r);
+  /* another run, say, confirmed a schedule of this one at an impossible speed */
+  char *other = db_text(db, "SELECT schedule FROM candidate WHERE schedule <> (SELECT c.schedule "
+                            "FROM best b JOIN candidate c ON c.id = b.candidate_id) AND "
+                            "strategy NOT IN ('default', 'confirm') ORDER BY id LIMIT 1");
+  ck_assert_ptr_nonnull(other);
+  sqlite3 *h;
+  ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+  char *sql = sqlite3_mprintf("INSERT INTO candidate(key_id, schedule, status, gflops, ms, "
+                              "strategy) VALUES (1, %Q, 'ok', 1e6, 1e-6, 'confirm'), "
+                              "(1, %Q, 'ok', 1e6, 1e-6, 'confirm'), "
+                              "(1, %Q, 'ok', 1e6, 1e-6, 'confirm'), "
+                              "(1, %Q, 'ok', 1e6, 1e-6, 'confirm')", other, other, other, other);
+  ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_free(sql);
+  sqlite3_close(h);
+  r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "3", "--db", "t.db",
+                                      "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+  int64_t id = db_int(db, "SELECT candidate_id FROM best");
+  char *best = db_text(db, "SELECT c.schedule FROM best b JOIN candidate c ON c.id = b.candidate_id");
+  ck_assert_str_eq(best, other);
+  sql = sqlite3_mprintf("SELECT count(*) FROM candidate WHERE schedule = %Q AND status = 'ok'",
+                        other);
+  int64_t n = db_int(db, sql); /* 5, or 7 when it was one of the finalists */
+  sqlite3_free(sql);
+  snprintf(want, sizeof want, "  compile --db uses record %lld, not this run's winner: the "
+           "database's best over all runs, 1000000.00 GFLOP/s (median of %lld measurements, "
+           "confirmed):\n           %s\n", (long long)id, (long long)n, other);
+  ck_assert_msg(strstr(r.out, want), "expected '%s' in:\n%s", want, r.out);
+  cmd_result_release(&r);
+  r = run_brick(dir, (const char *[]){"tune", "--list", "--db", "t.db", NULL});
+  snprintf(want, sizeof want, "best 1000000.00 GFLOP/s (1e-06 ms, record %lld, ", (long long)id);
+  ck_assert_msg(strstr(r.out, want) && strstr(r.out, " measurements, confirmed)\n"), "%s", r.out);
+  cmd_result_release(&r);
+  r = run_brick(dir, (const char *[]){"compile", "mm.bk", "--db", "t.db", "--threads", "1", "-v",
+                                      "-o", "mm", NULL});
+  snprintf(want, sizeof want, "brick: kernel mm: tuned schedule from record %lld of t.db: "
+           "1000000.00 GFLOP/s (1e-06 ms; median of %lld measurements, confirmed), measured ",
+           (long long)id, (long long)n);
+  ck_assert_msg(r.status == 0 && strstr(r.err, want) && strstr(r.err, other), "%s", r.err);
+  cmd_result_release(&r);
+  free(best);
+  free(other);
+  free(def);
   free(db);
   temp_dir_remove(dir);
 }
@@ -329,6 +406,7 @@ int main(void) {
   tcase_set_timeout(tc, 200);
   tcase_add_test(tc, tune_options);
   tcase_add_test(tc, tune_then_compile_uses_the_best);
+  tcase_add_test(tc, tune_summary_names_what_compile_uses);
   tcase_add_test(tc, damaged_database_messages);
   tcase_add_test(tc, kill9_keeps_finished_records);
   tcase_add_test(tc, sigint_stops_cleanly);

@@ -272,6 +272,113 @@ START_TEST(db_record_and_lookup) {
 }
 END_TEST
 
+static void record_times(tune_db *db, const tune_key *key, const char *schedule,
+                         const char *strategy, const double *ms, int n, int64_t *last) {
+  char *err = NULL;
+  for (int i = 0; i < n; i++) {
+    tune_record r = rec(schedule, TUNE_OK, 1000 / ms[i], ms[i]);
+    r.strategy = (char *)strategy;
+    ck_assert_int_eq(tune_db_record(db, key, &r, last, &err), 0);
+  }
+}
+
+static char *best_schedule(tune_db *db, const tune_key *key, tune_record *r) {
+  bool found = false;
+  char *err = NULL;
+  ck_assert_int_eq(tune_db_best(db, key, r, &found, &err), 0);
+  ck_assert(found);
+  return r->schedule;
+}
+
+/* Found by a new user: the final round measured the finalists slower than the search had (a
+ * load came up), their medians fell, and the best became a schedule measured once in the
+ * search, which compile --db then used instead of the finalist the summary named. A schedule
+ * confirmed by a final round now ranks above every schedule that was not. */
+START_TEST(db_best_prefers_confirmed_finalists) {
+  loaded *l = load_text(matmul_text, NULL);
+  tune_key key = test_key(l->prog->kernels.data[0], 1);
+  char *path = temp_path("confirm.db"), *err = NULL;
+  tune_db *db = tune_db_open(path, true, &err);
+  ck_assert_ptr_nonnull(db);
+  int64_t id, a_median;
+  /* the search: the default, finalist a, and b, fourth and not a finalist */
+  record_times(db, &key, "d", "default", (double[]){1.40}, 1, &id);
+  record_times(db, &key, "a", "evolutionary", (double[]){1.00}, 1, &id);
+  record_times(db, &key, "b", "evolutionary", (double[]){1.10}, 1, &id);
+  tune_record r;
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a"); /* nothing confirmed: least median */
+  ck_assert(!r.confirmed && r.measurements == 1);
+  tune_record_release(&r);
+  /* the final round, under a load: a's median is 1.2 ms, b's single record 1.1 ms */
+  record_times(db, &key, "d", TUNE_CONFIRM_STRATEGY, (double[]){1.45}, 1, &id);
+  record_times(db, &key, "a", TUNE_CONFIRM_STRATEGY, (double[]){1.30}, 1, &a_median);
+  record_times(db, &key, "d", TUNE_CONFIRM_STRATEGY, (double[]){1.35}, 1, &id);
+  record_times(db, &key, "a", TUNE_CONFIRM_STRATEGY, (double[]){1.20}, 1, &a_median);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a");
+  ck_assert_int_eq(r.id, a_median);
+  ck_assert(r.confirmed && r.measurements == 3 && r.ms == 1.20);
+  tune_record_release(&r);
+  /* another run confirms c, faster: confirmed against confirmed, the least median wins */
+  record_times(db, &key, "c", "evolutionary", (double[]){0.95}, 1, &id);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a");
+  tune_record_release(&r);
+  record_times(db, &key, "c", TUNE_CONFIRM_STRATEGY, (double[]){0.90, 1.00}, 2, &id);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "c");
+  tune_record_release(&r);
+  /* a failed measurement in a final round takes the confirmation back */
+  ck_assert_int_eq(tune_db_record(db, &key, &(tune_record){.schedule = "c",
+                   .status = TUNE_TIMEOUT, .strategy = TUNE_CONFIRM_STRATEGY}, NULL, &err), 0);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a");
+  ck_assert_int_eq(r.id, a_median);
+  tune_record_release(&r);
+  /* the list and a lookup without the best row agree */
+  char *list = NULL;
+  size_t size = 0;
+  FILE *out = open_memstream(&list, &size);
+  ck_assert_int_eq(tune_db_list(db, out, false, &err), 0);
+  fclose(out);
+  char want[128];
+  snprintf(want, sizeof want, "record %lld, ", (long long)a_median);
+  ck_assert_msg(strstr(list, want) && strstr(list, "; median of 3 measurements, confirmed)\n  a\n"),
+                "%s", list);
+  free(list);
+  tune_db_close(db);
+  sqlite3 *h;
+  ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+  exec_sql(h, "DELETE FROM best");
+  sqlite3_close(h);
+  db = tune_db_open(path, false, &err);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a");
+  ck_assert(r.id == a_median && r.confirmed && r.measurements == 3);
+  tune_record_release(&r);
+  tune_db_close(db);
+  tune_key_release(&key);
+  loaded_free(l);
+  free(path);
+}
+END_TEST
+
+/* Equal median times at the stored precision: the greater median GFLOP/s wins, as it does in
+ * the tuner's final round, which compares GFLOP/s. */
+START_TEST(db_best_ties_by_gflops) {
+  loaded *l = load_text(matmul_text, NULL);
+  tune_key key = test_key(l->prog->kernels.data[0], 1);
+  char *path = temp_path("tie.db"), *err = NULL;
+  tune_db *db = tune_db_open(path, true, &err);
+  ck_assert_ptr_nonnull(db);
+  tune_record a = rec("a", TUNE_OK, 100.0, 0.01), b = rec("b", TUNE_OK, 100.2, 0.01);
+  ck_assert_int_eq(tune_db_record(db, &key, &a, NULL, &err), 0);
+  ck_assert_int_eq(tune_db_record(db, &key, &b, NULL, &err), 0);
+  tune_record r;
+  ck_assert_str_eq(best_schedule(db, &key, &r), "b");
+  tune_record_release(&r);
+  tune_db_close(db);
+  tune_key_release(&key);
+  loaded_free(l);
+  free(path);
+}
+END_TEST
+
 START_TEST(db_key_ignores_spelling) {
   const char *b = "# the same matmul, spelled differently\nsize X = 64\n"
                   "kernel other(A: f32[X, X], B: f32[X, X]) -> (C: f32[X, X]) { C[i,j] += A[i,k]*B[k,j] }\n";
@@ -732,12 +839,57 @@ START_TEST(run_stops_when_the_worker_fails) {
 }
 END_TEST
 
+/* The same bug through a whole run, timed by a fake worker: the search measures the default
+ * at 100 GFLOP/s and five candidates at 200, 190, 180, 170 and 160; the final round (the
+ * default and the three fastest, twice, interleaved) is loaded: 40, 45, 50, 55. The winner is
+ * the 180 one (median 55), and the database's best must be it, not the 170 one measured once. */
+START_TEST(run_best_is_the_final_round_winner) {
+  loaded *l = load_text(matmul_text, NULL);
+  char *count = temp_path("count"), *db = temp_path("final.db"), body[768];
+  snprintf(body, sizeof body,
+           "n=$(($(cat %s 2>/dev/null || echo 0) + 1)); echo $n > %s\n"
+           "case $n in 1) g=100;; 2) g=200;; 3) g=190;; 4) g=180;; 5) g=170;; 6) g=160;;\n"
+           "  *) g=$((40 + (n - 7) %% 4 * 5));; esac\n"
+           "awk \"BEGIN { printf \\\"brick-measure ok ms=%%.6f gflops=%%.4f err=0 reps=3\\\\n\\\", "
+           "1000 / $g, $g }\"", count, count);
+  char *w = fake_worker(body);
+  FILE *src = tmpfile();
+  fputs(matmul_text, src);
+  fflush(src);
+  tune_config cfg = {.db_path = db, .strategy = TUNE_RANDOM, .trials = 6, .seed = 1,
+                     .version = "test",
+                     .worker = {.binary = w, .source_fd = fileno(src), .kernel = "mm",
+                                .threads = 1, .timeout = 10}};
+  tune_result res;
+  char *err = NULL;
+  ck_assert_msg(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err) == 0, "%s",
+                err);
+  ck_assert_int_eq(res.measured, 6);
+  ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM candidate"), 14);
+  ck_assert(res.confirmed && res.confirm_default == 40 && res.confirm_best == 55);
+  ck_assert(res.best_gflops == 180 && res.fastest_gflops == 200);
+  ck_assert_ptr_nonnull(res.db_best_schedule);
+  ck_assert_str_eq(res.db_best_schedule, res.best_schedule);
+  ck_assert(res.db_best_confirmed && res.db_best_measurements == 3 && res.db_best_gflops == 55);
+  ck_assert_int_eq(res.db_best_record,
+                   sql_int(db, "SELECT candidate_id FROM best"));
+  tune_result_release(&res);
+  fclose(src);
+  free(w);
+  free(count);
+  free(db);
+  loaded_free(l);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tuner");
   TCase *db = tcase_create("db");
   tcase_add_test(db, db_schema_created);
   tcase_add_test(db, db_migrates_from_version_1);
   tcase_add_test(db, db_record_and_lookup);
+  tcase_add_test(db, db_best_prefers_confirmed_finalists);
+  tcase_add_test(db, db_best_ties_by_gflops);
   tcase_add_test(db, db_key_ignores_spelling);
   tcase_add_test(db, db_refuses_other_files);
   tcase_add_test(db, db_damaged_file_is_an_error);
@@ -760,6 +912,7 @@ int main(void) {
   tcase_add_test(meas, measure_failures);
   tcase_add_test(meas, measure_stop_flag);
   tcase_add_loop_test(meas, run_stops_when_the_worker_fails, 0, 3);
+  tcase_add_test(meas, run_best_is_the_final_round_winner);
   suite_add_tcase(s, meas);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
