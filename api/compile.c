@@ -131,7 +131,7 @@ static int schedule_of(brick_ctx *ctx, const brick_program *prog, const ir_kerne
   bk_source *src = text ? bk_source_new("<schedule>", text, strlen(text)) : NULL;
   free(owned);
   if (src) {
-    given = sched_schedule_parse(k, src, diag);
+    given = sched_schedule_parse_in(prog->ir, k, src, diag);
     if (!given) {
       bk_source_free(src);
       return BRICK_ERR_USAGE;
@@ -255,6 +255,19 @@ static int check_names(brick_ctx *ctx, const brick_module *m) {
   return st;
 }
 
+int brick_options_check_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
+                                 const brick_options *opts) {
+  brick_begin(ctx);
+  int nk = prog->ir->kernels.len;
+  if (!opts || !opts->schedule || kernel >= 0 || nk < 2 ||
+      sched_text_names_kernels(opts->schedule))
+    return BRICK_OK;
+  return brick_fail(ctx, BRICK_ERR_USAGE, "the schedule names no kernel, but %s has %d: start "
+                    "each kernel's part with 'KERNEL:' (as 'brick show --schedule' prints them), "
+                    "or choose one kernel (the kernel argument; --kernel in the CLI)",
+                    prog->src->name, nk);
+}
+
 int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const brick_options *opts,
                   brick_module **out) {
   brick_begin(ctx);
@@ -270,10 +283,9 @@ int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const b
     return st;
   }
   int nk = prog->ir->kernels.len;
-  if (opts && opts->schedule && kernel < 0 && nk > 1) {
+  if (brick_options_check_schedule(ctx, prog, kernel, opts) != BRICK_OK) {
     brick_module_free(m);
-    return brick_fail(ctx, BRICK_ERR_USAGE, "a schedule applies to one kernel: compile that one "
-                      "(the kernel argument; --kernel in the CLI)");
+    return BRICK_ERR_USAGE;
   }
   m->n = kernel < 0 ? nk : 1;
   m->ks = calloc((size_t)m->n, sizeof(*m->ks));

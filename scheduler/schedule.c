@@ -614,29 +614,107 @@ static bool parse_section(sparser *P) {
   return finish_section(P, ss, &lt) && finish_parallel(P, ss, &lt);
 }
 
-sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, bk_diag *diag) {
+/* Does a part "KERNEL:" of a schedule for several kernels start at "P"? */
+static bool at_kernel_part(sparser *P) {
+  size_t b = P->pos;
+  const char *w;
+  bool yes = ident(P, &w) > 0 && cur(P) == ':';
+  P->pos = b;
+  return yes;
+}
+
+/* Skip the sections of another kernel's part: up to the next "KERNEL:" outside braces. */
+static void skip_part(sparser *P) {
+  int depth = 0;
+  while (cur(P)) {
+    const char *w;
+    if (depth == 0 && at_kernel_part(P))
+      return;
+    if (ident(P, &w) > 0)
+      continue;
+    depth += cur(P) == '{' ? 1 : cur(P) == '}' && depth > 0 ? -1 : 0;
+    P->pos++;
+  }
+}
+
+/* Report "KERNEL:" at "loc" naming no kernel of "prog" (NULL: of "k" alone). */
+static void unknown_kernel(sparser *P, const ir_program *prog, bk_loc loc, const char *w,
+                           size_t n) {
+  if (!prog || prog->kernels.len == 1) {
+    serror(P, loc, "this schedule is for kernel '%.*s', not '%s'", (int)n, w, P->k->name);
+    return;
+  }
+  bk_strbuf names;
+  bk_strbuf_init(&names);
+  for (int i = 0; i < prog->kernels.len; i++)
+    bk_strbuf_printf(&names, "%s%s", i ? ", " : "", prog->kernels.data[i]->name);
+  serror(P, loc, "the program has no kernel '%.*s' (its kernels: %s)", (int)n, w,
+         bk_strbuf_cstr(&names));
+  bk_strbuf_release(&names);
+}
+
+/* Is "w" (of "n" bytes) the name of a kernel of "prog" (NULL: of "k" alone)? */
+static bool is_kernel(const ir_program *prog, const ir_kernel *k, const char *w, size_t n) {
+  for (int i = 0; prog && i < prog->kernels.len; i++)
+    if (word_is(w, n, prog->kernels.data[i]->name))
+      return true;
+  return word_is(w, n, k->name);
+}
+
+/* schedule = KERNEL ":" { section } { KERNEL ":" { section } }: the sections of P->k's part,
+ * as 'brick show --schedule' prints a schedule per kernel, one a line. */
+static void parse_parts(sparser *P, const ir_program *prog) {
+  bool found = false;
+  while (cur(P) && !P->failed) {
+    const char *w;
+    size_t b = P->pos, n = ident(P, &w);
+    bk_loc loc = {P->src, (uint32_t)b, (uint32_t)n};
+    P->pos++; /* the ':' (at_kernel_part) */
+    skip_space(P);
+    if (!is_kernel(prog, P->k, w, n)) {
+      unknown_kernel(P, prog, loc, w, n);
+    } else if (!word_is(w, n, P->k->name)) {
+      skip_part(P);
+    } else if (found) {
+      serror(P, loc, "kernel '%s' has two parts in this schedule", P->k->name);
+    } else {
+      found = true;
+      while (cur(P) && !P->failed && !at_kernel_part(P)) {
+        parse_section(P);
+        skip_space(P);
+      }
+    }
+  }
+}
+
+bool sched_text_names_kernels(const char *text) {
+  while (isspace((unsigned char)*text))
+    text++;
+  const char *w = text;
+  while (isalnum((unsigned char)*text) || *text == '_')
+    text++;
+  return text > w && *text == ':';
+}
+
+sched_schedule *sched_schedule_parse_in(const ir_program *prog, const ir_kernel *k,
+                                        const bk_source *src, bk_diag *diag) {
   sparser P = {.k = k, .src = src, .diag = diag, .out = sched_schedule_new()};
   skip_space(&P);
-  /* "KERNEL: sections", as 'brick show --schedule' prints it: the kernel's name may lead */
-  const char *w;
-  size_t b = P.pos, n = ident(&P, &w);
-  if (n && cur(&P) == ':') {
-    if (!word_is(w, n, k->name))
-      serror(&P, (bk_loc){src, (uint32_t)b, (uint32_t)n}, "this schedule is for kernel '%.*s', "
-             "not '%s'", (int)n, w, k->name);
-    P.pos++;
-    skip_space(&P);
+  if (at_kernel_part(&P)) {
+    parse_parts(&P, prog);
   } else {
-    P.pos = b;
-  }
-  while (cur(&P) && !P.failed) {
-    parse_section(&P);
-    skip_space(&P);
+    while (cur(&P) && !P.failed) {
+      parse_section(&P);
+      skip_space(&P);
+    }
   }
   for (int i = 0; i < P.out->stmts.len && !P.failed; i++) {
     const sched_stmt *c = &P.out->stmts.data[i];
     const sched_stmt *e = c->epilogue ? sched_schedule_find(P.out, c->epilogue_stmt) : NULL;
-    if (e && !e->fused)
+    if (e == c)
+      serror(&P, c->epilogue_loc, "statement s%d cannot be its own epilogue (an epilogue is the "
+             "elementwise statement right after it, on its target)", c->stmt);
+    else if (e && !e->fused)
       serror(&P, e->loc, "statement s%d runs as the epilogue of s%d: schedule it as 's%d{fused}' "
              "or leave it out", c->epilogue_stmt, c->stmt, c->epilogue_stmt);
   }
@@ -645,6 +723,10 @@ sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, b
     return NULL;
   }
   return P.out;
+}
+
+sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, bk_diag *diag) {
+  return sched_schedule_parse_in(NULL, k, src, diag);
 }
 
 /* ---- printing ------------------------------------------------------------------------- */

@@ -105,6 +105,14 @@ sched_stmt *sched_schedule_add(sched_schedule *s, int stmt);
 /* Parse "text" for kernel "k". Errors go to "diag" as "<schedule>:1:COL: error: ..." (the
  * text is kept by "src", which must outlive the schedule's locations). NULL on error. */
 sched_schedule *sched_schedule_parse(const ir_kernel *k, const bk_source *src, bk_diag *diag);
+/* As sched_schedule_parse, for kernel "k" of "prog": a text of parts "KERNEL: sections" (as
+ * 'brick show --schedule' prints them, one a line) gives "k" the sections of its part (none:
+ * an empty schedule, the default), and a part naming no kernel of "prog" is an error. */
+sched_schedule *sched_schedule_parse_in(const ir_program *prog, const ir_kernel *k,
+                                        const bk_source *src, bk_diag *diag);
+/* Is "text" a schedule of parts "KERNEL: sections", one per kernel? (Else all of it is for one
+ * kernel.) */
+bool sched_text_names_kernels(const char *text);
 /* The text form of "s" (malloc'ed): sections "sN{...}" separated by spaces. */
 char *sched_schedule_to_str(const ir_kernel *k, const sched_schedule *s);
 int sched_format_version(void);

@@ -84,7 +84,10 @@ BRICK_API void brick_options_free(brick_options *opts);
 BRICK_API void brick_options_define(brick_options *opts, const char *name, int64_t value);
 /* "native" (default), "x86-64-v3", "x86-64-v4" or "TRIPLE[:CPU]". */
 BRICK_API void brick_options_set_target(brick_options *opts, const char *target);
-/* A schedule in the text form of scheduler/README.md (NULL: the default heuristic). */
+/* A schedule in the text form of scheduler/README.md (NULL: the default heuristic): the
+ * sections of one kernel, or parts "KERNEL: sections" for several, one a line, as
+ * brick_kernel_schedule's texts prefixed with their kernel's name ('brick show --schedule');
+ * a kernel without a part gets the default schedule. */
 BRICK_API void brick_options_set_schedule(brick_options *opts, const char *schedule);
 /* 0 (default): the team size comes from OMP_NUM_THREADS at run time; 1: serial code with no
  * OpenMP runtime dependency; N >= 2: a team of N threads. Negative values count as 0. */
@@ -95,7 +98,8 @@ BRICK_API void brick_options_set_caches(brick_options *opts, int64_t l1, int64_t
 
 /* ---- programs: parse, inspect, interpret ---------------------------------------------- */
 
-/* Parse and check a .bk source. "opts" may be NULL. On success *out owns the program. */
+/* Parse and check a .bk source ("path" "-": the standard input, named "<stdin>" in
+ * diagnostics). "opts" may be NULL. On success *out owns the program. */
 BRICK_API int brick_program_parse_file(brick_ctx *ctx, const char *path,
                                        const brick_options *opts, brick_program **out);
 BRICK_API int brick_program_parse_string(brick_ctx *ctx, const char *name, const char *text,
@@ -161,6 +165,12 @@ BRICK_API void *brick_module_lookup(brick_ctx *ctx, brick_module *mod, const cha
 /* Bytes of workspace kernel "kernel" of the module needs (see NAME_ws). */
 BRICK_API int64_t brick_module_workspace_bytes(const brick_module *mod, const char *kernel);
 
+/* Does the options' schedule fit "kernel" (-1: every kernel of "prog", as brick_compile)? A
+ * schedule without "KERNEL:" parts is for one kernel, so not for all of a program with several:
+ * BRICK_ERR_USAGE, with the message in the context. brick_compile checks this itself; a caller
+ * that compiles several kernels one at a time calls it first. */
+BRICK_API int brick_options_check_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
+                                           const brick_options *opts);
 /* The complete schedule of "kernel" (the given one completed by the heuristic), malloc'ed. */
 BRICK_API int brick_kernel_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
                                     const brick_options *opts, char **out);

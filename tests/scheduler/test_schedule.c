@@ -432,6 +432,10 @@ static const bad_schedule bad[] = {
      "statement s1 cannot run as the epilogue of s0 (it must be 'T = relu(T + b[x])', "
      "'T = T + b[x]' or 'T = relu(T)' on s0's target, right after it, with x its M or N "
      "iterator)"},
+    /* found by a new-user trial: the caret was at column 1 and the advice was 's0{fused}' */
+    {fc_text, "s0{brgemm(m=k,n=n,k=c);epilogue=s0} act{fused}", 24, 11,
+     "statement s0 cannot be its own epilogue (an epilogue is the elementwise statement right "
+     "after it, on its target)"},
     {conv_text, "s0{brgemm(m=q,n=k,k=c;batch=r,s);order=q}", 40, 1,
      "'q' is the M iterator: its loop is inside the BRGEMM call (write 'q/T' for the loop over "
      "its tiles)"},
