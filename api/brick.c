@@ -137,7 +137,8 @@ int brick_program_parse_file(brick_ctx *ctx, const char *path, const brick_optio
     bk_strbuf msg, text;
     bk_strbuf_init(&msg);
     bk_strbuf_init(&text);
-    bk_strbuf_printf(&msg, "cannot read '%s': %s%s", path, strerror(errno),
+    bk_strbuf_printf(&msg, "cannot read '%s': %s%s", strcmp(path, "-") ? path : "<stdin>",
+                     strerror(errno),
                      errno == EFBIG ? " (a source file may have at most 64 MiB)" : "");
     bk_diag_format(&text, BK_SEV_ERROR, BK_NO_LOC, bk_strbuf_cstr(&msg));
     brick_diag_sink(ctx, BK_SEV_ERROR, bk_strbuf_cstr(&text));

@@ -164,6 +164,12 @@ static bool lex_punct(lexer *L) {
 static void lex_stray(lexer *L) {
   const unsigned char c = (unsigned char)L->src->text[L->pos];
   size_t n = 1;
+  if (c == '%') { /* C's modulo: the likeliest stray character, and it deserves a word */
+    lex_error(L, loc_at(L, L->pos, L->pos + 1), "'%%' (modulo) is not supported in brick's "
+              "language");
+    L->pos++;
+    return;
+  }
   while (c >= 0x80 && (L->src->text[L->pos + n] & 0xC0) == 0x80)
     n++; /* one whole UTF-8 sequence */
   if (isprint(c) || (n > 1 && c >= 0xC2 && c <= 0xF4)) /* ASCII, or a whole UTF-8 character */

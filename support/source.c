@@ -15,6 +15,10 @@ static char *xstrdup(const char *s) {
 }
 
 bk_source *bk_source_new(const char *name, const char *text, size_t len) {
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 byte order mark */
+    text += 3;
+    len -= 3;
+  }
   bk_source *s = calloc(1, sizeof(*s));
   if (!s)
     abort();
@@ -45,9 +49,19 @@ bk_source *bk_source_new(const char *name, const char *text, size_t len) {
 }
 
 bk_source *bk_source_read_file(const char *path) {
+  if (strcmp(path, "-") == 0)
+    return bk_source_read_stream(stdin, "<stdin>");
   FILE *f = fopen(path, "rb");
   if (!f)
     return NULL;
+  bk_source *s = bk_source_read_stream(f, path);
+  int err = errno;
+  fclose(f);
+  errno = err;
+  return s;
+}
+
+bk_source *bk_source_read_stream(FILE *f, const char *name) {
   bk_strbuf sb;
   bk_strbuf_init(&sb);
   char buf[65536];
@@ -58,13 +72,12 @@ bk_source *bk_source_read_file(const char *path) {
     big = sb.len > BK_SOURCE_MAX_BYTES; /* /dev/zero, say; locations are 32-bit offsets */
   }
   int err = big ? EFBIG : ferror(f) ? (errno ? errno : EIO) : 0;
-  fclose(f);
   if (err) {
     bk_strbuf_release(&sb);
     errno = err;
     return NULL;
   }
-  bk_source *s = bk_source_new(path, bk_strbuf_cstr(&sb), sb.len);
+  bk_source *s = bk_source_new(name, bk_strbuf_cstr(&sb), sb.len);
   bk_strbuf_release(&sb);
   return s;
 }

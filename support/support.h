@@ -86,12 +86,16 @@ typedef struct bk_loc {
   uint32_t len;
 } bk_loc;
 
+/* A source named "name" holding "text" (without a leading UTF-8 byte order mark, which
+ * editors on Windows write: it would be an invisible stray character). */
 bk_source *bk_source_new(const char *name, const char *text, size_t len);
 /* Longest source file read (64 MiB). */
 #define BK_SOURCE_MAX_BYTES ((size_t)64 << 20)
-/* Read "path"; NULL with errno set when it cannot be read (EFBIG: longer than
- * BK_SOURCE_MAX_BYTES). */
+/* Read "path" ("-": the standard input, named "<stdin>"); NULL with errno set when it cannot
+ * be read (EFBIG: longer than BK_SOURCE_MAX_BYTES). */
 bk_source *bk_source_read_file(const char *path);
+/* Read "f" to its end into a source named "name"; NULL with errno set as above. */
+bk_source *bk_source_read_stream(FILE *f, const char *name);
 void bk_source_free(BK_TAKE bk_source *src);
 /* 1-based line and column of byte "offset". */
 void bk_source_line_col(const bk_source *src, size_t offset, int *line, int *col);

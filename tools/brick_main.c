@@ -40,7 +40,7 @@ static const char *const usage_main =
     "Usage: brick COMMAND [OPTIONS] FILE.bk\n"
     "\n"
     "brick compiles tensor contractions written in the .bk language into kernels whose\n"
-    "innermost level is one batch-reduce GEMM call.\n"
+    "innermost level is one batch-reduce GEMM call. FILE.bk '-' reads the standard input.\n"
     "\n"
     "Commands:\n"
     "  compile   compile FILE.bk into an object file and a C header\n"
@@ -67,6 +67,8 @@ static const char *const usage_run =
     "      --seed N      seed of the random inputs (default 1)\n"
     "      --schedule S  use schedule S (see scheduler/README.md) instead of the default\n"
     "      --threads N   0 (default): OMP_NUM_THREADS; 1: serial; N: N threads\n"
+    "      --target T    native (default), x86-64-v3, x86-64-v4 or TRIPLE[:CPU]; the JIT runs\n"
+    "                    the code here, so T must be a CPU this machine can run code for\n"
     "      --db FILE     use the best schedules 'brick tune' recorded in FILE\n"
     "  -v, --verbose     with --db: say which record (or the default) each kernel uses\n"
     "      --caches L1[,L2[,L3]]  cache sizes the default schedule blocks for, e.g.\n"
@@ -115,8 +117,11 @@ static const char *const usage_show =
     "                  as for 'brick compile'\n"
     "  -h, --help      show this help\n";
 
-static int usage_error(const char *fmt, const char *arg) {
-  return cli_usage_error("brick --help", fmt, arg);
+/* A usage error of 'brick "c->command"': the hint names that command's help. */
+static int usage_error(const cli *c, const char *fmt, const char *arg) {
+  char help[64];
+  snprintf(help, sizeof help, "brick %s --help", c->command);
+  return cli_usage_error(help, fmt, arg);
 }
 
 enum {
@@ -124,13 +129,15 @@ enum {
   OPT_EMIT, OPT_TARGET, OPT_THREADS, OPT_FULL_CHECK, OPT_DB, OPT_CACHES, OPT_NAME
 };
 
-static int parse_int_arg(const char *opt, const char *arg, long *out, long lo, long hi) {
+static int parse_int_arg(const cli *c, const char *opt, const char *arg, long *out, long lo,
+                         long hi) {
   char *end;
   errno = 0;
   *out = strtol(arg, &end, 10);
   if (errno || *end || !*arg || *out < lo || *out > hi) {
-    fprintf(stderr, "brick: error: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, arg);
-    return EXIT_USAGE;
+    char fmt[128];
+    snprintf(fmt, sizeof fmt, "%s expects an integer in %ld..%ld, got '%%s'", opt, lo, hi);
+    return usage_error(c, fmt, arg);
   }
   return -1;
 }
@@ -187,14 +194,14 @@ static int handle_option(void *ctx, int ch, const char *arg) {
   switch (ch) {
   case 'D':
     if (!cli_parse_define(c->opts, arg))
-      return usage_error("-D expects NAME=INTEGER (at most 2^40 in magnitude), got '%s'", arg);
+      return usage_error(c, "-D expects NAME=INTEGER (at most 2^40 in magnitude), got '%s'", arg);
     return -1;
   case 'k': c->kernel = arg; return -1;
   case 'o': c->output = arg; return -1;
   case 'v': c->verbose = true; return -1;
   case OPT_INTERP: c->interp = true; return -1;
   case OPT_SEED:
-    if ((rc = parse_int_arg("--seed", arg, &v, 0, 0x7fffffff)) >= 0)
+    if ((rc = parse_int_arg(c, "--seed", arg, &v, 0, 0x7fffffff)) >= 0)
       return rc;
     c->seed = (uint64_t)v;
     return -1;
@@ -205,15 +212,13 @@ static int handle_option(void *ctx, int ch, const char *arg) {
   case OPT_SCHEDULE: brick_options_set_schedule(c->opts, arg); return -1;
   case OPT_EMIT: c->emit = arg; return -1;
   case OPT_NAME:
-    if (strcmp(c->command, "compile") != 0)
-      return usage_error("%s is an option of 'brick compile'", "--name");
     c->name = arg;
     return -1;
   case OPT_FULL_CHECK: c->full_check = true; return -1;
   case OPT_TARGET: brick_options_set_target(c->opts, arg); return -1;
   case OPT_CACHES:
     if (!parse_caches(c->opts, arg))
-      return usage_error("--caches expects L1[,L2[,L3]] sizes in bytes or with a K, M or G "
+      return usage_error(c, "--caches expects L1[,L2[,L3]] sizes in bytes or with a K, M or G "
                          "suffix (at least 1K; an empty size keeps the detected one), got '%s'",
                          arg);
     return -1;
@@ -222,7 +227,7 @@ static int handle_option(void *ctx, int ch, const char *arg) {
     c->db = arg;
     return -1;
   case OPT_THREADS:
-    if ((rc = parse_int_arg("--threads", arg, &v, 0, 1024)) >= 0)
+    if ((rc = parse_int_arg(c, "--threads", arg, &v, 0, 1024)) >= 0)
       return rc;
     brick_options_set_threads(c->opts, (int)v);
     c->threads = (int)v;
@@ -255,17 +260,17 @@ static int parse_options(cli *c, int argc, char **argv) {
       {0, 0, 0, 0},
   };
   const char *help = strcmp(c->command, "run") == 0 ? usage_run : show ? usage_show : usage_compile;
-  int rc = cli_parse_options(argc, argv, "D:k:o:v", longs, help, "brick --help", handle_option, c);
+  int rc = cli_parse_options(argc, argv, c->command, "D:k:o:v", longs, help, handle_option, c);
   if (rc >= 0)
     return rc;
   if (optind >= argc)
-    return usage_error("%s: no input file", c->command);
+    return usage_error(c, "%s: no input file", c->command);
   for (int i = optind; optind + 1 < argc && show && i < argc; i++)
     if (strchr(argv[i], '{'))
-      return usage_error("unexpected argument '%s' ('brick show --schedule' prints the "
+      return usage_error(c, "unexpected argument '%s' ('brick show --schedule' prints the "
                          "schedule; to show a given one, use --with-schedule S)", argv[i]);
   if (optind + 1 < argc)
-    return usage_error("unexpected argument '%s'", argv[optind + 1]);
+    return usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
   c->file = argv[optind];
   return -1;
 }
@@ -320,14 +325,15 @@ static int select_kernels(const cli *c, const brick_program *prog, int *first, i
   *last = brick_program_kernel_count(prog) - 1;
   if (*last < 0) {
     fprintf(stderr, "brick: error: %s has no kernel (a file is sizes and 'kernel NAME(...) -> "
-            "(...) { ... }' definitions)\n", c->file);
+            "(...) { ... }' definitions)\n", cli_input_name(c->file));
     return EXIT_INPUT;
   }
   if (!c->kernel)
     return 0;
   int k = brick_program_find_kernel(prog, c->kernel);
   if (k < 0) {
-    fprintf(stderr, "brick: error: %s has no kernel named '%s'\n", c->file, c->kernel);
+    fprintf(stderr, "brick: error: %s has no kernel named '%s'\n", cli_input_name(c->file),
+            c->kernel);
     return EXIT_USAGE;
   }
   *first = *last = k;
@@ -420,8 +426,18 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
 static int say_records(const cli *c, brick_ctx *ctx, const brick_program *prog, int first,
                        int last);
 
+/* Does the schedule given fit the kernels chosen? Else says why; returns an exit status. */
+static int check_schedule(const cli *c, brick_ctx *ctx, const brick_program *prog, int first) {
+  if (brick_options_check_schedule(ctx, prog, c->kernel ? first : -1, c->opts) == BRICK_OK)
+    return 0;
+  report_failure(ctx);
+  return EXIT_USAGE;
+}
+
 static int cmd_run(cli *c, brick_ctx *ctx, brick_program *prog) {
   int first, last, rc = select_kernels(c, prog, &first, &last);
+  if (rc == 0 && !c->interp)
+    rc = check_schedule(c, ctx, prog, first);
   if (rc == 0 && c->verbose && c->db && !c->interp) {
     int st = say_records(c, ctx, prog, first, last);
     if (st != BRICK_OK) {
@@ -469,21 +485,21 @@ static int say_records(const cli *c, brick_ctx *ctx, const brick_program *prog, 
 
 /* Do two of the "n" output paths (NULL: not written) name the same file, or one the input
  * "in"? (Writing would destroy the source or an output just written.) Says so on stderr. */
-static bool check_outputs(const char *in, char *const *paths, int n) {
+static bool check_outputs(const cli *c, const char *in, char *const *paths, int n) {
   struct stat si, sp, sq;
-  bool have_in = stat(in, &si) == 0;
+  bool have_in = strcmp(in, "-") != 0 && stat(in, &si) == 0;
   for (int i = 0; i < n; i++) {
     if (!paths[i])
       continue;
     bool exists = stat(paths[i], &sp) == 0;
     if (strcmp(paths[i], in) == 0 || (exists && have_in && sp.st_dev == si.st_dev && sp.st_ino == si.st_ino)) {
-      usage_error("output '%s' is the input file; choose another -o", paths[i]);
+      usage_error(c, "output '%s' is the input file; choose another -o", paths[i]);
       return false;
     }
     for (int j = 0; j < i; j++)
       if (paths[j] && (strcmp(paths[i], paths[j]) == 0 ||
                        (exists && stat(paths[j], &sq) == 0 && sp.st_dev == sq.st_dev && sp.st_ino == sq.st_ino))) {
-        usage_error("two outputs would both be written to '%s'; choose another -o", paths[i]);
+        usage_error(c, "two outputs would both be written to '%s'; choose another -o", paths[i]);
         return false;
       }
   }
@@ -495,9 +511,10 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
   if (rc)
     return rc;
   if (c->name && first != last)
-    return usage_error("--name names one kernel; %s has several (add --kernel K)", c->file);
+    return usage_error(c, "--name names one kernel; %s has several (add --kernel K)",
+                       cli_input_name(c->file));
   if (c->name && brick_program_rename_kernel(ctx, prog, first, c->name) != BRICK_OK)
-    return usage_error("--name: %s", brick_ctx_last_error(ctx));
+    return usage_error(c, "--name: %s", brick_ctx_last_error(ctx));
   const char *emit = c->emit ? c->emit : "obj,header";
   bool want[4] = {strstr(emit, "obj") != NULL, strstr(emit, "asm") != NULL,
                   strstr(emit, "llvm") != NULL, strstr(emit, "header") != NULL};
@@ -505,11 +522,14 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
     size_t n = strcspn(p, ",");
     if (!((n == 3 && (!strncmp(p, "obj", 3) || !strncmp(p, "asm", 3))) ||
           (n == 4 && !strncmp(p, "llvm", 4)) || (n == 6 && !strncmp(p, "header", 6))))
-      return usage_error("--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
+      return usage_error(c, "--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
     p += n + (p[n] == ',');
   }
   if (!want[0] && !want[1] && !want[2] && !want[3])
-    return usage_error("--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
+    return usage_error(c, "--emit takes a list of obj, asm, llvm, header; got '%s'", emit);
+  if (!c->output && strcmp(c->file, "-") == 0)
+    return usage_error(c, "%s", "the source comes from the standard input ('-'): name the "
+                       "output with -o");
   char *base;
   if (c->output) {
     base = strdup(c->output);
@@ -524,7 +544,7 @@ static int cmd_compile(cli *c, brick_ctx *ctx, brick_program *prog) {
     if (want[kind])
       paths[kind] = c->output && nwant == 1 && kind < 3 ? strdup(c->output) : with_ext(base, exts[kind]);
   free(base);
-  if (!check_outputs(c->file, paths, 4)) {
+  if (!check_outputs(c, c->file, paths, 4)) {
     for (int kind = 0; kind < 4; kind++)
       free(paths[kind]);
     return EXIT_USAGE;
@@ -554,6 +574,8 @@ static int cmd_show(cli *c, brick_ctx *ctx, brick_program *prog) {
   if (rc)
     return rc;
   bool more = c->show_schedule || c->show_loops || c->show_llvm;
+  if (more && (rc = check_schedule(c, ctx, prog, first)) != 0)
+    return rc;
   if (c->show_ir || !more) /* the IR first, then what else was asked for */
     brick_program_print_ir(prog, stdout);
   if (!more)
@@ -617,7 +639,7 @@ __attribute__((visibility("default"))) const char *__asan_default_options(void) 
 
 int main(int argc, char **argv) {
   if (argc < 2)
-    return usage_error("%s", "no command given");
+    return cli_usage_error("brick --help", "%s", "no command given");
   const char *cmd = argv[1];
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
     fputs(usage_main, stdout);
@@ -632,9 +654,9 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "__measure") == 0)
     return brick_cmd_measure(argc - 1, argv + 1);
   if (cmd[0] == '-')
-    return usage_error("unknown option '%s'", cmd);
+    return cli_usage_error("brick --help", "unknown option '%s'", cmd);
   if (strcmp(cmd, "run") != 0 && strcmp(cmd, "show") != 0 && strcmp(cmd, "compile") != 0)
-    return usage_error("unknown command '%s'", cmd);
+    return cli_usage_error("brick --help", "unknown command '%s'", cmd);
   cli c = {.command = cmd, .opts = brick_options_new(), .seed = 1};
   int rc = run_command(&c, argc - 1, argv + 1);
   brick_options_free(c.opts);

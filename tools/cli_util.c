@@ -16,6 +16,8 @@ int cli_usage_error(const char *help, const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
+const char *cli_input_name(const char *path) { return strcmp(path, "-") ? path : "<stdin>"; }
+
 bool cli_parse_define(brick_options *opts, const char *arg) {
   const char *eq = strchr(arg, '=');
   if (!eq || eq == arg)
@@ -103,15 +105,95 @@ int cli_cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-int cli_parse_options(int argc, char **argv, const char *shortopts, const struct option *longs,
-                      const char *usage, const char *help,
+/* Which commands take each option (the "Commands:" of their --help texts): an option given to
+ * another command is a usage error that names the commands taking it. */
+static const struct {
+  char short_name;
+  const char *long_name;
+  const char *commands; /* space-separated */
+} option_commands[] = {
+    {'D', NULL, "run compile show tune"},  {'k', "kernel", "run compile show tune"},
+    {'o', NULL, "compile"},                {'v', "verbose", "run compile tune"},
+    {0, "interp", "run"},                  {0, "seed", "run tune"},
+    {0, "full-check", "run"},              {0, "schedule", "run compile show"},
+    {0, "target", "run compile show"},     {0, "threads", "run compile show tune"},
+    {0, "db", "run compile show tune"},    {0, "caches", "run compile show"},
+    {0, "emit", "compile"},                {0, "name", "compile"},
+    {0, "ir", "show"},                     {0, "loops", "show"},
+    {0, "llvm", "show"},                   {0, "with-schedule", "show"},
+    {0, "trials", "tune"},                 {0, "seconds", "tune"},
+    {0, "strategy", "tune"},               {0, "timeout", "tune"},
+    {0, "list", "tune"},                   {0, "model-report", "tune"},
+};
+
+/* The commands taking option "-short_name" or "--long_name" (long_name without "--", up to
+ * "n" bytes), or NULL for an option of none. */
+static const char *commands_of(char short_name, const char *long_name, size_t n) {
+  for (size_t i = 0; i < sizeof option_commands / sizeof option_commands[0]; i++) {
+    const char *l = option_commands[i].long_name;
+    if (long_name ? l && strlen(l) == n && strncmp(l, long_name, n) == 0
+                  : option_commands[i].short_name == short_name)
+      return option_commands[i].commands;
+  }
+  return NULL;
+}
+
+/* Does the space-separated list "commands" hold "command"? */
+static bool has_command(const char *commands, const char *command) {
+  size_t n = strlen(command);
+  for (const char *p = commands; *p;) {
+    size_t m = strcspn(p, " ");
+    if (m == n && strncmp(p, command, n) == 0)
+      return true;
+    p += m + (p[m] == ' ');
+  }
+  return false;
+}
+
+/* "OPT is an option of 'brick A', 'brick B' and 'brick C'" as a usage error. */
+static int foreign_option(const char *help, const char *opt, const char *commands) {
+  char list[160];
+  size_t len = 0;
+  for (const char *p = commands; *p && len < sizeof list;) {
+    size_t m = strcspn(p, " ");
+    const char *rest = p + m + (p[m] == ' ');
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s'brick %.*s'",
+                            p == commands ? "" : *rest ? ", " : " and ", (int)m, p);
+    p = rest;
+  }
+  fprintf(stderr, "brick: error: %s is an option of %s\nTry '%s' for more information.\n", opt,
+          list, help);
+  return EXIT_USAGE;
+}
+
+/* The option at "argv[optind - 1]" that getopt did not know, for command "command". */
+static int unknown_option(const char *help, const char *command, char **argv) {
+  const char *arg = argv[optind - 1], *commands = NULL;
+  char opt[128];
+  if (optopt) { /* a short option */
+    snprintf(opt, sizeof opt, "-%c", optopt);
+    commands = commands_of((char)optopt, NULL, 0);
+  } else {
+    size_t n = strcspn(arg, "=");
+    snprintf(opt, sizeof opt, "%.*s", (int)n, arg);
+    if (strncmp(arg, "--", 2) == 0)
+      commands = commands_of(0, arg + 2, n - 2);
+  }
+  if (commands && !has_command(commands, command))
+    return foreign_option(help, opt, commands);
+  return cli_usage_error(help, "unknown option '%s'", opt);
+}
+
+int cli_parse_options(int argc, char **argv, const char *command, const char *shortopts,
+                      const struct option *longs, const char *usage,
                       int (*handle)(void *ctx, int ch, const char *arg), void *ctx) {
-  char spec[64];
+  char spec[64], help[64];
   snprintf(spec, sizeof spec, ":h%s", shortopts);
-  int ch;
+  snprintf(help, sizeof help, "brick %s --help", command);
+  int ch, li;
   opterr = 0;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, spec, longs, NULL)) != -1) {
+  while (li = -1, (ch = getopt_long(argc, argv, spec, longs, &li)) != -1) {
     if (ch == 'h') {
       fputs(usage, stdout);
       return 0;
@@ -119,7 +201,17 @@ int cli_parse_options(int argc, char **argv, const char *shortopts, const struct
     if (ch == ':')
       return cli_usage_error(help, "option '%s' needs an argument", argv[optind - 1]);
     if (ch == '?')
-      return cli_usage_error(help, "unknown option '%s'", argv[optind - 1]);
+      return unknown_option(help, command, argv);
+    const char *name = li >= 0 ? longs[li].name : NULL;
+    const char *commands = commands_of((char)ch, name, name ? strlen(name) : 0);
+    if (commands && !has_command(commands, command)) {
+      char opt[128];
+      if (name)
+        snprintf(opt, sizeof opt, "--%s", name);
+      else
+        snprintf(opt, sizeof opt, "-%c", ch);
+      return foreign_option(help, opt, commands);
+    }
     int rc = handle(ctx, ch, optarg);
     if (rc >= 0)
       return rc;

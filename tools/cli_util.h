@@ -14,14 +14,18 @@ enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CHECK = 3, EXIT_INTERRUPTED = 130 };
  * EXIT_USAGE. */
 int cli_usage_error(const char *help, const char *fmt, const char *arg);
 struct option;
-/* Parse the options of a command with getopt_long (GNU conventions; "shortopts" without the
- * leading ':' and 'h', which this adds): -h/--help prints "usage" on stdout and returns 0; a
- * missing argument or an unknown option is a usage error ("help" names the help to try); every
- * other option goes to "handle", whose return value >= 0 ends the parse as the exit code.
- * Returns -1 when every option was taken (optind is then the first operand). */
-int cli_parse_options(int argc, char **argv, const char *shortopts, const struct option *longs,
-                      const char *usage, const char *help,
+/* Parse the options of 'brick "command"' with getopt_long (GNU conventions; "shortopts"
+ * without the leading ':' and 'h', which this adds): -h/--help prints "usage" on stdout and
+ * returns 0; a missing argument, an unknown option or an option of other commands only is a
+ * usage error ("brick: error: --emit is an option of 'brick compile'", then "Try 'brick
+ * COMMAND --help' ..."); every other option goes to "handle", whose return value >= 0 ends the
+ * parse as the exit code. Returns -1 when every option was taken (optind is then the first
+ * operand). */
+int cli_parse_options(int argc, char **argv, const char *command, const char *shortopts,
+                      const struct option *longs, const char *usage,
                       int (*handle)(void *ctx, int ch, const char *arg), void *ctx);
+/* The name of input "path" in messages: "<stdin>" for "-" (read from the standard input). */
+const char *cli_input_name(const char *path);
 /* -D NAME=VALUE into "opts"; false when "arg" is not NAME=INTEGER with |INTEGER| <= 2^40. */
 bool cli_parse_define(brick_options *opts, const char *arg);
 /* Monotonic seconds. */

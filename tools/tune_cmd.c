@@ -48,6 +48,9 @@ static const char *const usage_tune =
     "  -v, --verbose       with --list: features and kernel texts too\n"
     "  -h, --help          show this help\n"
     "\n"
+    "Unlike 'brick compile', tune takes no --target, --caches or --schedule: it searches the\n"
+    "schedule itself, for this machine's CPU and caches (tune on the machine the code is for).\n"
+    "\n"
     "A progress bar is drawn on a terminal, log lines otherwise. Ctrl-C stops the search;\n"
     "finished measurements stay recorded (exit status 130).\n";
 
@@ -180,13 +183,14 @@ static void print_result(const tune_cli *c, const char *kernel, const brick_tune
 static int tune_kernels(tune_cli *c, brick_ctx *ctx, brick_program *prog) {
   int first = 0, last = brick_program_kernel_count(prog) - 1;
   if (last < 0) {
-    fprintf(stderr, "brick: error: %s has no kernel\n", c->file);
+    fprintf(stderr, "brick: error: %s has no kernel\n", cli_input_name(c->file));
     return EXIT_INPUT;
   }
   if (c->kernel) {
     first = last = brick_program_find_kernel(prog, c->kernel);
     if (first < 0) {
-      fprintf(stderr, "brick: error: %s has no kernel named '%s'\n", c->file, c->kernel);
+      fprintf(stderr, "brick: error: %s has no kernel named '%s'\n", cli_input_name(c->file),
+              c->kernel);
       return EXIT_USAGE;
     }
   }
@@ -274,8 +278,7 @@ static int parse_tune(tune_cli *c, int argc, char **argv) {
       {"timeout", required_argument, 0, T_TIMEOUT}, {"seed", required_argument, 0, T_SEED},
       {"list", no_argument, 0, T_LIST}, {"model-report", no_argument, 0, T_MODEL_REPORT},
       {0, 0, 0, 0}};
-  int rc = cli_parse_options(argc, argv, "D:k:v", longs, usage_tune, "brick tune --help",
-                             tune_option, c);
+  int rc = cli_parse_options(argc, argv, "tune", "D:k:v", longs, usage_tune, tune_option, c);
   if (rc >= 0)
     return rc;
   if (c->model_report && c->strategy)

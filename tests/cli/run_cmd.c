@@ -52,13 +52,14 @@ static int read_some(int fd, growbuf *b) {
   return 1;
 }
 
-/* Start "argv" in directory "dir" with stdin from /dev/null and stdout, stderr into the
+/* Start "argv" in directory "dir" with stdin from "in" and stdout, stderr into the
  * pipes "out", "err". posix_spawn, not fork: the test links LLVM, and copying its page tables
  * for every run would cost more than the run. */
-static pid_t spawn(const char *dir, const char *const *argv, const int out[2], const int err[2]) {
+static pid_t spawn(const char *dir, const char *const *argv, const char *in, const int out[2],
+                   const int err[2]) {
   posix_spawn_file_actions_t fa;
   ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
-  ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
+  ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, in, O_RDONLY, 0), 0);
   ck_assert_int_eq(posix_spawn_file_actions_adddup2(&fa, out[1], 1), 0);
   ck_assert_int_eq(posix_spawn_file_actions_adddup2(&fa, err[1], 2), 0);
   ck_assert_int_eq(posix_spawn_file_actions_addclose(&fa, out[0]), 0);
@@ -73,6 +74,10 @@ static pid_t spawn(const char *dir, const char *const *argv, const int out[2], c
 }
 
 cmd_result run_brick(const char *dir, const char *const *args) {
+  return run_brick_input(dir, args, "/dev/null");
+}
+
+cmd_result run_brick_input(const char *dir, const char *const *args, const char *in) {
   const char *argv[64];
   int n = 0;
   argv[n++] = brick_binary();
@@ -84,7 +89,7 @@ cmd_result run_brick(const char *dir, const char *const *args) {
   int po[2], pe[2];
   ck_assert_int_eq(pipe(po), 0);
   ck_assert_int_eq(pipe(pe), 0);
-  pid_t pid = spawn(dir, argv, po, pe);
+  pid_t pid = spawn(dir, argv, in, po, pe);
   close(po[1]);
   close(pe[1]);
   growbuf bo = {0}, be = {0};

@@ -20,6 +20,9 @@ const char *brick_source_dir(void);
 /* Run brick with the NULL-terminated "args" (argv[1...]) in directory "dir" (NULL: the current
  * one), with nothing on its standard input. Fails the test if it cannot be started. */
 cmd_result run_brick(const char *dir, const char *const *args);
+/* As run_brick, with the standard input read from the file "in" (opened before the change to
+ * "dir": an absolute path, or one relative to the test's directory). */
+cmd_result run_brick_input(const char *dir, const char *const *args, const char *in);
 void cmd_result_release(cmd_result *r);
 
 /* Is BRICK_TEST_REDUCED set (the ASan/UBSan pass, where every run of the binary also costs a

@@ -17,6 +17,10 @@
 #include <unistd.h>
 
 #define TRY "Try 'brick --help' for more information.\n"
+#define TRY_RUN "Try 'brick run --help' for more information.\n"
+#define TRY_SHOW "Try 'brick show --help' for more information.\n"
+#define TRY_COMPILE "Try 'brick compile --help' for more information.\n"
+#define TRY_TUNE "Try 'brick tune --help' for more information.\n"
 
 static const char *const small = "size N = 3\n"
                                  "kernel scale(A: f32[N]) -> (B: f32[N]) {\n"
@@ -126,8 +130,8 @@ static void expect_usage(const usage_case *cases, int n) {
 START_TEST(unknown_option) {
   static const usage_case cases[] = {
       {{"--frob", NULL}, "brick: error: unknown option '--frob'\n" TRY},
-      {{"run", "--interp", "--frob", "t.bk", NULL}, "brick: error: unknown option '--frob'\n" TRY},
-      {{"show", "-Q", "t.bk", NULL}, "brick: error: unknown option '-Q'\n" TRY},
+      {{"run", "--interp", "--frob", "t.bk", NULL}, "brick: error: unknown option '--frob'\n" TRY_RUN},
+      {{"show", "-Q", "t.bk", NULL}, "brick: error: unknown option '-Q'\n" TRY_SHOW},
   };
   expect_usage(cases, 3);
 }
@@ -135,12 +139,12 @@ END_TEST
 
 START_TEST(missing_option_argument) {
   static const usage_case cases[] = {
-      {{"run", "--interp", "t.bk", "-k", NULL}, "brick: error: option '-k' needs an argument\n" TRY},
+      {{"run", "--interp", "t.bk", "-k", NULL}, "brick: error: option '-k' needs an argument\n" TRY_RUN},
       {{"run", "--interp", "t.bk", "--kernel", NULL},
-       "brick: error: option '--kernel' needs an argument\n" TRY},
+       "brick: error: option '--kernel' needs an argument\n" TRY_RUN},
       {{"run", "--interp", "t.bk", "--seed", NULL},
-       "brick: error: option '--seed' needs an argument\n" TRY},
-      {{"show", "t.bk", "-D", NULL}, "brick: error: option '-D' needs an argument\n" TRY},
+       "brick: error: option '--seed' needs an argument\n" TRY_RUN},
+      {{"show", "t.bk", "-D", NULL}, "brick: error: option '-D' needs an argument\n" TRY_SHOW},
   };
   expect_usage(cases, 4);
 }
@@ -149,18 +153,20 @@ END_TEST
 START_TEST(bad_option_value) {
   static const usage_case cases[] = {
       {{"run", "--interp", "--seed", "x1", "t.bk", NULL},
-       "brick: error: --seed expects an integer in 0..2147483647, got 'x1'\n"},
+       "brick: error: --seed expects an integer in 0..2147483647, got 'x1'\n" TRY_RUN},
       {{"run", "--interp", "--seed=", "t.bk", NULL},
-       "brick: error: --seed expects an integer in 0..2147483647, got ''\n"},
+       "brick: error: --seed expects an integer in 0..2147483647, got ''\n" TRY_RUN},
+      {{"compile", "--threads", "-1", "t.bk", NULL},
+       "brick: error: --threads expects an integer in 0..1024, got '-1'\n" TRY_COMPILE},
   };
-  expect_usage(cases, 2);
+  expect_usage(cases, 3);
 }
 END_TEST
 
 START_TEST(no_input_file) {
   static const usage_case cases[] = {
-      {{"run", "--interp", NULL}, "brick: error: run: no input file\n" TRY},
-      {{"show", NULL}, "brick: error: show: no input file\n" TRY},
+      {{"run", "--interp", NULL}, "brick: error: run: no input file\n" TRY_RUN},
+      {{"show", NULL}, "brick: error: show: no input file\n" TRY_SHOW},
   };
   expect_usage(cases, 2);
 }
@@ -168,11 +174,11 @@ END_TEST
 
 START_TEST(two_input_files) {
   expect((const char *[]){"show", "t.bk", "u.bk", NULL}, 2, "",
-         "brick: error: unexpected argument 'u.bk'\n" TRY);
+         "brick: error: unexpected argument 'u.bk'\n" TRY_SHOW);
   /* 'show --schedule' is a flag (print the schedule); a schedule to show is --with-schedule */
   expect((const char *[]){"show", "--loops", "--schedule", "s0{loops}", "t.bk", NULL}, 2, "",
          "brick: error: unexpected argument 's0{loops}' ('brick show --schedule' prints the "
-         "schedule; to show a given one, use --with-schedule S)\n" TRY);
+         "schedule; to show a given one, use --with-schedule S)\n" TRY_SHOW);
 }
 END_TEST
 
@@ -343,7 +349,7 @@ START_TEST(caches_option) {
     char err[512];
     snprintf(err, sizeof err,
              "brick: error: --caches expects L1[,L2[,L3]] sizes in bytes or with a K, M or G "
-             "suffix (at least 1K; an empty size keeps the detected one), got '%s'\n" TRY,
+             "suffix (at least 1K; an empty size keeps the detected one), got '%s'\n" TRY_SHOW,
              bad[i]);
     expect((const char *[]){"show", "--schedule", "--caches", bad[i], "t.bk", NULL}, 2, "", err);
   }
@@ -390,19 +396,19 @@ START_TEST(compile_name) {
   free(text);
   temp_dir_remove(dir);
   expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "2mm", NULL}, 2, "",
-         "brick: error: --name: '2mm' is not a C identifier\n" TRY);
+         "brick: error: --name: '2mm' is not a C identifier\n" TRY_COMPILE);
   expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "scale", NULL}, 2, "",
-         "brick: error: --name: the program already has a kernel named 'scale'\n" TRY);
+         "brick: error: --name: the program already has a kernel named 'scale'\n" TRY_COMPILE);
   expect((const char *[]){"compile", "t.bk", "--name", "x", NULL}, 2, "",
-         "brick: error: --name names one kernel; t.bk has several (add --kernel K)\n" TRY);
+         "brick: error: --name names one kernel; t.bk has several (add --kernel K)\n" TRY_COMPILE);
   expect((const char *[]){"run", "t.bk", "--name", "x", NULL}, 2, "",
-         "brick: error: --name is an option of 'brick compile'\n" TRY);
+         "brick: error: --name is an option of 'brick compile'\n" TRY_RUN);
   expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "malloc", NULL}, 2, "",
          "brick: error: --name: 'malloc' cannot name a kernel: it is a function of the C standard "
-         "library, which the kernel's symbol would replace\n" TRY);
+         "library, which the kernel's symbol would replace\n" TRY_COMPILE);
   expect((const char *[]){"compile", "t.bk", "-k", "mm", "--name", "int", NULL}, 2, "",
          "brick: error: --name: 'int' cannot name a kernel: it is reserved in C or C++, and the "
-         "kernel becomes a C function\n" TRY);
+         "kernel becomes a C function\n" TRY_COMPILE);
 }
 END_TEST
 
@@ -485,13 +491,13 @@ END_TEST
  * whose names collide in the object or header ("mm" and "mm_ws") are an error of the file. */
 START_TEST(compile_outputs) {
   expect((const char *[]){"compile", "t.bk", "-o", "t.bk", NULL}, 2, "",
-         "brick: error: output 't.bk' is the input file; choose another -o\n" TRY);
+         "brick: error: output 't.bk' is the input file; choose another -o\n" TRY_COMPILE);
   expect((const char *[]){"compile", "t.bk", "-o", "./t.bk", "--emit", "llvm", NULL}, 2, "",
-         "brick: error: output './t.bk' is the input file; choose another -o\n" TRY);
+         "brick: error: output './t.bk' is the input file; choose another -o\n" TRY_COMPILE);
   expect((const char *[]){"compile", "t.bk", "-o", "x.h", NULL}, 2, "",
-         "brick: error: two outputs would both be written to 'x.h'; choose another -o\n" TRY);
+         "brick: error: two outputs would both be written to 'x.h'; choose another -o\n" TRY_COMPILE);
   expect((const char *[]){"compile", "t.bk", "--emit", "", NULL}, 2, "",
-         "brick: error: --emit takes a list of obj, asm, llvm, header; got ''\n" TRY);
+         "brick: error: --emit takes a list of obj, asm, llvm, header; got ''\n" TRY_COMPILE);
   char *dir = temp_dir_new();
   write_file(dir, "c.bk", "kernel mm(A: f32[4]) -> (C: f32[4]) {\n  C[i] = A[i]\n}\n"
                           "kernel mm_ws(A: f32[4]) -> (C: f32[4]) {\n  C[i] = A[i]\n}\n");
@@ -505,6 +511,262 @@ START_TEST(compile_outputs) {
   r = run_brick(dir, (const char *[]){"compile", "c.bk", "-k", "mm_ws", "--threads", "1", NULL});
   ck_assert_msg(r.status == 0, "one of them alone compiles: exit %d: %s", r.status, r.err);
   cmd_result_release(&r);
+  temp_dir_remove(dir);
+}
+END_TEST
+
+/* ---- each command takes its own options (found by a new-user trial) ----------------------- */
+
+/* An option of other commands is a usage error naming them, not silently ignored. */
+START_TEST(foreign_option) {
+  static const usage_case cases[] = {
+      {{"run", "t.bk", "--emit", "obj", NULL},
+       "brick: error: --emit is an option of 'brick compile'\n" TRY_RUN},
+      {{"show", "t.bk", "--interp", NULL},
+       "brick: error: --interp is an option of 'brick run'\n" TRY_SHOW},
+      {{"show", "t.bk", "-v", NULL},
+       "brick: error: -v is an option of 'brick run', 'brick compile' and 'brick tune'\n" TRY_SHOW},
+      {{"compile", "t.bk", "--full-check", NULL},
+       "brick: error: --full-check is an option of 'brick run'\n" TRY_COMPILE},
+      {{"run", "-o", "x", "t.bk", NULL}, "brick: error: -o is an option of 'brick compile'\n" TRY_RUN},
+      {{"compile", "--seed=3", "t.bk", NULL},
+       "brick: error: --seed is an option of 'brick run' and 'brick tune'\n" TRY_COMPILE},
+      {{"run", "t.bk", "--with-schedule", "s0{loops}", NULL},
+       "brick: error: --with-schedule is an option of 'brick show'\n" TRY_RUN},
+      {{"compile", "t.bk", "--llvm", NULL},
+       "brick: error: --llvm is an option of 'brick show'\n" TRY_COMPILE},
+      {{"show", "t.bk", "--trials", "3", NULL},
+       "brick: error: --trials is an option of 'brick tune'\n" TRY_SHOW},
+      {{"tune", "t.bk", "--target", "native", NULL},
+       "brick: error: --target is an option of 'brick run', 'brick compile' and 'brick show'\n"
+       TRY_TUNE},
+      {{"tune", "t.bk", "--caches=32K", NULL},
+       "brick: error: --caches is an option of 'brick run', 'brick compile' and 'brick show'\n"
+       TRY_TUNE},
+      {{"tune", "t.bk", "-o", "x", NULL}, "brick: error: -o is an option of 'brick compile'\n" TRY_TUNE},
+      {{"tune", "t.bk", "--frob", NULL}, "brick: error: unknown option '--frob'\n" TRY_TUNE},
+  };
+  expect_usage(cases, 13);
+}
+END_TEST
+
+/* The options on the option lines of "command"'s --help ("-D", "--target", ...), as one
+ * string " -D --target ... " (malloc'ed). */
+static char *help_options(const char *command) {
+  cmd_result r = run_args((const char *[]){command, "--help", NULL});
+  ck_assert_int_eq(r.status, 0);
+  char *opts = calloc(1, strlen(r.out) + 2), *p = opts;
+  *p++ = ' ';
+  for (const char *line = r.out; *line;) {
+    size_t n = strcspn(line, "\n");
+    size_t lead = strspn(line, " ");
+    for (size_t i = lead; lead < n && line[lead] == '-' && i < n; i++) {
+      if (line[i] != '-' || (i > 0 && line[i - 1] != ' ' && line[i - 1] != '['))
+        continue;
+      size_t m = 1 + strspn(line + i + 1, "-");
+      m += strspn(line + i + m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-");
+      if (m < 2 || line[i + m - 1] == '-')
+        continue;
+      memcpy(p, line + i, m);
+      p += m;
+      *p++ = ' ';
+      i += m - 1;
+    }
+    line += n + (line[n] == '\n');
+  }
+  *p = '\0';
+  cmd_result_release(&r);
+  return opts;
+}
+
+/* Every command takes exactly the options its --help lists: each listed one is accepted and
+ * each option of another command is refused (found by a new-user trial: run --help did not
+ * list --target, which run takes). */
+START_TEST(help_lists_the_options) {
+  static const char *const cmds[] = {"run", "compile", "show", "tune"};
+  char *opts[4], all[2048] = " ";
+  for (int c = 0; c < 4; c++) {
+    opts[c] = help_options(cmds[c]);
+    char *list = strdup(opts[c]);
+    for (char *o = strtok(list, " "); o; o = strtok(NULL, " ")) {
+      char word[64];
+      snprintf(word, sizeof word, " %s ", o);
+      if (!strstr(all, word))
+        strcat(all, word + 1);
+    }
+    free(list);
+  }
+  ck_assert_msg(strstr(opts[0], " --target ") != NULL, "run --help: %s", opts[0]);
+  ck_assert_msg(strstr(opts[1], " --emit ") && strstr(opts[2], " --with-schedule ") &&
+                strstr(opts[3], " --trials "), "%s|%s|%s", opts[1], opts[2], opts[3]);
+  char *dir = temp_dir_new();
+  for (int c = 0; c < sample(4); c++) {
+    char *list = strdup(all);
+    for (char *o = strtok(list, " "); o; o = strtok(NULL, " ")) {
+      if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0)
+        continue;
+      char word[64];
+      snprintf(word, sizeof word, " %s ", o);
+      bool listed = strstr(opts[c], word) != NULL;
+      /* options before "--db none.db" take "--db" as their argument: never a file written */
+      cmd_result r = run_brick(dir, (const char *[]){cmds[c], o, "--db", "none.db", NULL});
+      bool refused = strstr(r.err, " is an option of ") || strstr(r.err, "unknown option");
+      ck_assert_msg(listed != refused, "brick %s %s: %s in --help, but stderr says:\n%s",
+                    cmds[c], o, listed ? "listed" : "not listed", r.err);
+      cmd_result_release(&r);
+    }
+    free(list);
+  }
+  temp_dir_remove(dir);
+  for (int c = 0; c < 4; c++)
+    free(opts[c]);
+  /* tune says why it has no --target, --caches or --schedule */
+  cmd_result r = run_args((const char *[]){"tune", "--help", NULL});
+  ck_assert_ptr_nonnull(strstr(r.out, "tune takes no --target, --caches or --schedule"));
+  cmd_result_release(&r);
+}
+END_TEST
+
+/* ---- --schedule with several kernels ------------------------------------------------------ */
+
+static const char *const pool = "size C = 4\n"
+                                "kernel avgpool(X: f32[C, 8]) -> (Y: f32[C, 8]) {\n"
+                                "  Y[c, p] += X[c, p + r - 1] * 0.25 where r in 0..3\n"
+                                "}\n"
+                                "kernel maxpool3(X: f32[C, 8]) -> (Y: f32[C, 8]) {\n"
+                                "  Y[c, p] max= X[c, p + r - 1] where r in 0..3\n"
+                                "}\n";
+
+/* Run brick with "args" on p.bk = "pool" in a scratch directory. */
+static cmd_result run_pool(const char *const *args) {
+  char *dir = temp_dir_new();
+  write_file(dir, "p.bk", pool);
+  cmd_result r = run_brick(dir, args);
+  temp_dir_remove(dir);
+  return r;
+}
+
+/* A schedule "KERNEL: ..." applies to that kernel only, the others keep their default; the
+ * text 'brick show --schedule' prints (a line per kernel) is accepted as it is (found by a
+ * new-user trial: run applied the first kernel's schedule to the second and failed). */
+START_TEST(schedule_for_several_kernels) {
+  static const char *const one = "avgpool: s0{loops;order=p,c,r}";
+  cmd_result r = run_pool((const char *[]){"show", "p.bk", "--schedule", "--threads", "1", NULL});
+  ck_assert_int_eq(r.status, 0);
+  char *all = strdup(r.out); /* "avgpool: ...\nmaxpool3: ...\n" */
+  ck_assert_msg(starts_with(all, "avgpool: s0{") && strstr(all, "\nmaxpool3: s0{"), "%s", all);
+  const char *maxpool = strstr(all, "maxpool3: ");
+  cmd_result_release(&r);
+  /* show: the given part for avgpool, maxpool3's default */
+  r = run_pool((const char *[]){"show", "p.bk", "--schedule", "--threads", "1",
+                                "--with-schedule", one, NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  char want[512];
+  snprintf(want, sizeof want, "%s\n%s", one, maxpool);
+  ck_assert_str_eq(r.out, want);
+  cmd_result_release(&r);
+  /* run and compile, with one part or with the whole printed text */
+  const char *schedules[] = {one, all};
+  for (int i = 0; i < 2; i++) {
+    r = run_pool((const char *[]){"run", "p.bk", "--threads", "1", "--schedule", schedules[i],
+                                  NULL});
+    ck_assert_msg(r.status == 0 && strstr(r.out, "kernel avgpool: check ok") &&
+                  strstr(r.out, "kernel maxpool3: check ok"), "exit %d: %s%s", r.status, r.out,
+                  r.err);
+    cmd_result_release(&r);
+    r = run_pool((const char *[]){"compile", "p.bk", "--threads", "1", "--emit", "header",
+                                  "--schedule", schedules[i], NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cmd_result_release(&r);
+  }
+  free(all);
+  /* --kernel chooses one: a schedule without a name is for it */
+  r = run_pool((const char *[]){"run", "p.bk", "-k", "maxpool3", "--threads", "1", "--schedule",
+                                "s0{loops;order=c,p,r}", NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+}
+END_TEST
+
+/* A schedule without kernel names for several kernels, or naming a kernel the file does not
+ * have, is a usage error. */
+START_TEST(schedule_for_several_kernels_errors) {
+  static const char *const unnamed =
+      "brick: error: the schedule names no kernel, but p.bk has 2: start each kernel's part with "
+      "'KERNEL:' (as 'brick show --schedule' prints them), or choose one kernel (the kernel "
+      "argument; --kernel in the CLI)\n";
+  static const char *const cmds[][3] = {
+      {"run", "--schedule", "s0{loops}"},
+      {"compile", "--schedule", "s0{loops}"},
+      {"show", "--with-schedule", "s0{loops}"},
+  };
+  for (int i = 0; i < sample(3); i++) {
+    const char *args[8] = {cmds[i][0], "p.bk", cmds[i][1], cmds[i][2], NULL};
+    if (i == 2) {
+      args[4] = "--loops";
+      args[5] = NULL;
+    }
+    cmd_result r = run_pool(args);
+    ck_assert_msg(r.status == 2, "%s: exit %d", cmds[i][0], r.status);
+    ck_assert_str_eq(r.err, unnamed);
+    ck_assert_str_eq(r.out, "");
+    cmd_result_release(&r);
+  }
+  cmd_result r = run_pool((const char *[]){"run", "p.bk", "--schedule",
+                                           "avgpool: s0{loops}\nfoo: s0{loops}", NULL});
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_str_eq(r.err, "<schedule>:2:1: error: the program has no kernel 'foo' (its kernels: "
+                          "avgpool, maxpool3)\n"
+                          "    2 | foo: s0{loops}\n"
+                          "      | ^~~\n");
+  cmd_result_release(&r);
+  r = run_pool((const char *[]){"run", "p.bk", "--schedule",
+                                "avgpool: s0{loops} avgpool: s0{loops}", NULL});
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_str_eq(r.err, "<schedule>:1:20: error: kernel 'avgpool' has two parts in this "
+                          "schedule\n"
+                          "    1 | avgpool: s0{loops} avgpool: s0{loops}\n"
+                          "      |                    ^~~~~~~\n");
+  cmd_result_release(&r);
+}
+END_TEST
+
+/* ---- the standard input ------------------------------------------------------------------- */
+
+/* "-" reads the source from the standard input, named <stdin> in diagnostics; compile then
+ * needs -o (found by a new-user trial: "cannot read '-'"). */
+START_TEST(source_from_stdin) {
+  char *dir = temp_dir_new(), in[4200], bad[4200];
+  write_file(dir, "t.bk", small);
+  write_file(dir, "bad.bk", "kernel k(A: f32[4]) -> (B: f32[4]) {\n  B[i] = A[i] @\n}\n");
+  snprintf(in, sizeof in, "%s/t.bk", dir);
+  snprintf(bad, sizeof bad, "%s/bad.bk", dir);
+  cmd_result r = run_brick_input(dir, (const char *[]){"run", "--interp", "-", NULL}, in);
+  ck_assert_msg(r.status == 0 && starts_with(r.out, "kernel scale: 3 flops"), "exit %d: %s",
+                r.status, r.err);
+  cmd_result_release(&r);
+  r = run_brick_input(dir, (const char *[]){"show", "-", NULL}, bad);
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_str_eq(r.err, "<stdin>:2:15: error: stray '@' in program\n"
+                          "    2 |   B[i] = A[i] @\n"
+                          "      |               ^\n");
+  cmd_result_release(&r);
+  r = run_brick_input(dir, (const char *[]){"run", "-", "-k", "zz", NULL}, in);
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_str_eq(r.err, "brick: error: <stdin> has no kernel named 'zz'\n");
+  cmd_result_release(&r);
+  r = run_brick_input(dir, (const char *[]){"compile", "-", NULL}, in);
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_str_eq(r.err, "brick: error: the source comes from the standard input ('-'): name "
+                          "the output with -o\n" TRY_COMPILE);
+  cmd_result_release(&r);
+  r = run_brick_input(dir, (const char *[]){"compile", "-", "-k", "mm", "-o", "mm.o",
+                                            "--threads", "1", NULL}, in);
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  cmd_result_release(&r);
+  char *h = read_file(dir, "mm.h");
+  ck_assert_ptr_nonnull(h);
+  free(h);
   temp_dir_remove(dir);
 }
 END_TEST
@@ -526,6 +788,8 @@ int main(void) {
   tcase_add_test(tc, two_input_files);
   tcase_add_test(tc, kernel_not_found);
   tcase_add_test(tc, unreadable_file);
+  tcase_add_test(tc, foreign_option);
+  tcase_add_test(tc, help_lists_the_options);
   suite_add_tcase(s, tc);
   tc = tcase_create("commands");
   tcase_add_test(tc, show_ir_golden);
@@ -539,6 +803,9 @@ int main(void) {
   tcase_add_test(tc, odd_sources);
   tcase_add_test(tc, run_f32_range);
   tcase_add_test(tc, run_odd_programs);
+  tcase_add_test(tc, schedule_for_several_kernels);
+  tcase_add_test(tc, schedule_for_several_kernels_errors);
+  tcase_add_test(tc, source_from_stdin);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   /* No fork per test: forking a process that maps LLVM costs more than most tests, and under

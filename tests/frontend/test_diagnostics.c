@@ -102,6 +102,22 @@ static const diag_case cases[] = {
      "t.bk:2:15: error: stray '@' in program\n"
      "    2 |   B[i] = A[i] @ 2\n"
      "      |               ^\n"},
+    /* found by a new-user trial: C's modulo was called a stray character */
+    {"modulo_not_supported",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  B[i] = A[i%2]\n"
+     "}\n",
+     "t.bk:2:13: error: '%' (modulo) is not supported in brick's language\n"
+     "    2 |   B[i] = A[i%2]\n"
+     "      |             ^\n"},
+    /* a byte order mark is skipped only at the start of the text */
+    {"byte_order_mark_inside",
+     "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+     "  B[i] = A[i] \357\273\277\n"
+     "}\n",
+     "t.bk:2:15: error: stray '\357\273\277' in program\n"
+     "    2 |   B[i] = A[i] \357\273\277\n"
+     "      |               ^\n"},
     {"stray_byte",
      "kernel k(A: f32[4]) -> (B: f32[4]) {\n"
      "  B[i] = A[i] \001\n"
@@ -1027,6 +1043,29 @@ START_TEST(cli_run_prints_the_same) {
 }
 END_TEST
 
+/* A file that starts with a UTF-8 byte order mark (Windows editors write one) parses, and its
+ * diagnostics count columns from the first character after it (found by a new-user trial:
+ * "stray '<invisible>' in program" at 1:1). */
+START_TEST(byte_order_mark_skipped) {
+  char *got;
+  ck_assert_int_eq(parse("\357\273\277size N = 4\nkernel k(A: f32[N]) -> (B: f32[N]) {\n"
+                         "  B[i] = A[i]\n}\n", NULL, &got), BRICK_OK);
+  ck_assert_str_eq(got, "");
+  free(got);
+  ck_assert_int_eq(parse("\357\273\277size N = @\n", NULL, &got), BRICK_ERR_INPUT);
+  assert_text("byte order mark", got,
+              "t.bk:1:10: error: stray '@' in program\n"
+              "    1 | size N = @\n"
+              "      |          ^\n");
+  free(got);
+  cmd_result r = run_on("\357\273\277kernel k(A: f32[4]) -> (B: f32[4]) {\n  B[i] = A[i]\n}\n",
+                        (const char *[]){"show", "t.bk", NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  ck_assert_str_eq(r.err, "");
+  cmd_result_release(&r);
+}
+END_TEST
+
 /* A warning: the program parses (status OK, exit 0) and the warning is printed. */
 static const char *const typo_src = "kernel mm(A: f32[8, 4], B: f32[4, 6]) -> (C: f32[8, 6]) {\n"
                                     "  C[i, j] += A[i, k] * B[k, jj]\n"
@@ -1117,25 +1156,25 @@ static const define_case define_cases[] = {
     {"X=3", 2, "brick: error: -D X: no size named 'X' is declared\n"},
     {"M=abc", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=abc'\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"M=1.5", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=1.5'\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"M=", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M='\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"=3", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got '=3'\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"M", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M'\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"M=99999999999999999999", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=99999999999999999999'\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"M=1099511627777", 2,
      "brick: error: -D expects NAME=INTEGER (at most 2^40 in magnitude), got 'M=1099511627777'\n"
-     "Try 'brick --help' for more information.\n"},
+     "Try 'brick show --help' for more information.\n"},
     {"M=-1", 1,
      "t.bk:2:17: error: dimension 0 of 'A' is -1; every dimension must be at least 1\n"
      "    2 | kernel k(A: f32[M]) -> (B: f32[M]) {\n"
@@ -1320,6 +1359,7 @@ int main(void) {
   tcase_add_loop_test(tc, api_case, 0, NCASES);
   tcase_add_loop_test(tc, cli_case, 0, NCASES);
   tcase_add_test(tc, warning_unused_left_iterator);
+  tcase_add_test(tc, byte_order_mark_skipped);
   tcase_add_test(tc, cli_run_prints_the_same);
   suite_add_tcase(s, tc);
   tc = tcase_create("defines");
