@@ -620,6 +620,29 @@ START_TEST(oob_factor_skips_term) {
 }
 END_TEST
 
+/* Only reads that are factors of the product skip a term (docs/language.md): a read inside a
+ * sum is 0 outside, and so is any read when the right side is not a product. */
+START_TEST(oob_read_inside_a_factor_is_zero) {
+  run *r = run_simple("kernel inner(I: f32[4], W: f32[8]) -> (O: f32[4], O2: f32[4]) {\n"
+                      "  O[p] += (I[p + r] + 1) * W[r]\n"
+                      "  O2[p] += I[p + r] * W[r] + 1\n"
+                      "}\n",
+                      "inner");
+  float *I = param(r, "I"), *W = param(r, "W");
+  run_interpret(r);
+  double o[4] = {0}, o2[4] = {0};
+  for (int p = 0; p < 4; p++)
+    for (int q = 0; q < 8; q++) {
+      double in = p + q < 4 ? I[p + q] : 0.0;
+      o[p] += (in + 1) * W[q];
+      o2[p] += in * W[q] + 1;
+    }
+  assert_close(r, "O", o);
+  assert_close(r, "O2", o2);
+  run_free(r);
+}
+END_TEST
+
 /* A += target starts at 0 even where no term lands; outputs were NaN before the call. */
 START_TEST(init_without_terms) {
   run *r = run_simple("kernel init(A: f32[3], B: f32[6]) -> (Y: f32[6], Z: f32[6]) {\n"
@@ -763,6 +786,7 @@ int main(void) {
   tcase_add_test(tc, rank0_reductions);
   tcase_add_test(tc, where_narrowing);
   tcase_add_test(tc, oob_factor_skips_term);
+  tcase_add_test(tc, oob_read_inside_a_factor_is_zero);
   tcase_add_test(tc, init_without_terms);
   tcase_add_test(tc, assign_reads_outside_as_zero);
   tcase_add_test(tc, elementwise_functions);
