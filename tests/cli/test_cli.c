@@ -30,14 +30,17 @@ static const char *const small = "size N = 3\n"
                                  "  C[i, j] += A[i, k] * X[k, j]\n"
                                  "}\n";
 
-/* Run brick with "args" in a scratch directory that holds t.bk = "small". */
-static cmd_result run_args(const char *const *args) {
+/* Run brick with "args" in a scratch directory that holds "file" = "text". */
+static cmd_result run_on(const char *file, const char *text, const char *const *args) {
   char *dir = temp_dir_new();
-  write_file(dir, "t.bk", small);
+  write_file(dir, file, text);
   cmd_result r = run_brick(dir, args);
   temp_dir_remove(dir);
   return r;
 }
+
+/* Run brick with "args" in a scratch directory that holds t.bk = "small". */
+static cmd_result run_args(const char *const *args) { return run_on("t.bk", small, args); }
 
 static bool starts_with(const char *s, const char *prefix) {
   return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -638,13 +641,7 @@ static const char *const pool = "size C = 4\n"
                                 "}\n";
 
 /* Run brick with "args" on p.bk = "pool" in a scratch directory. */
-static cmd_result run_pool(const char *const *args) {
-  char *dir = temp_dir_new();
-  write_file(dir, "p.bk", pool);
-  cmd_result r = run_brick(dir, args);
-  temp_dir_remove(dir);
-  return r;
-}
+static cmd_result run_pool(const char *const *args) { return run_on("p.bk", pool, args); }
 
 /* A schedule "KERNEL: ..." applies to that kernel only, the others keep their default; the
  * text 'brick show --schedule' prints (a line per kernel) is accepted as it is (found by a

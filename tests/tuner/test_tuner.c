@@ -752,11 +752,25 @@ static char *fake_worker(const char *body) {
   return path;
 }
 
-static tune_measurement run_fake(const char *body, double timeout) {
-  char *w = fake_worker(body);
+/* The matmul's text in an unlinked temporary file, as the tuner hands it to its workers. */
+static FILE *matmul_source(void) {
   FILE *src = tmpfile();
   fputs(matmul_text, src);
   fflush(src);
+  return src;
+}
+
+/* A random search of "trials" candidates of the matmul into "db", measured by worker "w". */
+static tune_config fake_run_config(const char *db, const char *w, FILE *src, int trials) {
+  return (tune_config){.db_path = db, .strategy = TUNE_RANDOM, .trials = trials, .seed = 1,
+                       .version = "test",
+                       .worker = {.binary = w, .source_fd = fileno(src), .kernel = "mm",
+                                  .threads = 1, .timeout = 10}};
+}
+
+static tune_measurement run_fake(const char *body, double timeout) {
+  char *w = fake_worker(body);
+  FILE *src = matmul_source();
   tune_worker wk = {.binary = w, .source_fd = fileno(src), .kernel = "mm", .threads = 1,
                     .timeout = timeout};
   tune_measurement m;
@@ -816,13 +830,8 @@ START_TEST(run_stops_when_the_worker_fails) {
   loaded *l = load_text(matmul_text, NULL);
   char *w = fake_worker(bodies[_i]), *db = temp_path("fail.db");
   unlink(db);
-  FILE *src = tmpfile();
-  fputs(matmul_text, src);
-  fflush(src);
-  tune_config cfg = {.db_path = db, .strategy = TUNE_RANDOM, .trials = 4, .seed = 1,
-                     .version = "test",
-                     .worker = {.binary = w, .source_fd = fileno(src), .kernel = "mm",
-                                .threads = 1, .timeout = 10}};
+  FILE *src = matmul_source();
+  tune_config cfg = fake_run_config(db, w, src, 4);
   tune_result res;
   char *err = NULL;
   ck_assert_int_eq(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err), -1);
@@ -853,13 +862,8 @@ START_TEST(run_best_is_the_final_round_winner) {
            "awk \"BEGIN { printf \\\"brick-measure ok ms=%%.6f gflops=%%.4f err=0 reps=3\\\\n\\\", "
            "1000 / $g, $g }\"", count, count);
   char *w = fake_worker(body);
-  FILE *src = tmpfile();
-  fputs(matmul_text, src);
-  fflush(src);
-  tune_config cfg = {.db_path = db, .strategy = TUNE_RANDOM, .trials = 6, .seed = 1,
-                     .version = "test",
-                     .worker = {.binary = w, .source_fd = fileno(src), .kernel = "mm",
-                                .threads = 1, .timeout = 10}};
+  FILE *src = matmul_source();
+  tune_config cfg = fake_run_config(db, w, src, 6);
   tune_result res;
   char *err = NULL;
   ck_assert_msg(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err) == 0, "%s",
