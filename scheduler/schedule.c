@@ -614,11 +614,14 @@ static bool parse_section(sparser *P) {
   return finish_section(P, ss, &lt) && finish_parallel(P, ss, &lt);
 }
 
-/* Does a part "KERNEL:" of a schedule for several kernels start at "P"? */
+/* Does a part "KERNEL:" of a schedule for several kernels start at "P" (spaces allowed before
+ * the colon)? */
 static bool at_kernel_part(sparser *P) {
   size_t b = P->pos;
   const char *w;
-  bool yes = ident(P, &w) > 0 && cur(P) == ':';
+  bool yes = ident(P, &w) > 0;
+  skip_space(P);
+  yes = yes && cur(P) == ':';
   P->pos = b;
   return yes;
 }
@@ -664,21 +667,31 @@ static bool is_kernel(const ir_program *prog, const ir_kernel *k, const char *w,
 /* schedule = KERNEL ":" { section } { KERNEL ":" { section } }: the sections of P->k's part,
  * as 'brick show --schedule' prints a schedule per kernel, one a line. */
 static void parse_parts(sparser *P, const ir_program *prog) {
-  bool found = false;
+  enum { MAX_PARTS = 64 };
+  const char *seen[MAX_PARTS];
+  size_t seen_len[MAX_PARTS];
+  int nseen = 0;
   while (cur(P) && !P->failed) {
     const char *w;
     size_t b = P->pos, n = ident(P, &w);
     bk_loc loc = {P->src, (uint32_t)b, (uint32_t)n};
+    skip_space(P);
     P->pos++; /* the ':' (at_kernel_part) */
     skip_space(P);
+    bool twice = false;
+    for (int i = 0; i < nseen && !twice; i++)
+      twice = seen_len[i] == n && memcmp(seen[i], w, n) == 0;
+    if (nseen < MAX_PARTS) {
+      seen[nseen] = w;
+      seen_len[nseen++] = n;
+    }
     if (!is_kernel(prog, P->k, w, n)) {
       unknown_kernel(P, prog, loc, w, n);
+    } else if (twice) { /* checked in every kernel's parse, so whichever is compiled */
+      serror(P, loc, "kernel '%.*s' has two parts in this schedule", (int)n, w);
     } else if (!word_is(w, n, P->k->name)) {
       skip_part(P);
-    } else if (found) {
-      serror(P, loc, "kernel '%s' has two parts in this schedule", P->k->name);
     } else {
-      found = true;
       while (cur(P) && !P->failed && !at_kernel_part(P)) {
         parse_section(P);
         skip_space(P);
@@ -693,7 +706,10 @@ bool sched_text_names_kernels(const char *text) {
   const char *w = text;
   while (isalnum((unsigned char)*text) || *text == '_')
     text++;
-  return text > w && *text == ':';
+  bool named = text > w;
+  while (isspace((unsigned char)*text))
+    text++;
+  return named && *text == ':';
 }
 
 sched_schedule *sched_schedule_parse_in(const ir_program *prog, const ir_kernel *k,

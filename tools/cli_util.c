@@ -166,18 +166,25 @@ static int foreign_option(const char *help, const char *opt, const char *command
   return EXIT_USAGE;
 }
 
-/* The option at "argv[optind - 1]" that getopt did not know, for command "command". */
-static int unknown_option(const char *help, const char *command, char **argv) {
+/* The option at "argv[optind - 1]" that getopt did not know, for command "command" (whose
+ * long options are "longs"). A long one is told by its "--" first: glibc also sets optopt,
+ * to the option's value, when a long option that takes no argument is given one
+ * ("--interp=1"; found by a review: it printed "unknown option '-'"). */
+static int unknown_option(const char *help, const char *command, const struct option *longs,
+                          char **argv) {
   const char *arg = argv[optind - 1], *commands = NULL;
   char opt[128];
-  if (optopt) { /* a short option */
-    snprintf(opt, sizeof opt, "-%c", optopt);
-    commands = commands_of((char)optopt, NULL, 0);
-  } else {
+  if (strncmp(arg, "--", 2) == 0) {
     size_t n = strcspn(arg, "=");
     snprintf(opt, sizeof opt, "%.*s", (int)n, arg);
-    if (strncmp(arg, "--", 2) == 0)
-      commands = commands_of(0, arg + 2, n - 2);
+    commands = commands_of(0, arg + 2, n - 2);
+    bool ours = !commands || has_command(commands, command);
+    for (const struct option *o = longs; ours && arg[n] == '=' && o->name; o++)
+      if (o->has_arg == no_argument && strlen(o->name) == n - 2 && strncmp(o->name, arg + 2, n - 2) == 0)
+        return cli_usage_error(help, "option '%s' takes no argument", opt);
+  } else {
+    snprintf(opt, sizeof opt, "-%c", optopt ? optopt : '?');
+    commands = optopt ? commands_of((char)optopt, NULL, 0) : NULL;
   }
   if (commands && !has_command(commands, command))
     return foreign_option(help, opt, commands);
@@ -201,7 +208,7 @@ int cli_parse_options(int argc, char **argv, const char *command, const char *sh
     if (ch == ':')
       return cli_usage_error(help, "option '%s' needs an argument", argv[optind - 1]);
     if (ch == '?')
-      return unknown_option(help, command, argv);
+      return unknown_option(help, command, longs, argv);
     const char *name = li >= 0 ? longs[li].name : NULL;
     const char *commands = commands_of((char)ch, name, name ? strlen(name) : 0);
     if (commands && !has_command(commands, command)) {

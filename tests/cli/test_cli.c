@@ -548,8 +548,18 @@ START_TEST(foreign_option) {
        TRY_TUNE},
       {{"tune", "t.bk", "-o", "x", NULL}, "brick: error: -o is an option of 'brick compile'\n" TRY_TUNE},
       {{"tune", "t.bk", "--frob", NULL}, "brick: error: unknown option '--frob'\n" TRY_TUNE},
+      /* found by a review: a value given to a long option that takes none printed the
+       * option's value as a short option ("unknown option '-'") */
+      {{"run", "--interp=1", "t.bk", NULL},
+       "brick: error: option '--interp' takes no argument\n" TRY_RUN},
+      {{"show", "--schedule=x", "t.bk", NULL},
+       "brick: error: option '--schedule' takes no argument\n" TRY_SHOW},
+      {{"tune", "--list=1", NULL}, "brick: error: option '--list' takes no argument\n" TRY_TUNE},
+      {{"run", "--help=1", "t.bk", NULL}, "brick: error: option '--help' takes no argument\n" TRY_RUN},
+      {{"compile", "--interp=1", "t.bk", NULL},
+       "brick: error: --interp is an option of 'brick run'\n" TRY_COMPILE},
   };
-  expect_usage(cases, 13);
+  expect_usage(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -724,6 +734,18 @@ START_TEST(schedule_for_several_kernels_errors) {
                           "schedule\n"
                           "    1 | avgpool: s0{loops} avgpool: s0{loops}\n"
                           "      |                    ^~~~~~~\n");
+  cmd_result_release(&r);
+  /* found by a review: the parts of a kernel that is not compiled were not checked, and a
+   * space before the colon hid the part ("the schedule names no kernel") */
+  r = run_pool((const char *[]){"run", "p.bk", "-k", "avgpool", "--schedule",
+                                "maxpool3: s0{loops} maxpool3: s0{loops}", NULL});
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_ptr_nonnull(strstr(r.err, "<schedule>:1:21: error: kernel 'maxpool3' has two parts"));
+  cmd_result_release(&r);
+  r = run_pool((const char *[]){"run", "p.bk", "--threads", "1", "--schedule",
+                                "maxpool3 : s0{loops;order=c,p,r}", NULL});
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  ck_assert_ptr_nonnull(strstr(r.out, "kernel maxpool3: check ok"));
   cmd_result_release(&r);
 }
 END_TEST

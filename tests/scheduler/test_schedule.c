@@ -1309,6 +1309,12 @@ START_TEST(test_plain_loops) {
     check_runs_1_2(cases[i].text, text);
     free(text);
   }
+  /* found by a review: on 2 threads the parallel loop moved out of the reduction and took
+   * the row loop with it (order=j,i, 10x slower than 1 thread); a column reduction big enough
+   * for 2 threads keeps its order, serial */
+  text = default_schedule("kernel k(X: f32[4096, 1024]) -> (m: f32[1024]) {\n  m[j] max= X[i, j]\n}\n", 2);
+  ck_assert_msg(strstr(text, "order=i,j}"), "%s", text);
+  free(text);
 }
 END_TEST
 
