@@ -259,13 +259,26 @@ int brick_options_check_schedule(brick_ctx *ctx, const brick_program *prog, int 
                                  const brick_options *opts) {
   brick_begin(ctx);
   int nk = prog->ir->kernels.len;
-  if (!opts || !opts->schedule || kernel >= 0 || nk < 2 ||
-      sched_text_names_kernels(opts->schedule))
+  if (!opts || !opts->schedule || kernel >= 0 || nk < 2)
     return BRICK_OK;
-  return brick_fail(ctx, BRICK_ERR_USAGE, "the schedule names no kernel, but %s has %d: start "
-                    "each kernel's part with 'KERNEL:' (as 'brick show --schedule' prints them), "
-                    "or choose one kernel (the kernel argument; --kernel in the CLI)",
-                    prog->src->name, nk);
+  if (!sched_text_names_kernels(opts->schedule))
+    return brick_fail(ctx, BRICK_ERR_USAGE, "the schedule names no kernel, but %s has %d: start "
+                      "each kernel's part with 'KERNEL:' (as 'brick show --schedule' prints "
+                      "them), or choose one kernel (the kernel argument; --kernel in the CLI)",
+                      prog->src->name, nk);
+  /* every kernel's part, before any kernel runs (found by a review: 'brick run' ran and timed
+   * the first kernel, then stopped on the second's part) */
+  bk_diag diag;
+  bk_diag_init(&diag, brick_diag_sink, ctx);
+  bk_source *src = bk_source_new("<schedule>", opts->schedule, strlen(opts->schedule));
+  int st = BRICK_OK;
+  for (int i = 0; i < nk && st == BRICK_OK; i++) {
+    sched_schedule *given = sched_schedule_parse_in(prog->ir, prog->ir->kernels.data[i], src, &diag);
+    st = given ? BRICK_OK : BRICK_ERR_USAGE;
+    sched_schedule_free(given);
+  }
+  bk_source_free(src);
+  return st;
 }
 
 int brick_compile(brick_ctx *ctx, const brick_program *prog, int kernel, const brick_options *opts,

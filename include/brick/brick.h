@@ -167,7 +167,8 @@ BRICK_API int64_t brick_module_workspace_bytes(const brick_module *mod, const ch
 
 /* Does the options' schedule fit "kernel" (-1: every kernel of "prog", as brick_compile)? A
  * schedule without "KERNEL:" parts is for one kernel, so not for all of a program with several:
- * BRICK_ERR_USAGE, with the message in the context. brick_compile checks this itself; a caller
+ * BRICK_ERR_USAGE, with the message in the context; with parts, each kernel's part is parsed
+ * and checked, its errors reported as diagnostics. brick_compile checks this itself; a caller
  * that compiles several kernels one at a time calls it first. */
 BRICK_API int brick_options_check_schedule(brick_ctx *ctx, const brick_program *prog, int kernel,
                                            const brick_options *opts);

@@ -742,6 +742,13 @@ START_TEST(schedule_for_several_kernels_errors) {
   ck_assert_int_eq(r.status, 2);
   ck_assert_ptr_nonnull(strstr(r.err, "<schedule>:1:21: error: kernel 'maxpool3' has two parts"));
   cmd_result_release(&r);
+  /* and every part is checked before any kernel runs: no avgpool result on stdout */
+  r = run_pool((const char *[]){"run", "p.bk", "--schedule",
+                                "avgpool: s0{loops} maxpool3: s0{loops;order=z}", NULL});
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_str_eq(r.out, "");
+  ck_assert_ptr_nonnull(strstr(r.err, "error: statement s0 has no iterator 'z'"));
+  cmd_result_release(&r);
   r = run_pool((const char *[]){"run", "p.bk", "--threads", "1", "--schedule",
                                 "maxpool3 : s0{loops;order=c,p,r}", NULL});
   ck_assert_msg(r.status == 0, "%s", r.err);
