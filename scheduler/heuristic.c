@@ -695,7 +695,6 @@ static bool default_contraction(const ir_kernel *k, const ir_stmt *s, sched_stmt
   return true;
 }
 
-/* Plain loops: the left-side iterators in order, then the reductions. */
 /* The innermost loop of a plain loop nest: the last iterator (the last reduction, else the
  * target's last index), unless the largest read is not contiguous along it, or it is a
  * reduction of max= (LLVM does not vectorize llvm.maxnum reductions without no-NaNs), and
@@ -726,6 +725,7 @@ static int innermost_loop(const ir_stmt *s) {
   return best >= 0 ? best : last;
 }
 
+/* Plain loops: the left-side iterators in order, then the reductions, innermost_loop last. */
 static void default_loops(const ir_stmt *s, sched_stmt *ss) {
   ss->brgemm = false;
   int inner = innermost_loop(s);
@@ -857,7 +857,8 @@ static void choose_parallel(const ir_stmt *s, sched_stmt *ss, int threads) {
     /* A few whole iterations that 2 threads would share unevenly (a weight update's filter
      * rows: 3, one thread 2 of them) when M or N can be cut into tiles instead: their loop
      * goes outermost (3x3 C64 K64 weight update on 56x56, 2 threads: parallel over r 1.3x
-     * one thread, over 2 tiles of the 64 output channels 1.8x) */
+     * one thread, over 2 tiles of the 64 output channels 1.6x; 3 batches of 256^3 matmuls,
+     * 2 threads: over the batches 323 GFLOP/s, over 4 tiles of j 397) */
     if (!l.tile && trips % 2 && trips < PARALLEL_EVEN_TILES) {
       sched_stmt cut = *ss;
       int pos = make_parallel_tiles(s, &cut, true);
