@@ -555,6 +555,41 @@ static void check_rules(sema *c, const written_set *written) {
   }
 }
 
+/* A read index that falls outside its dimension at every point of the statement reads only
+ * zeros: legal (zero padding), but a typo, most often a size named like the iterator that was
+ * meant ("size k = 4" with A[i, k]: found by a user trial, C came out all zeros). */
+static void check_always_outside(sema *c) {
+  for (int r = 0; r < c->reads.len && c->ok; r++) {
+    const ir_expr *e = c->reads.data[r];
+    for (int d = 0; e->index && d < e->nargs; d++) {
+      const ir_affine *a = &e->index[d];
+      int64_t lo = a->c, hi = a->c;
+      for (int i = 0; i < c->iters.len; i++) {
+        const ir_iter *it = &c->iters.data[i];
+        if (!a->coef[i])
+          continue;
+        if (it->hi <= it->lo) /* an empty range: no point reads anything */
+          return;
+        int64_t x = a->coef[i] * it->lo, y = a->coef[i] * (it->hi - 1);
+        lo += x < y ? x : y;
+        hi += x < y ? y : x;
+      }
+      int64_t dim = e->tensor->dims[d];
+      if (hi >= 0 && lo < dim)
+        continue;
+      report_at(c, BK_SEV_WARNING, e->args[d]->loc, "this index of '%s' is always outside its "
+                "dimension %d (0..%lld), so the read is always 0", e->name, d + 1,
+                (long long)dim - 1);
+      const ir_expr *x = e->args[d];
+      const ir_size *sz = x->kind == IR_EXPR_NAME ? ir_program_find_size(c->p, x->name) : NULL;
+      if (sz)
+        bk_note(c->p->diag, x->loc, "'%s' is the size %s = %lld here, not an iterator; rename "
+                "the size to index with an iterator '%s'", x->name, x->name,
+                (long long)sz->value, x->name);
+    }
+  }
+}
+
 /* ---- statements and kernels ------------------------------------------------------------- */
 
 /* Number of arithmetic operations in value expression "e". */
@@ -605,6 +640,7 @@ static bool check_stmt(ir_program *p, ir_kernel *k, ir_stmt *s, written_set *wri
     return false;
   infer_ranges(&c);
   check_rules(&c, written);
+  check_always_outside(&c);
   if (!c.ok)
     return false;
   finish_stmt(&c, written);

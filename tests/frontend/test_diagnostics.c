@@ -1102,6 +1102,38 @@ START_TEST(warning_unused_left_iterator) {
 }
 END_TEST
 
+/* A read index outside its dimension at every point reads only zeros: a warning, with a note
+ * when the index is a size named like an iterator (found by a user trial: C was all zeros).
+ * Zero padding that some points read inside stays silent. */
+START_TEST(warning_read_always_outside) {
+  char *got;
+  ck_assert_int_eq(parse("size k = 4\n"
+                         "kernel mm(A: f32[8, 4], B: f32[4, 6]) -> (C: f32[8, 6]) {\n"
+                         "  C[i, j] += A[i, k] * B[2, j]\n}\n", NULL, &got), BRICK_OK);
+  assert_text("shadowing size", got,
+              "t.bk:3:19: warning: this index of 'A' is always outside its dimension 2 (0..3), "
+              "so the read is always 0\n"
+              "    3 |   C[i, j] += A[i, k] * B[2, j]\n"
+              "      |                   ^\n"
+              "t.bk:3:19: note: 'k' is the size k = 4 here, not an iterator; rename the size to "
+              "index with an iterator 'k'\n"
+              "    3 |   C[i, j] += A[i, k] * B[2, j]\n"
+              "      |                   ^\n");
+  free(got);
+  ck_assert_int_eq(parse("kernel k(I: f32[5]) -> (O: f32[5]) {\n"
+                         "  O[p] = I[p + 5] + I[p - 5]\n}\n", NULL, &got), BRICK_OK);
+  ck_assert_msg(strstr(got, "t.bk:2:12: warning: this index of 'I' is always outside") &&
+                    strstr(got, "t.bk:2:23: warning: this index of 'I' is always outside") &&
+                    !strstr(got, "note:"),
+                "%s", got);
+  free(got);
+  ck_assert_int_eq(parse("kernel k(I: f32[5], W: f32[3]) -> (O: f32[5]) {\n"
+                         "  O[p] += I[p + r - 1] * W[r]\n}\n", NULL, &got), BRICK_OK);
+  assert_text("padding", got, "");
+  free(got);
+}
+END_TEST
+
 /* ---- -D -------------------------------------------------------------------------------- */
 
 static const char *const sized = "size M = 4\n"
@@ -1359,6 +1391,7 @@ int main(void) {
   tcase_add_loop_test(tc, api_case, 0, NCASES);
   tcase_add_loop_test(tc, cli_case, 0, NCASES);
   tcase_add_test(tc, warning_unused_left_iterator);
+  tcase_add_test(tc, warning_read_always_outside);
   tcase_add_test(tc, byte_order_mark_skipped);
   tcase_add_test(tc, cli_run_prints_the_same);
   suite_add_tcase(s, tc);
