@@ -410,6 +410,28 @@ static void gen_elementwise(void *out, uint64_t *rng) {
   emit(out, &ins, &outs, &body);
 }
 
+/* A softmax through locals along the rows or the columns of X (a max= reduction, an
+ * elementwise statement from one local into another, a += reduction, a division):
+ *   local m: f32[R]; local e: f32[M, N]; m[i] max= X[i, j]; e[i, j] = exp(X[i, j] - m[i])
+ *   S[i] += e[i, j]; Y[i, j] = e[i, j] / S[i]        (i and j swapped along the columns) */
+static void gen_softmax(void *out, uint64_t *rng) {
+  int64_t m = extent(rng), n = extent(rng);
+  bool cols = sched_rng_below(rng, 2);
+  const char *a = cols ? "j" : "i";
+  int64_t r = cols ? n : m;
+  sb_t ins, outs, body;
+  bk_strbuf_init(&ins), bk_strbuf_init(&outs), bk_strbuf_init(&body);
+  decl(&ins, "X", 2, (int64_t[]){m, n});
+  decl(&outs, "Y", 2, (int64_t[]){m, n});
+  bk_strbuf_puts(&outs, ", ");
+  decl(&outs, "S", 1, (int64_t[]){r});
+  bk_strbuf_printf(&body, "  local mx: f32[%lld]\n  local e: f32[%lld, %lld]\n", (long long)r,
+                   (long long)m, (long long)n);
+  bk_strbuf_printf(&body, "  mx[%s] max= X[i, j]\n  e[i, j] = exp(X[i, j] - mx[%s])\n", a, a);
+  bk_strbuf_printf(&body, "  S[%s] += e[i, j]\n  Y[i, j] = e[i, j] / S[%s]\n", a, a);
+  emit(out, &ins, &outs, &body);
+}
+
 /* Max pooling (NCHW) with random window, stride and padding:
  * Y[n, c, p, q] max= X[n, c, ST*p + r - PD, ST*q + s - PD] where r in 0..R, s in 0..S */
 static void gen_pool(void *out, uint64_t *rng) {
@@ -539,5 +561,6 @@ const gen_class gen_classes[] = {
     {"lstm", gen_lstm},
     {"wide", gen_wide},
     {"accumulate", gen_accumulate},
+    {"softmax", gen_softmax},
 };
 const int gen_nclasses = (int)(sizeof gen_classes / sizeof *gen_classes);
