@@ -139,6 +139,10 @@ int brick_schedule_text(brick_ctx *ctx, const ir_kernel *k, isl_ctx *ictx,
                         const brick_options *opts, const char **text, char **owned) {
   *text = opts ? opts->schedule : NULL;
   *owned = NULL;
+  /* a schedule of parts with none for "k": the database's record for it, as for a kernel
+   * without a schedule (else the default) */
+  if (*text && opts->db && sched_text_names_kernels(*text) && !sched_text_has_part(*text, k->name))
+    *text = NULL;
   if (*text || !opts || !opts->db)
     return BRICK_OK;
   tune_record r;

@@ -712,6 +712,27 @@ bool sched_text_names_kernels(const char *text) {
   return named && *text == ':';
 }
 
+bool sched_text_has_part(const char *text, const char *name) {
+  int depth = 0;
+  for (const char *t = text; *t;) {
+    if (depth == 0 && (isalpha((unsigned char)*t) || *t == '_')) {
+      const char *w = t;
+      while (isalnum((unsigned char)*t) || *t == '_')
+        t++;
+      size_t n = (size_t)(t - w);
+      const char *c = t;
+      while (isspace((unsigned char)*c))
+        c++;
+      if (*c == ':' && strlen(name) == n && strncmp(w, name, n) == 0)
+        return true;
+      continue;
+    }
+    depth += *t == '{' ? 1 : *t == '}' && depth > 0 ? -1 : 0;
+    t++;
+  }
+  return false;
+}
+
 sched_schedule *sched_schedule_parse_in(const ir_program *prog, const ir_kernel *k,
                                         const bk_source *src, bk_diag *diag) {
   sparser P = {.k = k, .src = src, .diag = diag, .out = sched_schedule_new()};

@@ -113,6 +113,8 @@ sched_schedule *sched_schedule_parse_in(const ir_program *prog, const ir_kernel 
 /* Is "text" a schedule of parts "KERNEL: sections", one per kernel? (Else all of it is for one
  * kernel.) */
 bool sched_text_names_kernels(const char *text);
+/* Does such a text have a part for kernel "name"? */
+bool sched_text_has_part(const char *text, const char *name);
 /* The text form of "s" (malloc'ed): sections "sN{...}" separated by spaces. */
 char *sched_schedule_to_str(const ir_kernel *k, const sched_schedule *s);
 int sched_format_version(void);

@@ -94,7 +94,7 @@ static const char *const usage_compile =
     "      --threads N     0 (default): team size from OMP_NUM_THREADS at run time;\n"
     "                      1: serial code with no OpenMP dependency; N: N threads\n"
     "      --db FILE       use the best schedule recorded by 'brick tune' in FILE for each\n"
-    "                      kernel without --schedule (same target and --threads)\n"
+    "                      kernel that --schedule does not name (same target and --threads)\n"
     "      --caches L1[,L2[,L3]]\n"
     "                      data cache sizes the default schedule blocks for, in bytes or\n"
     "                      with K, M or G, e.g. 32K,1M,32M; an empty size keeps the\n"

@@ -193,6 +193,18 @@ START_TEST(tune_then_compile_uses_the_best) {
   ck_assert_str_eq(r.out, want);
   cmd_result_release(&r);
 
+  /* a schedule with a part for another kernel only: mm still gets its record (it got the
+   * default) */
+  char two[2048];
+  snprintf(two, sizeof two, "%skernel sc(A: f32[4]) -> (B: f32[4]) {\n  B[i] = A[i] * 2\n}\n", mm);
+  write_file(dir, "two.bk", two);
+  snprintf(want, sizeof want, "mm: %s\nsc: s0{loops;order=i}\n", best);
+  r = run_brick(dir, (const char *[]){"show", "--schedule", "--db", "t.db", "--threads", "1",
+                                      "--with-schedule", "sc: s0{loops;order=i}", "two.bk", NULL});
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  ck_assert_str_eq(r.out, want);
+  cmd_result_release(&r);
+
   r = run_brick(dir, (const char *[]){"compile", "mm.bk", "--db", "t.db", "--threads", "1", "-v",
                                       "-o", "mm", NULL});
   ck_assert_msg(r.status == 0, "%s", r.err);
