@@ -411,8 +411,8 @@ static void group_add(group *g, sqlite3_stmt *st) {
 }
 
 /* The record standing for the best schedule of "key" (see update_best) into *best (id 0 when
- * there is none). */
-static int best_record(tune_db *db, int64_t key, standing *best) {
+ * there is none); schedule "prefer" (NULL: none) wins a tie. */
+static int best_record_pref(tune_db *db, int64_t key, const char *prefer, standing *best) {
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db->h,
       "SELECT schedule, ms, gflops, id, status = 'ok', strategy IS '" TUNE_CONFIRM_STRATEGY "' "
@@ -431,7 +431,8 @@ static int best_record(tune_db *db, int64_t key, standing *best) {
     const char *sch = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     if (cur && (!sch || strcmp(sch, cur) != 0)) {
       standing s = g.n > 0 ? group_standing(&g) : (standing){.id = 0};
-      if (s.id && (!best->id || standing_beats(&s, best)))
+      bool preferred = prefer && strcmp(cur, prefer) == 0;
+      if (s.id && (!best->id || standing_beats(&s, best) || (preferred && !standing_beats(best, &s))))
         *best = s;
       g = (group){.n = 0};
       free(cur);
@@ -448,6 +449,10 @@ static int best_record(tune_db *db, int64_t key, standing *best) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static int best_record(tune_db *db, int64_t key, standing *best) {
+  return best_record_pref(db, key, NULL, best);
+}
+
 /* Recompute the best of "key", never a schedule once recorded wrong. A schedule that a tuner's
  * final round confirmed (a record of strategy TUNE_CONFIRM_STRATEGY, none of them failed) ranks
  * above every schedule that was not; within each class the least median time over the 'ok'
@@ -457,9 +462,9 @@ static int best_record(tune_db *db, int64_t key, standing *best) {
  * single search-time measurement of another schedule, which would otherwise win by luck (found
  * by a new user: the finalists' medians fell under a load, and compile --db took a schedule
  * measured once instead of the one the tuner's summary named). */
-static int update_best(tune_db *db, int64_t key) {
+static int update_best_pref(tune_db *db, int64_t key, const char *prefer) {
   standing b;
-  int rc = best_record(db, key, &b);
+  int rc = best_record_pref(db, key, prefer, &b);
   int64_t id = b.id;
   sqlite3_stmt *st;
   if (rc == SQLITE_OK)
@@ -480,6 +485,24 @@ static int update_best(tune_db *db, int64_t key) {
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int update_best(tune_db *db, int64_t key) { return update_best_pref(db, key, NULL); }
+
+int tune_db_prefer(tune_db *db, const tune_key *key, const char *schedule, char **err) {
+  int rc = exec(db->h, "BEGIN IMMEDIATE");
+  int64_t kid = 0;
+  if (rc == SQLITE_OK)
+    rc = key_id(db, key, &kid);
+  if (rc == SQLITE_OK)
+    rc = update_best_pref(db, kid, schedule);
+  if (rc == SQLITE_OK)
+    rc = exec(db->h, "COMMIT");
+  if (rc != SQLITE_OK) {
+    exec(db->h, "ROLLBACK");
+    return fail(db, rc, err);
+  }
+  return 0;
 }
 
 static int record_once(tune_db *db, const tune_key *key, const tune_record *r, int64_t *id) {

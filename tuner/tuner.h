@@ -220,6 +220,10 @@ int tune_db_make_dirs(const char *path, char **err);
  * time over the schedule's 'ok' records. */
 int tune_db_record(tune_db *db, const tune_key *key, const tune_record *r, int64_t *id,
                    char **err);
+/* Recompute the best of "key" (as tune_db_record does) with "schedule" winning a tie: the
+ * tuner's final-round winner, which the summary names as what compile --db uses. Timings of
+ * a kernel of a few microseconds come in steps, so two finalists can have equal medians. */
+int tune_db_prefer(tune_db *db, const tune_key *key, const char *schedule, char **err);
 /* The best record of "key" into *r (strings malloc'ed; its measurements and confirmed set);
  * *found false when there is none. */
 int tune_db_best(tune_db *db, const tune_key *key, tune_record *r, bool *found, char **err);

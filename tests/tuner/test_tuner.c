@@ -379,6 +379,39 @@ START_TEST(db_best_ties_by_gflops) {
 }
 END_TEST
 
+/* Two confirmed finalists with equal medians (a kernel of a few microseconds is timed in
+ * steps): the database takes the one the tuner's final round named (tune_db_prefer), not the
+ * first in schedule order (found by CI: compile --db used the other one); a preferred
+ * schedule that is beaten stays beaten. */
+START_TEST(db_prefer_wins_ties_only) {
+  loaded *l = load_text(matmul_text, NULL);
+  tune_key key = test_key(l->prog->kernels.data[0], 1);
+  char *path = temp_path("prefer.db"), *err = NULL;
+  tune_db *db = tune_db_open(path, true, &err);
+  ck_assert_ptr_nonnull(db);
+  int64_t id;
+  const char *const names[3] = {"a", "b", "c"};
+  const double times[3] = {1.0, 1.0, 1.5};
+  for (int i = 0; i < 3; i++) {
+    record_times(db, &key, names[i], "evolutionary", &times[i], 1, &id);
+    record_times(db, &key, names[i], TUNE_CONFIRM_STRATEGY, &times[i], 1, &id);
+  }
+  tune_record r;
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a");
+  tune_record_release(&r);
+  ck_assert_int_eq(tune_db_prefer(db, &key, "b", &err), 0);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "b");
+  tune_record_release(&r);
+  ck_assert_int_eq(tune_db_prefer(db, &key, "c", &err), 0);
+  ck_assert_str_eq(best_schedule(db, &key, &r), "a");
+  tune_record_release(&r);
+  tune_db_close(db);
+  tune_key_release(&key);
+  loaded_free(l);
+  free(path);
+}
+END_TEST
+
 START_TEST(db_key_ignores_spelling) {
   const char *b = "# the same matmul, spelled differently\nsize X = 64\n"
                   "kernel other(A: f32[X, X], B: f32[X, X]) -> (C: f32[X, X]) { C[i,j] += A[i,k]*B[k,j] }\n";
@@ -894,6 +927,7 @@ int main(void) {
   tcase_add_test(db, db_record_and_lookup);
   tcase_add_test(db, db_best_prefers_confirmed_finalists);
   tcase_add_test(db, db_best_ties_by_gflops);
+  tcase_add_test(db, db_prefer_wins_ties_only);
   tcase_add_test(db, db_key_ignores_spelling);
   tcase_add_test(db, db_refuses_other_files);
   tcase_add_test(db, db_damaged_file_is_an_error);
