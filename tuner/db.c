@@ -13,7 +13,7 @@
  * transaction, so that two processes opening it at once cannot both migrate. Each measurement
  * is recorded in its own transaction (BEGIN IMMEDIATE ... COMMIT) together with the update of
  * "best", so a tuner killed at any moment leaves every finished record and a consistent best.
- * The best is the schedule with the least median time over its measurements, never one that
+ * The best is the schedule with the greatest median GFLOP/s over its measurements, never one that
  * was once found wrong, and one that a tuner's final round confirmed whenever there is such a
  * schedule (update_best).
  * WAL lets readers run beside a writer; a busy timeout lets two writers take turns.
@@ -379,23 +379,32 @@ typedef struct standing {
 } standing;
 
 /* The standing of "g" (times in ascending order). */
+static int cmp_gflops(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static standing group_standing(const group *g) {
   int h = g->n / 2;
   bool odd = g->n % 2;
+  double gf[64]; /* the median GFLOP/s of its own: records whose stored ms tie may differ */
+  memcpy(gf, g->gflops, sizeof(double) * (size_t)g->n);
+  qsort(gf, (size_t)g->n, sizeof(double), cmp_gflops);
   return (standing){.id = g->ids[(g->n - 1) / 2],
                     .ms = odd ? g->ms[h] : 0.5 * (g->ms[h - 1] + g->ms[h]),
-                    .gflops = odd ? g->gflops[h] : 0.5 * (g->gflops[h - 1] + g->gflops[h]),
+                    .gflops = odd ? gf[h] : 0.5 * (gf[h - 1] + gf[h]),
                     .confirmed = g->confirm_ok && !g->confirm_failed};
 }
 
-/* Does "a" rank above "b"? Confirmed first (TUNE_CONFIRM_STRATEGY), then the least median
- * time, then (times equal at the stored precision) the greater median GFLOP/s. */
+/* Does "a" rank above "b"? Confirmed first (TUNE_CONFIRM_STRATEGY), then the greater median
+ * GFLOP/s, the measure of the tuner's final round (its values at full precision; ms are stored
+ * to 6 decimals, steps of 0.05% on a kernel of 2 us), then the least median time. */
 static bool standing_beats(const standing *a, const standing *b) {
   if (a->confirmed != b->confirmed)
     return a->confirmed;
-  if (a->ms != b->ms)
-    return a->ms < b->ms;
-  return a->gflops > b->gflops;
+  if (a->gflops != b->gflops)
+    return a->gflops > b->gflops;
+  return a->ms < b->ms;
 }
 
 /* Add the record in the current row of "st" (schedule, ms, gflops, id, ok, confirm) to "g". */
@@ -455,8 +464,9 @@ static int best_record(tune_db *db, int64_t key, standing *best) {
 
 /* Recompute the best of "key", never a schedule once recorded wrong. A schedule that a tuner's
  * final round confirmed (a record of strategy TUNE_CONFIRM_STRATEGY, none of them failed) ranks
- * above every schedule that was not; within each class the least median time over the 'ok'
- * records wins, and the median record stands for the schedule. Measurements on a shared machine
+ * above every schedule that was not; within each class the greatest median GFLOP/s over the
+ * 'ok' records wins (then the least median time), and the median record stands for the
+ * schedule. Measurements on a shared machine
  * scatter by several percent both ways, and the final round is often slower or faster than the
  * search as a whole: a finalist's median of interleaved measurements is not comparable with a
  * single search-time measurement of another schedule, which would otherwise win by luck (found

@@ -216,8 +216,8 @@ int tune_db_make_dirs(const char *path, char **err);
 
 /* Record one measurement under "key" in one transaction; the best per key follows: never a
  * schedule once recorded wrong; a schedule confirmed by a final round (a record of strategy
- * TUNE_CONFIRM_STRATEGY, none of them failed) over any that was not; then the least median
- * time over the schedule's 'ok' records. */
+ * TUNE_CONFIRM_STRATEGY, none of them failed) over any that was not; then the greatest median
+ * GFLOP/s over the schedule's 'ok' records (then the least median time). */
 int tune_db_record(tune_db *db, const tune_key *key, const tune_record *r, int64_t *id,
                    char **err);
 /* Recompute the best of "key" (as tune_db_record does) with "schedule" winning a tie: the
