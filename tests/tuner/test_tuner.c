@@ -290,6 +290,31 @@ static char *best_schedule(tune_db *db, const tune_key *key, tune_record *r) {
   return r->schedule;
 }
 
+/* A fresh database "name" for the matmul's key, with everything to release after. */
+typedef struct db_fixture {
+  loaded *l;
+  tune_key key;
+  char *path;
+  tune_db *db;
+} db_fixture;
+
+static db_fixture db_fixture_open(const char *name) {
+  db_fixture f = {.l = load_text(matmul_text, NULL)};
+  f.key = test_key(f.l->prog->kernels.data[0], 1);
+  f.path = temp_path(name);
+  char *err = NULL;
+  f.db = tune_db_open(f.path, true, &err);
+  ck_assert_msg(f.db, "%s", err ? err : "");
+  return f;
+}
+
+static void db_fixture_close(db_fixture *f) {
+  tune_db_close(f->db);
+  tune_key_release(&f->key);
+  loaded_free(f->l);
+  free(f->path);
+}
+
 /* Found by a new user: the final round measured the finalists slower than the search had (a
  * load came up), their medians fell, and the best became a schedule measured once in the
  * search, which compile --db then used instead of the finalist the summary named. A schedule
@@ -361,21 +386,17 @@ END_TEST
 /* Equal median times at the stored precision: the greater median GFLOP/s wins, as it does in
  * the tuner's final round, which compares GFLOP/s. */
 START_TEST(db_best_ties_by_gflops) {
-  loaded *l = load_text(matmul_text, NULL);
-  tune_key key = test_key(l->prog->kernels.data[0], 1);
-  char *path = temp_path("tie.db"), *err = NULL;
-  tune_db *db = tune_db_open(path, true, &err);
-  ck_assert_ptr_nonnull(db);
+  db_fixture f = db_fixture_open("tie.db");
+  tune_db *db = f.db;
+  tune_key key = f.key;
+  char *err = NULL;
   tune_record a = rec("a", TUNE_OK, 100.0, 0.01), b = rec("b", TUNE_OK, 100.2, 0.01);
   ck_assert_int_eq(tune_db_record(db, &key, &a, NULL, &err), 0);
   ck_assert_int_eq(tune_db_record(db, &key, &b, NULL, &err), 0);
   tune_record r;
   ck_assert_str_eq(best_schedule(db, &key, &r), "b");
   tune_record_release(&r);
-  tune_db_close(db);
-  tune_key_release(&key);
-  loaded_free(l);
-  free(path);
+  db_fixture_close(&f);
 }
 END_TEST
 
@@ -384,11 +405,10 @@ END_TEST
  * first in schedule order (found by CI: compile --db used the other one); a preferred
  * schedule that is beaten stays beaten. */
 START_TEST(db_prefer_wins_ties_only) {
-  loaded *l = load_text(matmul_text, NULL);
-  tune_key key = test_key(l->prog->kernels.data[0], 1);
-  char *path = temp_path("prefer.db"), *err = NULL;
-  tune_db *db = tune_db_open(path, true, &err);
-  ck_assert_ptr_nonnull(db);
+  db_fixture f = db_fixture_open("prefer.db");
+  tune_db *db = f.db;
+  tune_key key = f.key;
+  char *err = NULL;
   int64_t id;
   const char *const names[3] = {"a", "b", "c"};
   const double times[3] = {1.0, 1.0, 1.5};
@@ -405,10 +425,7 @@ START_TEST(db_prefer_wins_ties_only) {
   ck_assert_int_eq(tune_db_prefer(db, &key, "c", &err), 0);
   ck_assert_str_eq(best_schedule(db, &key, &r), "a");
   tune_record_release(&r);
-  tune_db_close(db);
-  tune_key_release(&key);
-  loaded_free(l);
-  free(path);
+  db_fixture_close(&f);
 }
 END_TEST
 
