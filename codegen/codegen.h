@@ -117,6 +117,10 @@ LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *types, int nt
                           LLVMValueRef *args, int nargs);
 
 /* stmt.c: the op "op" at the point whose iterator values are "it". */
+/* A function "name"(buffers..., extra...) for the code of "f", always inlined into its caller,
+ * each buffer a noalias parameter (the buffers are distinct tensors and disjoint slices of the
+ * workspace), and "f" for it: its builder at the entry, its buffers the parameters. */
+cg_fn cg_body_fn(cg_fn *f, const char *name, const LLVMTypeRef *extra, int nextra);
 void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it);
 /* The right side of op "op" at point "it", without writing it anywhere. */
 LLVMValueRef cg_stmt_value(cg_fn *f, const sched_op *op, LLVMValueRef *it);

@@ -104,31 +104,8 @@ static void init_fn(cg_fn *f, cg_module *m, const sched_kernel *sk, const cg_opt
  * that reads one local and writes another stayed scalar (exp(X - m) into a local: 16.8 ms
  * against 1.2 ms into an output). */
 static void serial_body(cg_fn *f, const char *name, isl_ast_node *ast) {
-  int nbufs = f->sk->bufs.len;
-  LLVMTypeRef *pty = bk_arena_alloc(f->arena, sizeof(LLVMTypeRef) * (size_t)(nbufs + 1));
-  for (int i = 0; i < nbufs; i++)
-    pty[i] = f->ptr;
-  char *body_name = bk_arena_printf(f->arena, "%s.body", name);
-  LLVMValueRef body = LLVMAddFunction(f->m->mod, body_name,
-                                      LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), pty, (unsigned)nbufs, 0));
-  LLVMSetLinkage(body, LLVMInternalLinkage);
-  add_attr(f->ctx, body, LLVMAttributeFunctionIndex, "nounwind");
-  add_attr(f->ctx, body, LLVMAttributeFunctionIndex, "alwaysinline");
-  add_str_attr(f->ctx, body, "target-cpu", f->m->target->cpu);
-  if (f->m->target->features[0])
-    add_str_attr(f->ctx, body, "target-features", f->m->target->features);
-  for (int i = 0; i < nbufs; i++) {
-    add_attr(f->ctx, body, (unsigned)i + 1, "noalias");
-    add_attr(f->ctx, body, (unsigned)i + 1, "nocapture");
-  }
-  LLVMBuildCall2(f->b, LLVMGlobalGetValueType(body), body, f->buf, (unsigned)nbufs, "");
-  cg_fn g = *f;
-  g.fn = body;
-  g.b = LLVMCreateBuilderInContext(f->ctx);
-  LLVMPositionBuilderAtEnd(g.b, LLVMAppendBasicBlockInContext(f->ctx, body, "entry"));
-  g.buf = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)(nbufs + 1));
-  for (int i = 0; i < nbufs; i++)
-    g.buf[i] = LLVMGetParam(body, (unsigned)i);
+  cg_fn g = cg_body_fn(f, bk_arena_printf(f->arena, "%s.body", name), NULL, 0);
+  LLVMBuildCall2(f->b, LLVMGlobalGetValueType(g.fn), g.fn, f->buf, (unsigned)f->sk->bufs.len, "");
   cg_ast_gen(&g, ast);
   LLVMBuildRetVoid(g.b);
   LLVMDisposeBuilder(g.b);

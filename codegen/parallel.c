@@ -371,6 +371,26 @@ static LLVMValueRef new_fn(cg_fn *f, const char *name, LLVMTypeRef ty) {
   return fn;
 }
 
+cg_fn cg_body_fn(cg_fn *f, const char *name, const LLVMTypeRef *extra, int nextra) {
+  int nbufs = f->sk->bufs.len, np = nbufs + nextra;
+  LLVMTypeRef *pty = bk_arena_alloc(f->arena, sizeof(LLVMTypeRef) * (size_t)(np + 1));
+  for (int i = 0; i < np; i++)
+    pty[i] = i < nbufs ? f->ptr : extra[i - nbufs];
+  cg_fn g = *f;
+  g.fn = new_fn(f, name, LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), pty, (unsigned)np, 0));
+  add_enum_attr(f->ctx, g.fn, LLVMAttributeFunctionIndex, "alwaysinline");
+  for (int i = 0; i < nbufs; i++) {
+    add_enum_attr(f->ctx, g.fn, (unsigned)i + 1, "noalias");
+    add_enum_attr(f->ctx, g.fn, (unsigned)i + 1, "nocapture");
+  }
+  g.b = LLVMCreateBuilderInContext(f->ctx);
+  LLVMPositionBuilderAtEnd(g.b, LLVMAppendBasicBlockInContext(f->ctx, g.fn, "entry"));
+  g.buf = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)(nbufs + 1));
+  for (int i = 0; i < nbufs; i++)
+    g.buf[i] = LLVMGetParam(g.fn, (unsigned)i);
+  return g;
+}
+
 /* The i32 result of libgomp's query "name" (omp_get_thread_num...), as an i64. */
 static LLVMValueRef omp_query(cg_fn *g, const char *name) {
   LLVMTypeRef ty = LLVMFunctionType(g->i32, NULL, 0, 0);
@@ -397,24 +417,11 @@ void cg_spmd_region(cg_fn *f, isl_ast_node *ast) {
   const char *base = LLVMGetValueName(f->fn);
   char name[256];
 
-  /* the body */
-  int np = nbufs + 6; /* buffers, tid, nth, &count, &gen, spins, &counters */
-  LLVMTypeRef *pty = bk_arena_alloc(f->arena, sizeof(LLVMTypeRef) * (size_t)np);
-  for (int i = 0; i < np; i++)
-    pty[i] = i < nbufs || i == nbufs + 2 || i == nbufs + 3 || i == nbufs + 5 ? f->ptr : f->i64;
+  /* the body: buffers, tid, nth, &count, &gen, spins, &counters */
+  LLVMTypeRef extra[6] = {f->i64, f->i64, f->ptr, f->ptr, f->i64, f->ptr};
+  int np = nbufs + 6;
   snprintf(name, sizeof name, "%s.body", base);
-  cg_fn g = *f;
-  g.fn = new_fn(f, name, LLVMFunctionType(LLVMVoidTypeInContext(f->ctx), pty, (unsigned)np, 0));
-  add_enum_attr(f->ctx, g.fn, LLVMAttributeFunctionIndex, "alwaysinline");
-  for (int i = 0; i < nbufs; i++) {
-    add_enum_attr(f->ctx, g.fn, (unsigned)i + 1, "noalias");
-    add_enum_attr(f->ctx, g.fn, (unsigned)i + 1, "nocapture");
-  }
-  g.b = LLVMCreateBuilderInContext(f->ctx);
-  LLVMPositionBuilderAtEnd(g.b, LLVMAppendBasicBlockInContext(f->ctx, g.fn, "entry"));
-  g.buf = bk_arena_alloc(f->arena, sizeof(LLVMValueRef) * (size_t)(nbufs + 1));
-  for (int i = 0; i < nbufs; i++)
-    g.buf[i] = LLVMGetParam(g.fn, (unsigned)i);
+  cg_fn g = cg_body_fn(f, name, extra, 6);
   g.tid = LLVMGetParam(g.fn, (unsigned)nbufs);
   g.nth = LLVMGetParam(g.fn, (unsigned)nbufs + 1);
   g.bar_count = LLVMGetParam(g.fn, (unsigned)nbufs + 2);

@@ -187,6 +187,8 @@ bool ir_kernel_check(ir_program *p, ir_kernel *k);
 bool ir_eval_int(ir_program *p, const ir_expr *e, int64_t *out);
 /* Value of affine "a" at iterator values "it". */
 int64_t ir_affine_eval(const ir_affine *a, int niters, const int64_t *it);
+/* Range [lo, hi] of affine "a" over the box of the "n" iterators "iters" ([lo, hi) each). */
+void ir_affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo, int64_t *hi);
 
 /* ---- isl.c: polyhedral view ------------------------------------------------ */
 

@@ -104,6 +104,15 @@ bool ir_eval_int(ir_program *p, const ir_expr *e, int64_t *out) {
   }
 }
 
+void ir_affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo, int64_t *hi) {
+  *lo = *hi = a->c;
+  for (int i = 0; i < n; i++) {
+    int64_t x = a->coef[i] * iters[i].lo, y = a->coef[i] * (iters[i].hi - 1);
+    *lo += x < y ? x : y;
+    *hi += x < y ? y : x;
+  }
+}
+
 int64_t ir_affine_eval(const ir_affine *a, int niters, const int64_t *it) {
   int64_t v = a->c;
   for (int i = 0; i < niters; i++)
@@ -559,22 +568,14 @@ static void check_rules(sema *c, const written_set *written) {
  * zeros: legal (zero padding), but a typo, most often a size named like the iterator that was
  * meant ("size k = 4" with A[i, k]: found by a user trial, C came out all zeros). */
 static void check_always_outside(sema *c) {
+  for (int i = 0; i < c->iters.len; i++)
+    if (c->iters.data[i].hi <= c->iters.data[i].lo) /* an empty range: nothing is read */
+      return;
   for (int r = 0; r < c->reads.len && c->ok; r++) {
     const ir_expr *e = c->reads.data[r];
     for (int d = 0; e->index && d < e->nargs; d++) {
-      const ir_affine *a = &e->index[d];
-      int64_t lo = a->c, hi = a->c;
-      for (int i = 0; i < c->iters.len; i++) {
-        const ir_iter *it = &c->iters.data[i];
-        if (!a->coef[i])
-          continue;
-        if (it->hi <= it->lo) /* an empty range: no point reads anything */
-          return;
-        int64_t x = a->coef[i] * it->lo, y = a->coef[i] * (it->hi - 1);
-        lo += x < y ? x : y;
-        hi += x < y ? y : x;
-      }
-      int64_t dim = e->tensor->dims[d];
+      int64_t lo, hi, dim = e->tensor->dims[d];
+      ir_affine_range(&e->index[d], c->iters.len, c->iters.data, &lo, &hi);
       if (hi >= 0 && lo < dim)
         continue;
       report_at(c, BK_SEV_WARNING, e->args[d]->loc, "this index of '%s' is always outside its "

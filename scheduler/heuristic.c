@@ -152,14 +152,11 @@ static const sched_mapping *choose_long_m(const ir_stmt *s, const sched_mapping 
                                           const sched_mapping *best) {
   if (!best || image_pixels(s, best) >= 2 * VEC)
     return best;
-  double flops = 2;
-  for (int i = 0; i < s->niters; i++)
-    flops *= (double)extent(s, i);
   const sched_mapping *pick = best;
   int64_t least = -1;
   for (int i = 0; i < n; i++) {
     int64_t c = copied_elems(s, &maps[i]), e = extent(s, maps[i].m);
-    if (e < LONG_M_MIN || (double)c * LONG_M_COPY_FLOPS > flops)
+    if (e < LONG_M_MIN || (double)c * LONG_M_COPY_FLOPS > s->flops)
       continue;
     if (least < 0 || c < least || (c == least && e > extent(s, pick->m))) {
       pick = &maps[i];

@@ -62,17 +62,6 @@ static void affine_copy(ir_affine *dst, const ir_affine *src, int niters) {
   memcpy(dst->coef, src->coef, sizeof(int64_t) * (size_t)niters);
 }
 
-/* Range [lo, hi] of affine "a" over the box of "iters". */
-static void affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo,
-                         int64_t *hi) {
-  *lo = *hi = a->c;
-  for (int i = 0; i < n; i++) {
-    int64_t x = a->coef[i] * iters[i].lo, y = a->coef[i] * (iters[i].hi - 1);
-    *lo += x < y ? x : y;
-    *hi += x < y ? y : x;
-  }
-}
-
 int sched_access_rank(const sched_kernel *sk, const sched_access *a) {
   return a->flat ? 1 : sk->bufs.data[a->buf].rank;
 }
@@ -86,7 +75,7 @@ static bool access_may_oob(const sched_kernel *sk, const sched_access *a, int n,
                            const ir_iter *iters) {
   for (int d = 0; d < sched_access_rank(sk, a); d++) {
     int64_t lo, hi;
-    affine_range(&a->index[d], n, iters, &lo, &hi);
+    ir_affine_range(&a->index[d], n, iters, &lo, &hi);
     if (lo < 0 || hi >= sched_access_dim(sk, a, d))
       return true;
   }
@@ -247,7 +236,7 @@ static void add_fill(lower *L, int buf, double value) {
 void sched_pad_extent(const ir_stmt *s, int r, int d, int64_t *padlo, int64_t *padded) {
   const ir_expr *e = s->reads[r];
   int64_t lo, hi, dim = e->tensor->dims[d];
-  affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
+  ir_affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
   *padlo = lo < 0 ? -lo : 0;
   *padded = dim + *padlo + (hi > dim - 1 ? hi - (dim - 1) : 0);
   if (d == e->nargs - 1 && d > 0 && *padded >= PITCH_ALIAS && *padded % PITCH_ALIAS == 0)
@@ -596,7 +585,7 @@ static const char *mask_problem(const ir_stmt *s, const sched_stmt *ss, int r) {
              "a batch loop of the call";
   for (int d = 0; d < rank - 2; d++) {
     int64_t lo, hi;
-    affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
+    ir_affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
     if (lo < 0 || hi >= e->tensor->dims[d])
       return "needs the dimensions before the image's rows and columns to stay in bounds";
     if (e->index[d].coef[p] || e->index[d].coef[q])
@@ -827,20 +816,25 @@ static sched_access flat_access(lower *L, const ir_stmt *s, const sched_access *
 /* A copy op over every element of buffer "out" from buffer "scratch", whose read index (of
  * "nidx" dimensions over the op's iterators, one per dimension of "out") the caller fills;
  * scheduled as plain_schedule does, split along dimension "split" of "out". */
+static sched_op *copy_over(lower *L, int n, ir_iter *it, sched_access write, int scratch,
+                           int nidx, int split) {
+  sched_op *op = new_op(L, SCHED_OP_LOOPS, n, it);
+  op->value = SCHED_VAL_COPY;
+  op->assign = IR_ASSIGN_SET;
+  op->write = write;
+  op->nreads = 1;
+  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
+  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, nidx, n)};
+  plain_schedule(op, 0);
+  align_parallel(op, split);
+  return op;
+}
+
 static sched_op *add_copy_into(lower *L, int out, int scratch, int nidx, int split) {
   sched_access ident;
   const sched_buf *b = &L->sk->bufs.data[out];
   ir_iter *it = buffer_iters(L, b, &ident, out);
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, b->rank, it);
-  op->value = SCHED_VAL_COPY;
-  op->assign = IR_ASSIGN_SET;
-  op->write = ident;
-  op->nreads = 1;
-  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, nidx, b->rank)};
-  plain_schedule(op, 0);
-  align_parallel(op, split);
-  return op;
+  return copy_over(L, b->rank, it, ident, scratch, nidx, split);
 }
 
 /* The copy of the flattened scratch "scratch" (rows of "wa" elements) back into the output. */
@@ -878,23 +872,15 @@ static void add_transpose_back(lower *L, int out, int scratch, int dm, int split
   for (int d = 0; d <= dm; d++)
     it[d] = (ir_iter){.name = y_names[d], .lo = 0, .hi = b->dims[d]};
   it[dm + 1] = (ir_iter){.name = y_names[dm + 1], .lo = 0, .hi = run};
-  sched_op *op = new_op(L, SCHED_OP_LOOPS, n, it);
-  op->value = SCHED_VAL_COPY;
-  op->assign = IR_ASSIGN_SET;
-  op->write = (sched_access){.buf = out, .index = affines(L->sk->arena, r, n)};
-  op->nreads = 1;
-  op->reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access));
-  op->reads[0] = (sched_access){.buf = scratch, .index = affines(L->sk->arena, r, n)};
-  for (int d = 0; d < dm; d++) {
-    op->write.index[d].coef[d] = 1;
-    op->reads[0].index[d].coef[d] = 1;
-  }
-  op->write.index[dm].coef[dm] = 1;
-  op->write.index[r - 1].coef[dm + 1] = 1;
-  op->reads[0].index[r - 2].coef[dm + 1] = 1;
-  op->reads[0].index[r - 1].coef[dm] = 1;
-  plain_schedule(op, 0);
-  align_parallel(op, split <= dm ? split : -1);
+  sched_access w = {.buf = out, .index = affines(L->sk->arena, r, n)};
+  for (int d = 0; d <= dm; d++)
+    w.index[d].coef[d] = 1;
+  w.index[r - 1].coef[dm + 1] = 1;
+  sched_access *rd = &copy_over(L, n, it, w, scratch, r, split <= dm ? split : -1)->reads[0];
+  for (int d = 0; d < dm; d++)
+    rd->index[d].coef[d] = 1;
+  rd->index[r - 2].coef[dm + 1] = 1;
+  rd->index[r - 1].coef[dm] = 1;
 }
 
 /* The dimension of the target of "s" that M iterator "m" indexes (-1: none), which

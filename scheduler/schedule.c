@@ -614,30 +614,43 @@ static bool parse_section(sparser *P) {
   return finish_section(P, ss, &lt) && finish_parallel(P, ss, &lt);
 }
 
-/* Does a part "KERNEL:" of a schedule for several kernels start at "P" (spaces allowed before
- * the colon)? */
-static bool at_kernel_part(sparser *P) {
-  size_t b = P->pos;
-  const char *w;
-  bool yes = ident(P, &w) > 0;
-  skip_space(P);
-  yes = yes && cur(P) == ':';
-  P->pos = b;
-  return yes;
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* The length of the name of a part "KERNEL:" of a schedule for several kernels that starts at
+ * "t" (spaces allowed before the colon), else 0. */
+static size_t part_at(const char *t) {
+  size_t n = 0;
+  while (ident_char(t[n]))
+    n++;
+  const char *c = t + n;
+  while (isspace((unsigned char)*c))
+    c++;
+  return n && *c == ':' ? n : 0;
 }
+
+/* The next part "KERNEL:" outside braces from "t" on (t itself if one starts there), or the
+ * end of the text. */
+static const char *next_part(const char *t) {
+  int depth = 0;
+  while (*t) {
+    if (depth == 0 && part_at(t))
+      return t;
+    if (ident_char(*t)) { /* a whole word: no part starts inside one */
+      while (ident_char(*t))
+        t++;
+      continue;
+    }
+    depth += *t == '{' ? 1 : *t == '}' && depth > 0 ? -1 : 0;
+    t++;
+  }
+  return t;
+}
+
+static bool at_kernel_part(const sparser *P) { return part_at(P->src->text + P->pos) > 0; }
 
 /* Skip the sections of another kernel's part: up to the next "KERNEL:" outside braces. */
 static void skip_part(sparser *P) {
-  int depth = 0;
-  while (cur(P)) {
-    const char *w;
-    if (depth == 0 && at_kernel_part(P))
-      return;
-    if (ident(P, &w) > 0)
-      continue;
-    depth += cur(P) == '{' ? 1 : cur(P) == '}' && depth > 0 ? -1 : 0;
-    P->pos++;
-  }
+  P->pos = (size_t)(next_part(P->src->text + P->pos) - P->src->text);
 }
 
 /* Report "KERNEL:" at "loc" naming no kernel of "prog" (NULL: of "k" alone). */
@@ -703,33 +716,13 @@ static void parse_parts(sparser *P, const ir_program *prog) {
 bool sched_text_names_kernels(const char *text) {
   while (isspace((unsigned char)*text))
     text++;
-  const char *w = text;
-  while (isalnum((unsigned char)*text) || *text == '_')
-    text++;
-  bool named = text > w;
-  while (isspace((unsigned char)*text))
-    text++;
-  return named && *text == ':';
+  return part_at(text) > 0;
 }
 
 bool sched_text_has_part(const char *text, const char *name) {
-  int depth = 0;
-  for (const char *t = text; *t;) {
-    if (depth == 0 && (isalpha((unsigned char)*t) || *t == '_')) {
-      const char *w = t;
-      while (isalnum((unsigned char)*t) || *t == '_')
-        t++;
-      size_t n = (size_t)(t - w);
-      const char *c = t;
-      while (isspace((unsigned char)*c))
-        c++;
-      if (*c == ':' && strlen(name) == n && strncmp(w, name, n) == 0)
-        return true;
-      continue;
-    }
-    depth += *t == '{' ? 1 : *t == '}' && depth > 0 ? -1 : 0;
-    t++;
-  }
+  for (const char *t = next_part(text); *t; t = next_part(t + part_at(t)))
+    if (word_is(t, part_at(t), name))
+      return true;
   return false;
 }
 
