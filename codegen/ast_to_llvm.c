@@ -213,6 +213,8 @@ static bool uses_id(isl_ast_expr *e, isl_id *id) {
   return used;
 }
 
+#define MAX_LANES 16 /* the maxima of gen_max_for */
+
 /* The op of a loop over "id" with step 1 whose body is one point of a max= op, when "id" is
  * one of the op's reductions (an argument of its own, absent from the target's index) and
  * every read is in bounds (a value without branches); else NULL. */
@@ -241,7 +243,8 @@ static const sched_op *max_reduction_loop(cg_fn *f, isl_ast_node *node, isl_id *
         ok = !uses_id(a, id);
       isl_ast_expr_free(a);
     }
-    ok = ok && pos >= 0 && pos < op->niters;
+    /* a short loop (a 3x3 window) would only run the plain loop after the NaN-started maxima */
+    ok = ok && pos >= 0 && pos < op->niters && op->iters[pos].hi - op->iters[pos].lo >= MAX_LANES;
     for (int d = 0; ok && d < sched_access_rank(f->sk, &op->write); d++)
       ok = op->write.index[d].coef[pos] == 0;
     isl_ast_expr_free(call);
@@ -256,7 +259,6 @@ static const sched_op *max_reduction_loop(cg_fn *f, isl_ast_node *node, isl_id *
  * start as NaN (maxnum(NaN, x) = x) and are folded into the target after them (maxnum is
  * associative: the result is C's fmaxf over the same values, NaN only when every value is
  * NaN); the last points run as the plain loop. */
-#define MAX_LANES 16
 static void gen_max_for(cg_fn *f, isl_ast_node *node, LLVMValueRef slot, const sched_op *op) {
   LLVMTypeRef vty = LLVMVectorType(f->f32, MAX_LANES);
   LLVMValueRef lanes[MAX_LANES];

@@ -216,7 +216,12 @@ void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it) {
   LLVMValueRef dst = access_ptr(&P, &op->write, &inb);
   if (op->assign != IR_ASSIGN_SET) {
     LLVMValueRef old = LLVMBuildLoad2(f->b, f->f32, dst, "");
-    if (op->assign == IR_ASSIGN_MAX) {
+    if (op->assign == IR_ASSIGN_MAX && op->stmt && op->stmt->inits_target) {
+      /* The target started at -inf and only ever takes a value greater than its own, so it
+       * is never NaN, and "v > old ? v : old" is fmaxf(old, v) (one vmaxps, not maxnum's
+       * NaN fix-up around it) */
+      v = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, v, old, ""), v, old, "");
+    } else if (op->assign == IR_ASSIGN_MAX) {
       v = call2(f, "llvm.maxnum", old, v);
     } else {
       if (op->skip_oob_terms)

@@ -1279,8 +1279,9 @@ END_TEST
  * one local and writes another vectorizes (it stayed scalar: 14x slower). The default puts
  * the target's unit-stride iterator innermost when the largest read is contiguous along it
  * and not along the last iterator (a column reduction), or when that is a reduction of max=
- * (LLVM keeps llvm.maxnum reductions scalar): a 3x3/1 max pooling runs along its rows; at
- * stride 2 the window stays innermost. All against the interpreter. */
+ * (LLVM keeps llvm.maxnum reductions scalar). A small sliding window (max pooling, 3x3/1 and
+ * 3x3/2) stays innermost, unrolled inside the vectorized output row, and reads a zero-padded
+ * copy when it reaches past the borders. All against the interpreter. */
 START_TEST(test_plain_loops) {
   static const char locals[] = "kernel k(X: f32[64, 100], m0: f32[64]) -> (Y: f32[64, 100]) {\n"
                                "  local m: f32[64]\n  local e: f32[64, 100]\n  m[i] = m0[i]\n"
@@ -1298,10 +1299,22 @@ START_TEST(test_plain_loops) {
       {"kernel k(X: f32[40, 50]) -> (m: f32[40]) {\n  m[i] max= X[i, j]\n}\n", "order=i,j}"},
       {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 20, 20]) {\n"
        "  Y[n, c, p, q] max= X[n, c, p + r - 1, q + s - 1] where r in 0..3, s in 0..3\n}\n",
-       "order=n,c,p,r,s,q}"},
+       "order=n,c,p,q,r,s;pack=X:pad}"},
       {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 10, 10]) {\n"
        "  Y[n, c, p, q] max= X[n, c, 2*p + r - 1, 2*q + s - 1] where r in 0..3, s in 0..3\n}\n",
+       "order=n,c,p,q,r,s;pack=X:pad}"},
+      /* in bounds: no copy; a product skips its out-of-bounds terms: no copy either */
+      {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 18, 18]) {\n"
+       "  Y[n, c, p, q] max= X[n, c, p + r, q + s] where r in 0..3, s in 0..3\n}\n",
        "order=n,c,p,q,r,s}"},
+      {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 20, 20]) {\n"
+       "  Y[n, c, p, q] += X[n, c, p + r - 1, q + s - 1] * X[n, c, p + r - 1, q + s - 1]"
+       " where r in 0..3, s in 0..3\n}\n",
+       "order=n,c,p,q,r,s}"},
+      /* average pooling: one read times a number skips a term as it adds 0 * 0.25 */
+      {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 10, 10]) {\n"
+       "  Y[n, c, p, q] += X[n, c, 2*p + r - 1, 2*q + s - 1] * 0.25 where r in 0..2, s in 0..2\n}\n",
+       "order=n,c,p,q,r,s;pack=X:pad}"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     text = default_schedule(cases[i].text, 1);
@@ -1319,17 +1332,22 @@ START_TEST(test_plain_loops) {
 END_TEST
 
 /* A max= reduction in a plain loop runs in steps of 16 independent maxima (codegen
- * gen_max_for), folded into the target after them: the result must stay C's fmaxf over the
- * same values: NaNs ignored, NaN only when every value (and the target's start) is NaN. Rows
- * of 37 (two steps and 5 more), 5 (no step) and 1 (no loop); on 1 and 2 threads. */
+ * gen_max_for) when it has at least 16 points, folded into the target after them; a max= that
+ * starts its target (at -inf) takes "x > m ? x : m" per point (codegen/stmt.c), one that
+ * continues from a value takes maxnum. The result must stay C's fmaxf over the same values:
+ * NaNs ignored, NaN only when every value and the target's start are NaN (-inf when the
+ * statement starts the target). Rows of 37 (two steps and 5 more), 5 (no step) and 1 (no
+ * loop), the target set first or not; on 1 and 2 threads. */
 START_TEST(test_max_reduction_nan) {
   static const int cols[] = {37, 5, 1};
-  for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
-    int L = cols[ci];
+  for (size_t ci = 0; ci < 2 * sizeof cols / sizeof cols[0]; ci++) {
+    int L = cols[ci / 2];
+    bool set_first = ci % 2 == 0;
     char text[512];
-    snprintf(text, sizeof text, "kernel k(X: f32[4, %d], B: f32[4]) -> (m: f32[4]) {\n"
-             "  m[i] = B[i]\n  m[i] max= X[i, j]\n}\n", L);
-    ck_assert_msg(L == 1 || llvm_has_on(text, NULL, "llvm.vector.reduce.fmax", 0, 1),
+    snprintf(text, sizeof text, "kernel k(X: f32[4, %d], B: f32[4]) -> (m: f32[4]) {\n%s}\n", L,
+             set_first ? "  m[i] = B[i]\n  m[i] max= X[i, j]\n"
+                       : "  m[i] max= X[i, j]\n  m[i] = max(m[i], B[i])\n");
+    ck_assert_msg(L < 16 || llvm_has_on(text, NULL, "llvm.vector.reduce.fmax", 0, 1),
                   "%d columns: no steps of 16 maxima", L);
     float X[4 * 37], B[4] = {-1e30f, NAN, NAN, 2.0f}, m[4], want[4];
     uint64_t seed = 5;
@@ -1341,9 +1359,11 @@ START_TEST(test_max_reduction_nan) {
       X[3 * L + j] = NAN;   /* row 3: all NaN, the start 2 */
     }
     for (int i = 0; i < 4; i++) {
-      want[i] = B[i];
+      want[i] = set_first ? B[i] : -INFINITY;
       for (int j = 0; j < L; j++)
         want[i] = fmaxf(want[i], X[i * L + j]);
+      if (!set_first) /* row 2: -inf, where a NaN would stay NaN */
+        want[i] = fmaxf(want[i], B[i]);
     }
     for (int t = 1; t <= 2; t++) {
       session S = session_open(text, NULL, t);
