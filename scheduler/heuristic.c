@@ -22,7 +22,6 @@
  */
 #include "scheduler.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -723,8 +722,9 @@ static int64_t sliding_window(const ir_stmt *s) {
  * reduction m[j] max= X[i, j] then runs along the rows of X, not down its columns (0.29 ->
  * 0.011 ms at 256 x 1000). Not when the reductions are a small window (at most
  * WINDOW_UNROLL points: a pooling window), which LLVM unrolls inside the vectorized output
- * row: 3x3/1 max pooling of 64 x 56 x 56 with its padded copy, 1 thread: 0.18 ms with the
- * output row innermost, 0.076 ms with the window. */
+ * row (lower.c runs the interior, where no read leaves its tensor, apart from the borders):
+ * 3x3/1 max pooling of 64 x 56 x 56, 1 thread: 0.18 ms with the output row innermost, 0.07
+ * with the window. */
 static int innermost_loop(const ir_stmt *s) {
   const ir_expr *big = NULL;
   for (int r = 0; r < s->nreads; r++)
@@ -751,56 +751,14 @@ static int innermost_loop(const ir_stmt *s) {
   return best >= 0 ? best : last;
 }
 
-/* Can read "e" of "s" fall outside its tensor? */
-static bool read_may_oob(const ir_stmt *s, const ir_expr *e) {
-  for (int d = 0; d < e->tensor->rank; d++) {
-    int64_t lo, hi;
-    ir_affine_range(&e->index[d], s->niters, s->iters, &lo, &hi);
-    if (lo < 0 || hi >= e->tensor->dims[d])
-      return true;
-  }
-  return false;
-}
-
-/* A window reduction of a plain loop nest (max pooling: Y[n,c,p,q] max= X[n,c,2p+r-1,
- * 2q+s-1]) whose reads fall into the padding reads a zero-padded copy instead: a read outside
- * the tensor yields 0 anyway, and without the bounds test on every point LLVM unrolls the
- * window and vectorizes along the output row (3x3/2 max pooling of 64 x 112 x 112, 1 thread:
- * 0.31 -> 0.16 ms, with the select form of max= in codegen/stmt.c). Not for a product whose
- * out-of-bounds terms are skipped (X[..] * w[..]): a copy would add 0 x Inf as NaN where the
- * skip adds nothing; with one read times finite numbers the two agree. */
-static bool scaled_read(const ir_expr *e) {
-  if (e->kind == IR_EXPR_ACCESS)
-    return true;
-  if (e->kind != IR_EXPR_OP || e->op != IR_OP_MUL)
-    return false;
-  for (int i = 0; i < 2; i++)
-    if (e->args[i]->kind == IR_EXPR_NUM && isfinite(e->args[i]->num) && scaled_read(e->args[1 - i]))
-      return true;
-  return false;
-}
-
-static void pad_window_reads(const ir_stmt *s, sched_stmt *ss, bk_arena *arena) {
-  bool window = false;
-  for (int i = 0; i < s->niters; i++)
-    window |= s->iters[i].reduction;
-  /* one read times finite numbers (average pooling, X[..] * 0.25) skips a term as 0 * 0.25 */
-  if (!window || (s->product_of_reads && !scaled_read(s->rhs)) || s->assign == IR_ASSIGN_SET)
-    return;
-  for (int r = 0; r < s->nreads; r++) /* one copy per tensor, for all its reads */
-    if (read_may_oob(s, s->reads[r]))
-      sched_stmt_add_pack(ss, s, r, SCHED_PACK_PAD, arena);
-}
-
 /* Plain loops: the left-side iterators in order, then the reductions, innermost_loop last. */
-static void default_loops(const ir_stmt *s, sched_stmt *ss, bk_arena *arena) {
+static void default_loops(const ir_stmt *s, sched_stmt *ss) {
   ss->brgemm = false;
   int inner = innermost_loop(s);
   for (int i = 0; i < s->niters; i++)
     if (i != inner)
       add_loop(ss->order, &ss->norder, i, false);
   add_loop(ss->order, &ss->norder, inner, false);
-  pad_window_reads(s, ss, arena);
 }
 
 static int64_t loop_trips(const ir_stmt *s, const sched_stmt *ss, sched_loop l) {
@@ -993,7 +951,7 @@ void sched_default_stmt_for(const ir_kernel *k, const ir_stmt *s, int threads,
   *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
   if (!default_contraction(k, s, out, arena, t, threads)) {
     *out = (sched_stmt){.stmt = s->index, .role = {-1, -1, -1}, .parallel = -1};
-    default_loops(s, out, arena);
+    default_loops(s, out);
   }
   choose_parallel(s, out, threads);
   /* the parallel split may cut M into tiles, which a tail inside the calls cannot take (found

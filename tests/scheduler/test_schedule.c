@@ -1280,8 +1280,8 @@ END_TEST
  * the target's unit-stride iterator innermost when the largest read is contiguous along it
  * and not along the last iterator (a column reduction), or when that is a reduction of max=
  * (LLVM keeps llvm.maxnum reductions scalar). A small sliding window (max pooling, 3x3/1 and
- * 3x3/2) stays innermost, unrolled inside the vectorized output row, and reads a zero-padded
- * copy when it reaches past the borders. All against the interpreter. */
+ * 3x3/2) stays innermost, unrolled inside the vectorized output row. All against the
+ * interpreter. */
 START_TEST(test_plain_loops) {
   static const char locals[] = "kernel k(X: f32[64, 100], m0: f32[64]) -> (Y: f32[64, 100]) {\n"
                                "  local m: f32[64]\n  local e: f32[64, 100]\n  m[i] = m0[i]\n"
@@ -1299,11 +1299,10 @@ START_TEST(test_plain_loops) {
       {"kernel k(X: f32[40, 50]) -> (m: f32[40]) {\n  m[i] max= X[i, j]\n}\n", "order=i,j}"},
       {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 20, 20]) {\n"
        "  Y[n, c, p, q] max= X[n, c, p + r - 1, q + s - 1] where r in 0..3, s in 0..3\n}\n",
-       "order=n,c,p,q,r,s;pack=X:pad}"},
+       "order=n,c,p,q,r,s}"},
       {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 10, 10]) {\n"
        "  Y[n, c, p, q] max= X[n, c, 2*p + r - 1, 2*q + s - 1] where r in 0..3, s in 0..3\n}\n",
-       "order=n,c,p,q,r,s;pack=X:pad}"},
-      /* in bounds: no copy; a product skips its out-of-bounds terms: no copy either */
+       "order=n,c,p,q,r,s}"},
       {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 18, 18]) {\n"
        "  Y[n, c, p, q] max= X[n, c, p + r, q + s] where r in 0..3, s in 0..3\n}\n",
        "order=n,c,p,q,r,s}"},
@@ -1311,10 +1310,10 @@ START_TEST(test_plain_loops) {
        "  Y[n, c, p, q] += X[n, c, p + r - 1, q + s - 1] * X[n, c, p + r - 1, q + s - 1]"
        " where r in 0..3, s in 0..3\n}\n",
        "order=n,c,p,q,r,s}"},
-      /* average pooling: one read times a number skips a term as it adds 0 * 0.25 */
+      /* average pooling */
       {"kernel k(X: f32[1, 8, 20, 20]) -> (Y: f32[1, 8, 10, 10]) {\n"
        "  Y[n, c, p, q] += X[n, c, 2*p + r - 1, 2*q + s - 1] * 0.25 where r in 0..2, s in 0..2\n}\n",
-       "order=n,c,p,q,r,s;pack=X:pad}"},
+       "order=n,c,p,q,r,s}"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     text = default_schedule(cases[i].text, 1);
@@ -1379,6 +1378,56 @@ START_TEST(test_max_reduction_nan) {
       session_close(&S);
     }
   }
+}
+END_TEST
+
+/* Count the statement ops ("// On: statement") of a loop nest. */
+static int statement_ops(const char *loops) {
+  int n = 0;
+  for (const char *p = loops; (p = strstr(p, ": statement")) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* A plain loop nest whose reads can leave their tensors runs its interior (no read can) as one
+ * op without bounds tests and its borders as up to 2 per narrowed output iterator (lower.c
+ * split_borders). Pieces: padded 3x3/1 pooling (5 ops) and 3x3/2 (4: the even width leaves
+ * no right border), a dilated 1-D window with a
+ * reversed index (3: interior, left, right), average pooling as a product that skips its
+ * out-of-bounds terms, a window wider than the image (no interior: 1 op), a read indexed by two
+ * output iterators (no split: 1 op), an elementwise shift; each against the interpreter on 1
+ * and 2 threads, the outputs NaN before each run, so that a point no piece computes shows. */
+START_TEST(test_split_borders) {
+  static const struct {
+    const char *text;
+    int ops;
+  } cases[] = {
+      {"kernel k(X: f32[1, 3, 9, 10]) -> (Y: f32[1, 3, 9, 10]) {\n"
+       "  Y[n, c, p, q] max= X[n, c, p + r - 1, q + s - 1] where r in 0..3, s in 0..3\n}\n", 5},
+      {"kernel k(X: f32[2, 3, 11, 12]) -> (Y: f32[2, 3, 6, 6]) {\n"
+       "  Y[n, c, p, q] max= X[n, c, 2*p + r - 1, 2*q + s - 1] where r in 0..3, s in 0..3\n}\n", 4},
+      {"kernel k(X: f32[40]) -> (Y: f32[40]) {\n"
+       "  Y[p] += X[39 - p + 2*r - 2] where r in 0..3\n}\n", 3},
+      {"kernel k(X: f32[1, 2, 7, 7]) -> (Y: f32[1, 2, 4, 4]) {\n"
+       "  Y[n, c, p, q] += X[n, c, 2*p + r - 1, 2*q + s - 1] * 0.25 where r in 0..2, s in 0..2\n}\n", 3},
+      {"kernel k(X: f32[1, 2, 3, 3]) -> (Y: f32[1, 2, 3, 3]) {\n"
+       "  Y[n, c, p, q] max= X[n, c, p + r - 2, q + s - 2] where r in 0..5, s in 0..5\n}\n", 1},
+      {"kernel k(X: f32[20, 20]) -> (Y: f32[20, 20]) {\n"
+       "  Y[i, j] += X[i + j - 3, r] where r in 0..4\n}\n", 1},
+      {"kernel k(X: f32[30, 17], B: f32[30, 17]) -> (Y: f32[30, 17]) {\n"
+       "  Y[i, j] = X[i, j + 1] - X[i, j - 1] + B[i, j]\n}\n", 3},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *text = default_schedule(cases[i].text, 1);
+    char *loops = loops_of(cases[i].text, text, 1);
+    ck_assert_msg(statement_ops(loops) == cases[i].ops, "case %zu: %d statement ops, not %d:\n%s", i,
+                  statement_ops(loops), cases[i].ops, loops);
+    free(loops);
+    check_runs_1_2(cases[i].text, text);
+    free(text);
+  }
+  /* the interior of the pooling runs without tests: LLVM vectorizes it */
+  ck_assert_msg(llvm_has_on(cases[1].text, NULL, "x float>", 0, 1), "the interior is scalar");
 }
 END_TEST
 
@@ -1639,6 +1688,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_weight_update);
   tcase_add_test(tc, test_plain_loops);
   tcase_add_test(tc, test_max_reduction_nan);
+  tcase_add_test(tc, test_split_borders);
   tcase_add_test(tc, test_skipped_taps);
   tcase_add_test(tc, test_random_skipped_taps);
   tcase_add_test(tc, test_prefetch_rows);
