@@ -1426,6 +1426,9 @@ START_TEST(test_split_borders) {
     check_runs_1_2(cases[i].text, text);
     free(text);
   }
+  /* every piece keeps the statement's parallel loop */
+  check_runs_1_2(cases[0].text, "s0{loops;order=n,c,p,q,r,s;parallel=c}");
+  check_runs_1_2(cases[1].text, "s0{loops;order=n,p,c,q,r,s;parallel=p}");
   /* the interior of the pooling runs without tests: LLVM vectorizes it */
   ck_assert_msg(llvm_has_on(cases[1].text, NULL, "x float>", 0, 1), "the interior is scalar");
 }
