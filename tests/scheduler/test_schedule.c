@@ -1321,6 +1321,22 @@ START_TEST(test_plain_loops) {
     check_runs_1_2(cases[i].text, text);
     free(text);
   }
+  /* a strided depthwise convolution (N = 1 over an im2row copy) runs as plain loops from
+   * output rows of a vector on (heuristic.c window_loops_better), as calls below */
+  static const char dw[] = "size H = 36\nsize Q = (H + 2 - 3) / 2 + 1\n"
+                           "kernel k(I: f32[1, 3, H, H], W: f32[3, 3, 3]) -> (O: f32[1, 3, Q, Q]) {\n"
+                           "  O[n, c, p, q] += I[n, c, 2*p + r - 1, 2*q + s - 1] * W[c, r, s]\n}\n";
+  text = default_schedule(dw, 1);
+  ck_assert_msg(strstr(text, "s0{loops;order=n,c,p,q,r,s}"), "%s", text);
+  check_runs_1_2(dw, text);
+  check_runs_1_2(dw, "s0{loops;order=c,p,q,r,s,n;parallel=c}");
+  free(text);
+  char dw28[sizeof dw];
+  memcpy(dw28, dw, sizeof dw);
+  memcpy(strstr(dw28, "36"), "28", 2);
+  text = default_schedule(dw28, 1);
+  ck_assert_msg(strstr(text, "brgemm("), "%s", text);
+  free(text);
   /* found by a review: on 2 threads the parallel loop moved out of the reduction and took
    * the row loop with it (order=j,i, 10x slower than 1 thread); a column reduction big enough
    * for 2 threads keeps its order, serial */
