@@ -15,7 +15,9 @@
  * "best", so a tuner killed at any moment leaves every finished record and a consistent best.
  * The best is the schedule with the greatest median GFLOP/s over its measurements, never one that
  * was once found wrong, and one that a tuner's final round confirmed whenever there is such a
- * schedule (update_best).
+ * schedule (update_best); the latest final round's winner (meta 'round_winner:KEY', which
+ * tune_db_prefer sets) above all while it stays confirmed: that round measured the best
+ * before it beside its finalists.
  * WAL lets readers run beside a writer; a busy timeout lets two writers take turns.
  *
  * Files that are not tuning databases (another SQLite database, a text file, a damaged file,
@@ -419,18 +421,47 @@ static void group_add(group *g, sqlite3_stmt *st) {
   }
 }
 
+/* The name in "meta" of the schedule that won the latest final round of "key". */
+static void winner_name(int64_t key, char *buf, size_t size) {
+  snprintf(buf, size, "round_winner:%lld", (long long)key);
+}
+
+/* The latest final round's winner of "key" (tune_db_prefer) into a new string, NULL if none. */
+static int round_winner(tune_db *db, int64_t key, char **out) {
+  char name[64];
+  winner_name(key, name, sizeof name);
+  sqlite3_stmt *st;
+  *out = NULL;
+  int rc = sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE name = ?1", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *out = strdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* The record standing for the best schedule of "key" (see update_best) into *best (id 0 when
  * there is none); schedule "prefer" (NULL: none) wins a tie. */
 static int best_record_pref(tune_db *db, int64_t key, const char *prefer, standing *best) {
+  char *winner = NULL;
+  int rc = round_winner(db, key, &winner);
+  if (rc != SQLITE_OK)
+    return rc;
+  standing won = {.id = 0};
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db->h,
+  rc = sqlite3_prepare_v2(db->h,
       "SELECT schedule, ms, gflops, id, status = 'ok', strategy IS '" TUNE_CONFIRM_STRATEGY "' "
       "FROM candidate WHERE key_id = ?1 "
       "AND (status = 'ok' OR strategy IS '" TUNE_CONFIRM_STRATEGY "') "
       "AND schedule NOT IN (SELECT schedule FROM candidate WHERE key_id = ?1 AND status = 'wrong') "
       "ORDER BY schedule, ms, id", -1, &st, NULL);
-  if (rc != SQLITE_OK)
+  if (rc != SQLITE_OK) {
+    free(winner);
     return rc;
+  }
   sqlite3_bind_int64(st, 1, key);
   char *cur = NULL;
   group g = {.n = 0};
@@ -443,6 +474,8 @@ static int best_record_pref(tune_db *db, int64_t key, const char *prefer, standi
       bool preferred = prefer && strcmp(cur, prefer) == 0;
       if (s.id && (!best->id || standing_beats(&s, best) || (preferred && !standing_beats(best, &s))))
         *best = s;
+      if (s.id && s.confirmed && winner && strcmp(cur, winner) == 0)
+        won = s;
       g = (group){.n = 0};
       free(cur);
       cur = NULL;
@@ -454,7 +487,10 @@ static int best_record_pref(tune_db *db, int64_t key, const char *prefer, standi
     group_add(&g, st);
   }
   free(cur);
+  free(winner);
   sqlite3_finalize(st);
+  if (won.id) /* the latest final round measured it beside the best before it, and it won */
+    *best = won;
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -504,6 +540,19 @@ int tune_db_prefer(tune_db *db, const tune_key *key, const char *schedule, char 
   int64_t kid = 0;
   if (rc == SQLITE_OK)
     rc = key_id(db, key, &kid);
+  if (rc == SQLITE_OK) {
+    char name[64];
+    winner_name(kid, name, sizeof name);
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(db->h, "INSERT OR REPLACE INTO meta(name, value) VALUES(?1, ?2)", -1,
+                            &st, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 2, schedule, -1, SQLITE_TRANSIENT);
+      rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db->h);
+      sqlite3_finalize(st);
+    }
+  }
   if (rc == SQLITE_OK)
     rc = update_best_pref(db, kid, schedule);
   if (rc == SQLITE_OK)

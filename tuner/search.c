@@ -577,23 +577,64 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The history entry of the schedule the database holds as the best of the key (loaded as a
+ * parent, else parsed now), or -1: none, or it no longer parses. */
+static int db_best_entry(tuner *T) {
+  tune_record r;
+  bool found = false;
+  char *err = NULL;
+  if (tune_db_best(T->db, &T->key, &r, &found, &err) != 0 || !found) {
+    free(err);
+    return -1;
+  }
+  int at = -1;
+  for (int i = 0; i < T->nhist && at < 0; i++)
+    if (T->hist[i].st == TUNE_OK && strcmp(T->hist[i].c->text, r.schedule) == 0)
+      at = i;
+  if (at < 0) {
+    tune_cand *c = tune_space_parse(&T->sp, r.schedule, TUNE_ORIGIN_DB);
+    if (c)
+      at = hist_push(T, (entry){c, TUNE_OK, r.gflops, r.ms});
+  }
+  tune_record_release(&r);
+  return at;
+}
+
 /* Measure the default and this run's best few again, in interleaved rounds: single
  * measurements on a shared machine scatter by several percent both ways, so each finalist is
- * judged by the median of its measurements in this run. A finalist that fails one of them is
- * out (the database does not count it as confirmed either). The database ranks the confirmed
- * schedules above the others and by the same medians, so its best is this round's winner
- * unless another run confirmed a faster one. */
+ * judged by the median of its measurements in this run. The database's best from earlier runs
+ * joins them, measured as often in this run (its own records come from other times, under
+ * other loads). A finalist that fails one of them is out (the database does not count it as
+ * confirmed either). The winner is recorded as the database's best (tune_db_prefer): it beat
+ * the best before it in the same conditions. */
 static void confirm(tuner *T) {
-  int ids[CONFIRM_TOP + 1], n = 1 + run_top(T, ids + 1, CONFIRM_TOP);
+  int ids[CONFIRM_TOP + 2], n = 1 + run_top(T, ids + 1, CONFIRM_TOP);
   ids[0] = T->def;
   if (n < 2 || T->def < 0 || T->hist[T->def].st != TUNE_OK || stop_requested(T))
     return;
-  double g[CONFIRM_TOP + 1][CONFIRM_ROUNDS + 1], med[CONFIRM_TOP + 1];
-  int cnt[CONFIRM_TOP + 1];
-  bool failed[CONFIRM_TOP + 1] = {false};
-  for (int i = 0; i < n; i++) {
-    g[i][0] = T->hist[ids[i]].gflops;
-    cnt[i] = 1;
+  int prev = db_best_entry(T);
+  for (int i = 0; i < n && prev >= 0; i++)
+    if (ids[i] == prev)
+      prev = -1;
+  if (prev >= 0)
+    ids[n++] = prev;
+  double g[CONFIRM_TOP + 2][CONFIRM_ROUNDS + 2], med[CONFIRM_TOP + 2];
+  int cnt[CONFIRM_TOP + 2];
+  bool failed[CONFIRM_TOP + 2] = {false};
+  for (int i = 0; i < n; i++) { /* the search's measurement; one more of the earlier best */
+    cnt[i] = 0;
+    if (ids[i] != prev) {
+      g[i][cnt[i]++] = T->hist[ids[i]].gflops;
+      continue;
+    }
+    tune_measurement m;
+    tune_measure(&T->w, T->hist[prev].c->text, &m);
+    if (m.status == TUNE_STOPPED || !record(T, T->hist[prev].c, &m, TUNE_CONFIRM_STRATEGY))
+      return;
+    if (m.status == TUNE_OK)
+      g[i][cnt[i]++] = m.gflops;
+    else
+      failed[i] = true;
   }
   for (int round = 0; round < CONFIRM_ROUNDS && !stop_requested(T); round++)
     for (int i = 0; i < n && !stop_requested(T); i++) {
@@ -609,7 +650,7 @@ static void confirm(tuner *T) {
     }
   int best = -1; /* the default stays the best unless a finalist beats it */
   for (int i = 0; i < n; i++) {
-    med[i] = median(g[i], cnt[i]);
+    med[i] = cnt[i] ? median(g[i], cnt[i]) : 0;
     if (!failed[i] && (best < 0 || med[i] > med[best]))
       best = i;
   }
@@ -618,8 +659,8 @@ static void confirm(tuner *T) {
   T->res->confirm_default = failed[0] ? 0 : med[0];
   T->res->confirm_best = med[best];
   T->confirmed = ids[best];
-  /* the database ranks by the same medians; on a tie it takes this winner (found by CI: two
-   * finalists of a 64^3 matmul with equal medians, and the database took the other one) */
+  /* the database takes this winner (also on a tie of medians: found by CI, two finalists of a
+   * 64^3 matmul with equal medians, and the database took the other one) */
   char *err = NULL;
   if (tune_db_prefer(T->db, &T->key, T->hist[ids[best]].c->text, &err) != 0)
     note(T, "%s", err);
@@ -659,7 +700,7 @@ static void run(tuner *T) {
   if (T->stop || !measure_default(T))
     return;
   if (T->cfg->seconds > 0 && T->cfg->strategy != TUNE_MODEL_REPORT)
-    T->reserve = CONFIRM_ROUNDS * (CONFIRM_TOP + 1) * T->measure_seconds;
+    T->reserve = (CONFIRM_ROUNDS * (CONFIRM_TOP + 2) + 1) * T->measure_seconds;
   switch (T->cfg->strategy) {
   case TUNE_EXHAUSTIVE: run_exhaustive(T); break;
   case TUNE_RANDOM: run_random(T); break;

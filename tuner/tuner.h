@@ -220,9 +220,12 @@ int tune_db_make_dirs(const char *path, char **err);
  * GFLOP/s over the schedule's 'ok' records (then the least median time). */
 int tune_db_record(tune_db *db, const tune_key *key, const tune_record *r, int64_t *id,
                    char **err);
-/* Recompute the best of "key" (as tune_db_record does) with "schedule" winning a tie: the
- * tuner's final-round winner, which the summary names as what compile --db uses. Timings of
- * a kernel of a few microseconds come in steps, so two finalists can have equal medians. */
+/* Record "schedule" as the winner of a tuner's final round for "key" and recompute the best:
+ * while that schedule stays confirmed and never wrong it is the best, whatever the medians of
+ * records from other runs (the round measured the database's best before it beside it, in the
+ * same conditions; medians from runs at other times, under other loads, are not comparable);
+ * otherwise it wins a tie (timings of a kernel of a few microseconds come in steps, so two
+ * finalists can have equal medians). The summary names it as what compile --db uses. */
 int tune_db_prefer(tune_db *db, const tune_key *key, const char *schedule, char **err);
 /* The best record of "key" into *r (strings malloc'ed; its measurements and confirmed set);
  * *found false when there is none. */

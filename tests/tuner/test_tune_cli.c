@@ -244,8 +244,10 @@ START_TEST(tune_then_compile_uses_the_best) {
 END_TEST
 
 /* The summary says which record compile --db uses: with no final round (one measurement) the
- * run's fastest, not confirmed; and when the database holds a schedule confirmed faster by
- * another run, that one, named as not this run's winner; tune --list and compile -v agree. */
+ * run's fastest, not confirmed; when the database holds a schedule confirmed faster by another
+ * run and this run has no final round, that one, named as not this run's fastest; tune --list
+ * and compile -v agree. A run with a final round measures the database's best there beside its
+ * own finalists, 3 times, and the round's winner becomes the database's best. */
 START_TEST(tune_summary_names_what_compile_uses) {
   char *dir = temp_dir_new(), *db = path_in(dir, "t.db");
   write_file(dir, "mm.bk", mm);
@@ -263,7 +265,8 @@ START_TEST(tune_summary_names_what_compile_uses) {
                                       "--threads", "1", NULL});
   ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
   cmd_result_release(&r);
-  /* another run, say, confirmed a schedule of this one at an impossible speed */
+  /* another run, say, confirmed a schedule of this one at an impossible speed, the winner of
+   * its final round */
   char *other = db_text(db, "SELECT schedule FROM candidate WHERE schedule <> (SELECT c.schedule "
                             "FROM best b JOIN candidate c ON c.id = b.candidate_id) AND "
                             "strategy NOT IN ('default', 'confirm') ORDER BY id LIMIT 1");
@@ -274,11 +277,13 @@ START_TEST(tune_summary_names_what_compile_uses) {
                               "strategy) VALUES (1, %Q, 'ok', 1e6, 1e-6, 'confirm'), "
                               "(1, %Q, 'ok', 1e6, 1e-6, 'confirm'), "
                               "(1, %Q, 'ok', 1e6, 1e-6, 'confirm'), "
-                              "(1, %Q, 'ok', 1e6, 1e-6, 'confirm')", other, other, other, other);
+                              "(1, %Q, 'ok', 1e6, 1e-6, 'confirm'); "
+                              "INSERT OR REPLACE INTO meta VALUES('round_winner:1', %Q)",
+                              other, other, other, other, other);
   ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_free(sql);
   sqlite3_close(h);
-  r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "3", "--db", "t.db",
+  r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "1", "--db", "t.db",
                                       "--threads", "1", NULL});
   ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
   int64_t id = db_int(db, "SELECT candidate_id FROM best");
@@ -288,7 +293,7 @@ START_TEST(tune_summary_names_what_compile_uses) {
                         other);
   int64_t n = db_int(db, sql); /* 5, or 7 when it was one of the finalists */
   sqlite3_free(sql);
-  snprintf(want, sizeof want, "  compile --db uses record %lld, not this run's winner: the "
+  snprintf(want, sizeof want, "  compile --db uses record %lld, not this run's fastest: the "
            "database's best over all runs, 1000000.00 GFLOP/s (median of %lld measurements, "
            "confirmed):\n           %s\n", (long long)id, (long long)n, other);
   ck_assert_msg(strstr(r.out, want), "expected '%s' in:\n%s", want, r.out);
@@ -303,6 +308,18 @@ START_TEST(tune_summary_names_what_compile_uses) {
            "1000000.00 GFLOP/s (1e-06 ms; median of %lld measurements, confirmed), measured ",
            (long long)id, (long long)n);
   ck_assert_msg(r.status == 0 && strstr(r.err, want) && strstr(r.err, other), "%s", r.err);
+  cmd_result_release(&r);
+  /* a final round: the database's best is measured in it (its records from elsewhere do not
+   * count there) and the round's winner, whichever it is, is what compile --db uses */
+  sql = sqlite3_mprintf("SELECT count(*) FROM candidate WHERE schedule = %Q AND strategy = 'confirm'",
+                        other);
+  int64_t confirms = db_int(db, sql);
+  r = run_brick(dir, (const char *[]){"tune", "mm.bk", "--trials", "3", "--db", "t.db",
+                                      "--threads", "1", NULL});
+  ck_assert_msg(r.status == 0 && strstr(r.out, "final round") &&
+                    strstr(r.out, "  compile --db uses the winner: record "), "%s%s", r.out, r.err);
+  ck_assert_int_eq(db_int(db, sql), confirms + 3);
+  sqlite3_free(sql);
   cmd_result_release(&r);
   free(best);
   free(other);
