@@ -209,11 +209,36 @@ void cg_stmt_max_into(cg_fn *f, const sched_op *op, LLVMValueRef *it, LLVMValueR
   LLVMBuildStore(f->b, call2(f, "llvm.maxnum", LLVMBuildLoad2(f->b, f->f32, dst, ""), v), dst);
 }
 
+/* i1: is the point "it" of "op" the first of its output's reductions (each at its lower bound)? */
+static LLVMValueRef first_point(cg_fn *f, const sched_op *op, LLVMValueRef *it) {
+  LLVMValueRef first = LLVMConstInt(f->i1, 1, 0);
+  for (int i = 0; i < op->niters; i++)
+    if (op->iters[i].reduction)
+      first = LLVMBuildAnd(f->b, first, LLVMBuildICmp(f->b, LLVMIntEQ, it[i], cg_i64(f, op->iters[i].lo), ""), "");
+  return first;
+}
+
 void cg_stmt_gen(cg_fn *f, const sched_op *op, LLVMValueRef *it) {
   point P = {.f = f, .op = op, .it = it, .term_ok = LLVMConstInt(f->i1, 1, 0)};
   LLVMValueRef v = value_at(&P);
   LLVMValueRef inb;
   LLVMValueRef dst = access_ptr(&P, &op->write, &inb);
+  if (op->starts_target) { /* no fill op: the first point sets what the fill would have */
+    LLVMValueRef first = first_point(f, op, it);
+    LLVMValueRef start = op->assign == IR_ASSIGN_MAX ? LLVMConstReal(f->f32, -INFINITY)
+                                                     : LLVMConstReal(f->f32, 0.0);
+    LLVMValueRef old = LLVMBuildLoad2(f->b, f->f32, dst, "");
+    old = LLVMBuildSelect(f->b, first, start, old, "");
+    if (op->assign == IR_ASSIGN_MAX) { /* as below: the target never holds NaN */
+      v = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, v, old, ""), v, old, "");
+    } else {
+      if (op->skip_oob_terms)
+        v = LLVMBuildSelect(f->b, P.term_ok, v, LLVMConstReal(f->f32, 0.0), "");
+      v = fmath(f, LLVMBuildFAdd(f->b, old, v, ""));
+    }
+    LLVMBuildStore(f->b, v, dst);
+    return;
+  }
   if (op->assign != IR_ASSIGN_SET) {
     LLVMValueRef old = LLVMBuildLoad2(f->b, f->f32, dst, "");
     if (op->assign == IR_ASSIGN_MAX && op->stmt && op->stmt->inits_target) {

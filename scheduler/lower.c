@@ -1436,6 +1436,39 @@ static bool interior_ranges(const lower *L, const sched_op *op, int64_t *lo, int
 
 /* A piece of plain loop op "op" over "iters" (same statement, accesses and schedule), its reads
  * checked against their bounds only where they can leave them. */
+#define START_MAX_WINDOW 64 /* reduction points of a window whose first point starts the target */
+#define START_MAX_LOOP 15   /* ... in loops this short (gen_max_for takes a max= loop of 16) */
+
+/* Can a plain loop statement "s" that starts its target (+= or max=) do without the fill op
+ * before it (a pass over the whole target, which a memory-bound pooling or depthwise window
+ * pays twice: the fill's writes and the statement's reads of them)? When every element of the
+ * target is some point's output (each dimension indexed by its own output iterator over its
+ * whole range) and the window is small: its loops are unrolled, so the test of its first point
+ * folds away. */
+static bool first_point_starts(lower *L, const ir_stmt *s) {
+  const ir_expr *lhs = s->lhs;
+  int64_t points = 1;
+  for (int i = 0; i < s->niters; i++) {
+    int64_t e = s->iters[i].hi - s->iters[i].lo;
+    if (s->iters[i].reduction && (e > START_MAX_LOOP || (points *= e) > START_MAX_WINDOW))
+      return false;
+  }
+  for (int d = 0; d < lhs->tensor->rank; d++) {
+    const ir_affine *a = &lhs->index[d];
+    int it = -1;
+    for (int i = 0; i < s->niters; i++)
+      if (a->coef[i] != 0)
+        it = it < 0 && a->coef[i] == 1 ? i : -2;
+    if (it < 0 || a->c != 0 || s->iters[it].lo != 0 || s->iters[it].hi != lhs->tensor->dims[d])
+      return false;
+    for (int e = 0; e < d; e++) /* no iterator twice (Y[i, i]: the diagonal only) */
+      if (lhs->index[e].coef[it] != 0)
+        return false;
+  }
+  (void)L;
+  return true;
+}
+
 static sched_op *loop_piece(lower *L, const sched_op *op, ir_iter *iters) {
   sched_access *reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access) * (size_t)(op->nreads + 1));
   for (int r = 0; r < op->nreads; r++) {
@@ -1444,6 +1477,7 @@ static sched_op *loop_piece(lower *L, const sched_op *op, ir_iter *iters) {
   }
   sched_op *piece = stmt_op(L, SCHED_OP_LOOPS, op->stmt, iters, op->write, reads);
   piece->sched = op->sched;
+  piece->starts_target = op->starts_target;
   return piece;
 }
 
@@ -1553,7 +1587,8 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
            "with 'loops'", s->index);
     return;
   }
-  if (!ss->brgemm && s->inits_target)
+  bool starts = !ss->brgemm && s->inits_target && first_point_starts(L, s);
+  if (!ss->brgemm && s->inits_target && !starts)
     add_fill(L, target, s->assign == IR_ASSIGN_ADD ? 0.0 : -INFINITY);
   sched_access write = access_of(L, s, s->lhs);
   ir_iter *iters = s->iters;
@@ -1585,6 +1620,7 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   }
   sched_op *op = stmt_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s, op_iters, write, reads);
   op->sched = *ss;
+  op->starts_target = starts;
   if (!ss->brgemm)
     split_borders(L, op);
   if (ss->brgemm)

@@ -222,6 +222,10 @@ typedef struct sched_op {
    * iterator's own first value and the span of the reductions merged inside it. */
   int fuse_into;
   int merged;
+  /* A plain loop op that starts its target (a += or max= with no fill op before it): the first
+   * point of each output's reductions (every reduction at its lower bound) sets the target to
+   * its value (max=: that value or -inf, NaN counting as -inf), the others accumulate. */
+  bool starts_target;
   int64_t merged_lo, merged_inner;
   /* BRGEMM with "pack=A:mask": A is read in place as an image of "pad_len" pixels in rows of
    * "pad_q" (brg_desc.pad_q); the tap of each call's batch element shifts it by "pad_row"

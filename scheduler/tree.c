@@ -251,7 +251,7 @@ bool sched_dot_tile(const sched_kernel *sk, const sched_op *op, sched_dot *d) {
   const sched_stmt *ss = &op->sched;
   const ir_expr *e = op->stmt ? op->stmt->rhs : NULL;
   if (op->kind != SCHED_OP_LOOPS || op->value != SCHED_VAL_EXPR || op->assign != IR_ASSIGN_ADD ||
-      op->nreads != 2 || !e || e->kind != IR_EXPR_OP || e->op != IR_OP_MUL ||
+      op->starts_target || op->nreads != 2 || !e || e->kind != IR_EXPR_OP || e->op != IR_OP_MUL ||
       e->nargs != 2 || e->args[0]->kind != IR_EXPR_ACCESS || e->args[1]->kind != IR_EXPR_ACCESS ||
       e->args[0]->read_id == e->args[1]->read_id)
     return false;

@@ -1450,6 +1450,55 @@ START_TEST(test_split_borders) {
 }
 END_TEST
 
+/* A plain loop window that starts its target has no fill op: the first point of each output's
+ * window sets it (lower.c first_point_starts, codegen/stmt.c). max= must still be fmaxf from
+ * -inf over the window, NaN counting for nothing: inputs all NaN but for a few numbers, so
+ * that interior windows of NaN only give -inf, windows at the border take the padding's 0,
+ * and some first points are NaN. Against a C loop, on 1 and 2 threads. A window reaching 16
+ * points in one loop keeps the fill (gen_max_for folds into the target). */
+START_TEST(test_first_point_starts) {
+  static const char text[] = "kernel k(X: f32[2, 7, 7]) -> (Y: f32[2, 7, 7]) {\n"
+                             "  Y[c, p, q] max= X[c, p + r - 1, q + s - 1] where r in 0..3, s in 0..3\n}\n";
+  char *loops = loops_of(text, NULL, 1);
+  ck_assert_msg(!strstr(loops, ": fill"), "%s", loops);
+  free(loops);
+  float X[2 * 49], Y[2 * 49], want[2 * 49];
+  for (int i = 0; i < 2 * 49; i++)
+    X[i] = i % 11 == 3 ? (float)(i % 7) - 3.0f : NAN;
+  for (int c = 0; c < 2; c++)
+    for (int p = 0; p < 7; p++)
+      for (int q = 0; q < 7; q++) {
+        float m = -INFINITY;
+        for (int r = 0; r < 3; r++)
+          for (int s2 = 0; s2 < 3; s2++) {
+            int h = p + r - 1, w = q + s2 - 1;
+            m = fmaxf(m, h < 0 || h >= 7 || w < 0 || w >= 7 ? 0.0f : X[c * 49 + h * 7 + w]);
+          }
+        want[c * 49 + p * 7 + q] = m;
+      }
+  for (int t = 1; t <= 2; t++) {
+    session S = session_open(text, NULL, t);
+    brick_module *mod;
+    ck_assert_msg(brick_compile(S.ctx, S.prog, 0, S.opts, &mod) == BRICK_OK, "%s", brick_ctx_last_error(S.ctx));
+    void (*fn)(float *, float *) = (void (*)(float *, float *))brick_module_lookup(S.ctx, mod, "k");
+    ck_assert_ptr_nonnull(fn);
+    for (int i = 0; i < 2 * 49; i++)
+      Y[i] = 12345.0f;
+    fn(X, Y);
+    for (int i = 0; i < 2 * 49; i++)
+      ck_assert_msg(Y[i] == want[i], "%d threads, element %d: %g, not %g", t, i, Y[i], want[i]);
+    brick_module_free(mod);
+    session_close(&S);
+  }
+  static const char long_window[] = "kernel k(X: f32[4, 40]) -> (Y: f32[4, 20]) {\n"
+                                    "  Y[i, j] max= X[i, j + r] where r in 0..16\n}\n";
+  loops = loops_of(long_window, NULL, 1);
+  ck_assert_msg(strstr(loops, ": fill"), "%s", loops);
+  free(loops);
+  check_runs_1_2(long_window, "s0{loops;order=i,j,r}");
+}
+END_TEST
+
 /* Run kernel "text" (I, W -> O, all rank 4) under "schedule" with positive inputs and +Inf
  * in W's index "wv" of dimension "wd" (a filter row or column), and check O's outputs at index
  * "ov" of dimension "od" (a row or a column) against the interpreter, which skips the terms
@@ -1708,6 +1757,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_plain_loops);
   tcase_add_test(tc, test_max_reduction_nan);
   tcase_add_test(tc, test_split_borders);
+  tcase_add_test(tc, test_first_point_starts);
   tcase_add_test(tc, test_skipped_taps);
   tcase_add_test(tc, test_random_skipped_taps);
   tcase_add_test(tc, test_prefetch_rows);
