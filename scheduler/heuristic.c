@@ -778,6 +778,8 @@ static int innermost_loop(const ir_stmt *s) {
 /* Plain loops: the left-side iterators in order, then the reductions, innermost_loop last. */
 static void default_loops(const ir_stmt *s, sched_stmt *ss) {
   ss->brgemm = false;
+  if (s->niters == 0) /* a scalar statement, D[] = A[3]: one point, no loop (found by a trial) */
+    return;
   int inner = innermost_loop(s);
   for (int i = 0; i < s->niters; i++)
     if (i != inner)

@@ -1321,6 +1321,19 @@ START_TEST(test_plain_loops) {
     check_runs_1_2(cases[i].text, text);
     free(text);
   }
+  /* statements without iterators (found by a trial: the default schedule listed a loop of
+   * iterator -1, compilation failed and show --schedule crashed) */
+  static const char *const scalars[] = {
+      "kernel s(A: f32[10]) -> (D: f32[]) {\n  D[] = A[3]\n}\n",
+      "kernel s(A: f32[100]) -> (D: f32[], E: f32[]) {\n  D[] max= A[i]\n  E[] = D[]\n}\n",
+      "kernel s(A: f32[100]) -> (D: f32[]) {\n  D[] += A[i]\n  D[] = D[] + 1\n}\n",
+  };
+  for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
+    text = default_schedule(scalars[i], 1);
+    check_runs_1_2(scalars[i], text);
+    free(text);
+  }
+  check_runs_1_2(scalars[0], "s0{loops}");
   /* a strided depthwise convolution (N = 1 over an im2row copy) runs as plain loops from
    * output rows of a vector on (heuristic.c window_loops_better), as calls below */
   static const char dw[] = "size H = 36\nsize Q = (H + 2 - 3) / 2 + 1\n"
