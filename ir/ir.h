@@ -192,6 +192,10 @@ void ir_affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *l
 
 /* ---- isl.c: polyhedral view ------------------------------------------------ */
 
+
+/* "v" as an isl_val: every integer of the IR is 64-bit, and isl's *_si setters take an int
+ * (sizes of 2^31 and more were cut to 32 bits: found by a trial). */
+isl_val *ir_isl_val(isl_ctx *ctx, int64_t v);
 /* Build every statement's domain and access maps. */
 void ir_program_build_isl(ir_program *p);
 /* The subset of the domain of "s" where every read index is inside its tensor. */

@@ -28,7 +28,9 @@ static isl_space *stmt_space(isl_ctx *ctx, const ir_stmt *s) {
 }
 
 /* "v" as an isl_val (every integer of the IR is 64-bit; isl's *_si setters take an int). */
-static isl_val *val(isl_ctx *ctx, int64_t v) { return isl_val_int_from_si(ctx, (long)v); }
+isl_val *ir_isl_val(isl_ctx *ctx, int64_t v) { return isl_val_int_from_si(ctx, (long)v); }
+
+static isl_val *val(isl_ctx *ctx, int64_t v) { return ir_isl_val(ctx, v); }
 
 static isl_set *stmt_domain(isl_ctx *ctx, const ir_stmt *s) {
   isl_space *sp = stmt_space(ctx, s);

@@ -36,9 +36,9 @@ static isl_map *access_map(const sched_kernel *sk, const sched_op *op, const sch
   sp = isl_space_set_tuple_name(sp, isl_dim_out, name);
   isl_local_space *ls = isl_local_space_from_space(dom);
   isl_aff *f = isl_aff_zero_on_domain(ls);
-  f = isl_aff_set_constant_si(f, (int)c0);
+  f = isl_aff_set_constant_val(f, ir_isl_val(isl_aff_get_ctx(f), c0));
   for (int i = 0; i < op->niters; i++)
-    f = isl_aff_set_coefficient_si(f, isl_dim_in, i, (int)lin[i]);
+    f = isl_aff_set_coefficient_val(f, isl_dim_in, i, ir_isl_val(isl_aff_get_ctx(f), lin[i]));
   isl_multi_aff *ma = isl_multi_aff_from_aff_list(sp, isl_aff_list_from_aff(f));
   return isl_map_intersect_domain(isl_map_from_multi_aff(ma), isl_set_copy(op->domain));
 }
@@ -85,11 +85,11 @@ static isl_set *inbounds(const sched_kernel *sk, const sched_op *op, const sched
   isl_local_space *ls = isl_local_space_from_space(isl_set_get_space(op->domain));
   for (int d = 0; d < sched_access_rank(sk, a); d++) {
     isl_aff *f = isl_aff_zero_on_domain(isl_local_space_copy(ls));
-    f = isl_aff_set_constant_si(f, (int)a->index[d].c);
+    f = isl_aff_set_constant_val(f, ir_isl_val(isl_aff_get_ctx(f), a->index[d].c));
     for (int i = 0; i < op->niters; i++)
-      f = isl_aff_set_coefficient_si(f, isl_dim_in, i, (int)a->index[d].coef[i]);
-    isl_aff *hi = isl_aff_add_constant_si(isl_aff_neg(isl_aff_copy(f)),
-                                          (int)(sched_access_dim(sk, a, d) - 1));
+      f = isl_aff_set_coefficient_val(f, isl_dim_in, i, ir_isl_val(isl_aff_get_ctx(f), a->index[d].coef[i]));
+    isl_aff *hi = isl_aff_add_constant_val(isl_aff_neg(isl_aff_copy(f)),
+                                           ir_isl_val(isl_aff_get_ctx(f), sched_access_dim(sk, a, d) - 1));
     dom = isl_set_intersect(dom, isl_pw_aff_nonneg_set(isl_pw_aff_from_aff(f)));
     dom = isl_set_intersect(dom, isl_pw_aff_nonneg_set(isl_pw_aff_from_aff(hi)));
   }

@@ -100,10 +100,10 @@ static isl_set *box_domain(isl_ctx *ctx, int index, int n, const ir_iter *iters)
   for (int i = 0; i < n; i++) {
     isl_constraint *lo = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
     lo = isl_constraint_set_coefficient_si(lo, isl_dim_set, i, 1);
-    lo = isl_constraint_set_constant_si(lo, (int)-iters[i].lo);
+    lo = isl_constraint_set_constant_val(lo, ir_isl_val(ctx, -iters[i].lo));
     isl_constraint *hi = isl_constraint_alloc_inequality(isl_local_space_copy(ls));
     hi = isl_constraint_set_coefficient_si(hi, isl_dim_set, i, -1);
-    hi = isl_constraint_set_constant_si(hi, (int)(iters[i].hi - 1));
+    hi = isl_constraint_set_constant_val(hi, ir_isl_val(ctx, iters[i].hi - 1));
     dom = isl_set_add_constraint(isl_set_add_constraint(dom, lo), hi);
   }
   isl_local_space_free(ls);

@@ -397,11 +397,11 @@ static isl_union_pw_aff *loop_of(const sched_op *op, int it, int64_t tile) {
   isl_local_space *ls = isl_local_space_from_space(isl_set_get_space(op->domain));
   isl_aff *a = isl_aff_var_on_domain(ls, isl_dim_set, (unsigned)it);
   if (it == op->merged) {
-    a = isl_aff_add_constant_si(a, (int)(op->merged_lo * op->merged_inner));
+    a = isl_aff_add_constant_val(a, ir_isl_val(isl_aff_get_ctx(a), op->merged_lo * op->merged_inner));
     tile *= op->merged_inner;
   }
   if (tile > 1)
-    a = isl_aff_floor(isl_aff_scale_down_ui(a, (unsigned)tile));
+    a = isl_aff_floor(isl_aff_scale_down_val(a, ir_isl_val(isl_aff_get_ctx(a), tile)));
   return on_domain(op, a);
 }
 
@@ -430,7 +430,7 @@ static isl_schedule *fused_schedule(const sched_kernel *sk, const sched_op *b, c
     if (iters[j] == m) { /* the tail is past b's M range: it joins b's last M tile, so that
                           * every iteration has a call (an empty one would have no bounds) */
       isl_aff *last = isl_aff_zero_on_domain(isl_local_space_from_space(isl_set_get_space(t->domain)));
-      tl = on_domain(t, isl_aff_set_constant_si(last, (int)((b->iters[m].hi - 1) / tiles[j])));
+      tl = on_domain(t, isl_aff_set_constant_val(last, ir_isl_val(ctx, (b->iters[m].hi - 1) / tiles[j])));
     } else {
       tl = loop_of(t, iters[j], tiles[j]);
     }
@@ -504,7 +504,7 @@ isl_map *sched_op_loop_map(const sched_op *op, isl_ctx *ctx) {
     isl_aff *a = isl_aff_var_on_domain(isl_local_space_copy(ls), isl_dim_set, (unsigned)l.iter);
     for (int r = 0; r < 3 && l.tile; r++)
       if (ss->role[r] == l.iter)
-        a = isl_aff_floor(isl_aff_scale_down_ui(a, (unsigned)ss->tile[r]));
+        a = isl_aff_floor(isl_aff_scale_down_val(a, ir_isl_val(isl_aff_get_ctx(a), ss->tile[r])));
     ma = isl_multi_aff_set_aff(ma, i, a);
   }
   isl_local_space_free(ls);

@@ -1410,6 +1410,25 @@ START_TEST(test_max_reduction_nan) {
 }
 END_TEST
 
+/* Ranges of 2^31 and more (found by a trial: isl's *_si setters take an int, and the loops of
+ * a 2^31 + 1 sum ran 0 times): the loop bounds keep all 64 bits, in the domains, the tiles and
+ * the accesses of the legality check. */
+START_TEST(test_ranges_past_2p31) {
+  char *loops = loops_of("size N = 2147483649\nkernel k(A: f32[N]) -> (S: f32[]) {\n"
+                         "  S[] += A[i]\n}\n", NULL, 1);
+  ck_assert_msg(strstr(loops, "c0 <= 2147483648;"), "%s", loops);
+  free(loops);
+  loops = loops_of("size N = 4294967300\nkernel k(A: f32[N]) -> (B: f32[N]) {\n"
+                   "  B[i] = A[i] * 2\n}\n", "s0{loops;order=i}", 1);
+  ck_assert_msg(strstr(loops, "c0 <= 4294967299;"), "%s", loops);
+  free(loops);
+  loops = loops_of("size N = 3221225472\nkernel k(A: f32[2, 1], B: f32[1, N]) -> (C: f32[2, N]) {\n"
+                   "  C[i, j] += A[i, k] * B[k, j]\n}\n", "s0{brgemm(m=j/1024,n=i,k=k);order=j/1024}", 1);
+  ck_assert_msg(strstr(loops, "c0 <= 3145727;"), "%s", loops);
+  free(loops);
+}
+END_TEST
+
 /* Count the statement ops ("// On: statement") of a loop nest. */
 static int statement_ops(const char *loops) {
   int n = 0;
@@ -1770,6 +1789,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_plain_loops);
   tcase_add_test(tc, test_max_reduction_nan);
   tcase_add_test(tc, test_split_borders);
+  tcase_add_test(tc, test_ranges_past_2p31);
   tcase_add_test(tc, test_first_point_starts);
   tcase_add_test(tc, test_skipped_taps);
   tcase_add_test(tc, test_random_skipped_taps);
