@@ -19,6 +19,7 @@
 #include <isl/schedule_node.h>
 #include <isl/space.h>
 #include <isl/val.h>
+#include <stdlib.h>
 
 /* The iterators of the band of "op" in order, and their tile sizes (1 = untiled loop). */
 static int band_members(const sched_op *op, int *iters, int64_t *tiles) {
@@ -465,15 +466,41 @@ static isl_schedule *fused_schedule(const sched_kernel *sk, const sched_op *b, c
   return sch;
 }
 
-/* "s" after "all" (NULL: nothing yet). */
-static isl_schedule *then(isl_schedule *all, isl_schedule *s) {
-  return all ? isl_schedule_sequence(all, s) : s;
+/* The ops' schedules in order, to be put in sequence at the end (sequence_all). */
+typedef struct schedules {
+  isl_schedule **s;
+  int n, cap;
+} schedules;
+
+static void then(schedules *all, isl_schedule *s) {
+  if (all->n == all->cap) {
+    all->cap = all->cap ? 2 * all->cap : 16;
+    all->s = realloc(all->s, sizeof(isl_schedule *) * (size_t)all->cap);
+    if (!all->s)
+      abort();
+  }
+  all->s[all->n++] = s;
+}
+
+/* One sequence of all the schedules, joined pairwise: joined one after another, each join
+ * copied the whole sequence so far (800 statements took 18 s to schedule; found by a trial). */
+static isl_schedule *sequence_all(schedules *all) {
+  int n = all->n;
+  while (n > 1) {
+    int m = 0;
+    for (int i = 0; i < n; i += 2)
+      all->s[m++] = i + 1 < n ? isl_schedule_sequence(all->s[i], all->s[i + 1]) : all->s[i];
+    n = m;
+  }
+  isl_schedule *sch = n ? all->s[0] : NULL;
+  free(all->s);
+  return sch;
 }
 
 isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads) {
   isl_options_set_tile_scale_tile_loops(ctx, 0);
   isl_options_set_tile_shift_point_loops(ctx, 1);
-  isl_schedule *all = NULL;
+  schedules all = {NULL, 0, 0};
   for (int i = 0; i < sk->ops.len; i++) {
     const sched_op *op = sk->ops.data[i];
     int t = -1;
@@ -481,15 +508,15 @@ isl_schedule *sched_build_tree(const sched_kernel *sk, isl_ctx *ctx, int threads
       if (sk->ops.data[j]->fuse_into == op->index)
         t = j;
     if (t < 0) {
-      all = then(all, op_schedule(sk, op, threads));
+      then(&all, op_schedule(sk, op, threads));
       continue;
     }
     for (int j = i + 1; j < t; j++) /* the tail's copy and fill go first */
-      all = then(all, op_schedule(sk, sk->ops.data[j], threads));
-    all = then(all, fused_schedule(sk, op, sk->ops.data[t], threads));
+      then(&all, op_schedule(sk, sk->ops.data[j], threads));
+    then(&all, fused_schedule(sk, op, sk->ops.data[t], threads));
     i = t;
   }
-  return all;
+  return sequence_all(&all);
 }
 
 isl_map *sched_op_loop_map(const sched_op *op, isl_ctx *ctx) {
