@@ -12,6 +12,7 @@ struct brick_ctx {
   brick_diag_fn *diag_fn;
   void *diag_user;
   bk_strbuf last_error;
+  int last_status; /* of the last failure (brick_fail), BRICK_OK after brick_begin */
 };
 
 typedef struct define {

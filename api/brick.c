@@ -30,7 +30,12 @@ void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, void *user) 
 
 const char *brick_ctx_last_error(const brick_ctx *ctx) { return bk_strbuf_cstr(&ctx->last_error); }
 
-void brick_begin(brick_ctx *ctx) { bk_strbuf_clear(&ctx->last_error); }
+int brick_ctx_last_status(const brick_ctx *ctx) { return ctx->last_status; }
+
+void brick_begin(brick_ctx *ctx) {
+  bk_strbuf_clear(&ctx->last_error);
+  ctx->last_status = BRICK_OK;
+}
 
 int brick_check_kernel(brick_ctx *ctx, const brick_program *prog, int k, bool all) {
   int n = prog->ir->kernels.len;
@@ -46,6 +51,7 @@ int brick_fail(brick_ctx *ctx, int status, const char *fmt, ...) {
   ctx->last_error.len = 0;
   bk_strbuf_vprintf(&ctx->last_error, fmt, ap);
   va_end(ap);
+  ctx->last_status = status;
   return status;
 }
 

@@ -155,6 +155,11 @@ static int parse_list(parser *P, fe_token_kind close, const char *what, ir_expr 
     ir_expr *e = parse_expr(P);
     if (!e)
       return -1;
+    if (n == MAX_LIST && strcmp(what, "dimensions") == 0) { /* not the list's limit: a rank's */
+      bk_error(P->diag, e->loc, "too many dimensions (a tensor has at most %d)", IR_MAX_RANK);
+      P->failed = true;
+      return -1;
+    }
     if (n == MAX_LIST) {
       bk_error(P->diag, e->loc, "too many %s (at most %d)", what, MAX_LIST);
       P->failed = true;

@@ -367,8 +367,8 @@ static int run_kernel_compiled(cli *c, brick_ctx *ctx, const brick_program *prog
   void *fn = status == BRICK_OK ? brick_module_lookup(ctx, mod, brick_kernel_name(prog, k)) : NULL;
   double tcompile = cli_now_seconds() - t0;
   if (!fn) {
-    if (status == BRICK_OK)
-      status = BRICK_ERR_INTERNAL;
+    if (status == BRICK_OK) /* the lookup failed: a target this machine cannot run is a usage error */
+      status = brick_ctx_last_status(ctx) != BRICK_OK ? brick_ctx_last_status(ctx) : BRICK_ERR_INTERNAL;
     report_failure(ctx);
     brick_module_free(mod);
     return status_to_exit(status);

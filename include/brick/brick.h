@@ -75,6 +75,11 @@ BRICK_API void brick_ctx_set_diag_callback(brick_ctx *ctx, brick_diag_fn *fn, vo
  * diagnostic's text as the callback got it ("file:line:col: error: ..." with the source line
  * and caret, or "brick: error: ..." when it has no place in a file), ending in '\n'. */
 BRICK_API const char *brick_ctx_last_error(const brick_ctx *ctx);
+/* The brick_status of the last call's failure, BRICK_OK after a success, for the calls that
+ * return a pointer rather than a status: brick_module_lookup's NULL is BRICK_ERR_USAGE for a
+ * name the module lacks or a module this process cannot run (another target), else
+ * BRICK_ERR_INTERNAL (the JIT failed). */
+BRICK_API int brick_ctx_last_status(const brick_ctx *ctx);
 
 /* ---- options -------------------------------------------------------------------------- */
 

@@ -211,6 +211,12 @@ START_TEST(targets) {
   ck_assert_int_eq(brick_compile(ctx, p, 0, o, &m), BRICK_OK);
   ck_assert_ptr_null(brick_module_lookup(ctx, m, "mm"));
   ck_assert_ptr_nonnull(strstr(brick_ctx_last_error(ctx), "which this process"));
+  ck_assert_int_eq(brick_ctx_last_status(ctx), BRICK_ERR_USAGE);
+  ck_assert_ptr_null(brick_module_lookup(ctx, m, "nosuch"));
+  ck_assert_int_eq(brick_ctx_last_status(ctx), BRICK_ERR_USAGE);
+  brick_module_free(m);
+  ck_assert_int_eq(brick_compile(ctx, p, 0, NULL, &m), BRICK_OK);
+  ck_assert_int_eq(brick_ctx_last_status(ctx), BRICK_OK);
   brick_module_free(m);
 #endif
   /* a named CPU picks the BRGEMM bodies its vector registers allow */

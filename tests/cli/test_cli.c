@@ -381,6 +381,18 @@ START_TEST(run_too_big_to_allocate) {
 }
 END_TEST
 
+/* run on a target this machine cannot run is bad usage (exit 2, found by a trial: exit 1);
+ * compile takes it. */
+START_TEST(run_foreign_target) {
+  cmd_result r = run_args((const char *[]){"run", "--target", "aarch64-linux-gnu", "t.bk", NULL});
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_msg(strstr(r.err, "brick: error: the module is compiled for 'aarch64-linux-gnu', which "
+                              "this process ("), "%s", r.err);
+  ck_assert_msg(strstr(r.err, "cannot run; emit an object instead\n"), "%s", r.err);
+  cmd_result_release(&r);
+}
+END_TEST
+
 /* compile --name: the kernel's symbols and header names follow the new name; errors for a
  * name that is not a C identifier, one another kernel has, several kernels, other commands. */
 START_TEST(compile_name) {
@@ -823,6 +835,7 @@ int main(void) {
   tcase_add_test(tc, run_default_seed_is_1);
   tcase_add_test(tc, run_with_define);
   tcase_add_test(tc, run_too_big_to_allocate);
+  tcase_add_test(tc, run_foreign_target);
   tcase_add_test(tc, caches_option);
   tcase_add_test(tc, compile_name);
   tcase_add_test(tc, compile_outputs);

@@ -919,6 +919,15 @@ static const diag_case cases[] = {
      "t.bk:1:10: error: tensor 'A' has rank 9; at most 8 is supported\n"
      "    1 | kernel k(A: f32[1,1,1,1,1,1,1,1,1]) -> (B: f32[4]) {\n"
      "      |          ^\n"},
+    /* 65 dimensions: past the parser's list of 64, the message gives the rank's limit (found
+     * by a trial: it said "at most 64") */
+    {"rank_past_the_list",
+     "kernel k(A: f32[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]) -> (B: f32[4]) {\n"
+     "  B[i] = A[0]\n"
+     "}\n",
+     "t.bk:1:145: error: too many dimensions (a tensor has at most 8)\n"
+     "    1 | kernel k(A: f32[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]) -> (B: f32[4]) {\n"
+     "      |                                                                                                                                                 ^\n"},
     {"bad_size_does_not_cascade",
      "size M = 4 / 0\n"
      "size N = M * 2\n"
