@@ -82,22 +82,14 @@ static double eval(interp *in, const ir_expr *e) {
   }
 }
 
-/* Mark the reads that are direct factors of the product "e". */
-static void mark_factors(const ir_expr *e, bool *is_factor) {
-  if (e->kind == IR_EXPR_ACCESS)
-    is_factor[e->read_id] = true;
-  else if (e->kind == IR_EXPR_OP && e->op == IR_OP_MUL)
-    for (int i = 0; i < e->nargs; i++)
-      mark_factors(e->args[i], is_factor);
-}
-
-/* Advance the odometer "it" over the statement's ranges; false when done. */
-/* Advance the odometer "it" over the ranges of iterators "from".. of "s"; false when done. */
-static bool next_point(const ir_stmt *s, int64_t *it, int from) {
+/* Advance the odometer "it" over the ranges [lo, hi) of iterators "from".. of "s"; false when
+ * done. */
+static bool next_point(const ir_stmt *s, int64_t *it, int from, const int64_t *lo,
+                       const int64_t *hi) {
   for (int i = s->niters - 1; i >= from; i--) {
-    if (++it[i] < s->iters[i].hi)
+    if (++it[i] < hi[i])
       return true;
-    it[i] = s->iters[i].lo;
+    it[i] = lo[i];
   }
   return false;
 }
@@ -106,7 +98,7 @@ static bool next_point(const ir_stmt *s, int64_t *it, int from) {
  * nfixed > 0) have the values "fixed": the whole statement when nfixed is 0, one output
  * element otherwise. False when out of memory. */
 static bool run_points(interp *in, const ir_stmt *s, const int64_t *fixed, int nfixed) {
-  int64_t *it = calloc((size_t)s->niters + 1, sizeof(*it));
+  int64_t *it = calloc(3 * ((size_t)s->niters + 1), sizeof(*it)); /* and lo, hi after it */
   bool *factor = calloc((size_t)s->nreads + 1, sizeof(*factor));
   if (!it || !factor) {
     free(it);
@@ -116,10 +108,18 @@ static bool run_points(interp *in, const ir_stmt *s, const int64_t *fixed, int n
   in->s = s;
   in->it = it;
   in->is_factor = factor;
-  if (s->product_of_reads)
-    mark_factors(s->rhs, factor);
+  int64_t *lo = it + s->niters + 1, *hi = lo + s->niters + 1;
+  for (int i = 0; i < s->niters; i++) {
+    lo[i] = s->iters[i].lo;
+    hi[i] = s->iters[i].hi;
+  }
+  bool any = true;
+  if (s->product_of_reads) {
+    ir_product_factors(s, factor);
+    any = ir_clip_skipped(s, factor, lo, hi);
+  }
   for (int i = 0; i < s->niters; i++)
-    it[i] = i < nfixed ? fixed[i] : s->iters[i].lo;
+    it[i] = i < nfixed ? fixed[i] : lo[i];
   double *target = in->buf[tensor_slot(in, s->lhs->tensor)];
   if (s->inits_target) {
     double init = s->assign == IR_ASSIGN_ADD ? 0.0 : -INFINITY;
@@ -129,6 +129,8 @@ static bool run_points(interp *in, const ir_stmt *s, const int64_t *fixed, int n
       target[i] = init;
   }
   do {
+    if (!any)
+      break;
     in->skip = false;
     double v = eval(in, s->rhs);
     int64_t off = access_offset(in, s->lhs);
@@ -138,7 +140,7 @@ static bool run_points(interp *in, const ir_stmt *s, const int64_t *fixed, int n
       target[off] = fmax(target[off], v);
     else if (!in->skip)
       target[off] += v;
-  } while (next_point(s, it, nfixed));
+  } while (next_point(s, it, nfixed, lo, hi));
   free(it);
   free(factor);
   return true;

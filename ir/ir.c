@@ -426,3 +426,55 @@ void ir_stmt_add_where(ir_program *p, ir_stmt *s, bk_loc loc, const char *name, 
   ir_where w = {bk_arena_strdup(p->arena, name), lo, hi, loc};
   bk_vec_push(p->arena, &s->wheres, w);
 }
+
+/* ---- the skipped terms of a product ---------------------------------------------------- */
+
+static void mark_factors(const ir_expr *e, bool *is_factor) {
+  if (e->kind == IR_EXPR_ACCESS)
+    is_factor[e->read_id] = true;
+  else if (e->kind == IR_EXPR_OP && e->op == IR_OP_MUL)
+    for (int i = 0; i < e->nargs; i++)
+      mark_factors(e->args[i], is_factor);
+}
+
+void ir_product_factors(const ir_stmt *s, bool *is_factor) {
+  for (int r = 0; r < s->nreads; r++)
+    is_factor[r] = false;
+  if (s->product_of_reads)
+    mark_factors(s->rhs, is_factor);
+}
+
+static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+/* In a '+=' of a product, the values of a reduction iterator at which a factor's index along
+ * some dimension (that iterator alone, times a coefficient, plus a constant) leaves the
+ * tensor add nothing: narrow [lo[i], hi[i]) to the others, so that a 'where' range far past
+ * the tensors does not run its skipped points (B[i] += A[j] where j in 0..2^40, A of 4
+ * elements, ran for hours; found by a trial). False when no point is left. */
+bool ir_clip_skipped(const ir_stmt *s, const bool *factor, int64_t *lo, int64_t *hi) {
+  for (int r = 0; r < s->nreads; r++) {
+    const ir_expr *e = s->reads[r];
+    for (int d = 0; factor[r] && d < e->tensor->rank; d++) {
+      const ir_affine *a = &e->index[d];
+      int it = -1;
+      for (int i = 0; i < s->niters; i++)
+        if (a->coef[i] != 0)
+          it = it == -1 ? i : -2;
+      if (it < 0 || !s->iters[it].reduction)
+        continue;
+      int64_t c = a->coef[it], top = e->tensor->dims[d] - 1 - a->c, l, h; /* 0 <= c*v + a->c <= dim-1 */
+      if (c > 0) {
+        l = -floor_div(a->c, c);
+        h = floor_div(top, c) + 1;
+      } else {
+        l = -floor_div(top, -c);
+        h = floor_div(a->c, -c) + 1;
+      }
+      lo[it] = l > lo[it] ? l : lo[it];
+      hi[it] = h < hi[it] ? h : hi[it];
+      if (lo[it] >= hi[it])
+        return false;
+    }
+  }
+  return true;
+}

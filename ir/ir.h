@@ -190,6 +190,14 @@ int64_t ir_affine_eval(const ir_affine *a, int niters, const int64_t *it);
 /* Range [lo, hi] of affine "a" over the box of the "n" iterators "iters" ([lo, hi) each). */
 void ir_affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo, int64_t *hi);
 
+/* The reads of "s" that are direct factors of its product (a '+=' whose terms with an
+ * out-of-bounds factor are skipped): is_factor[read id] ("nreads" entries). */
+void ir_product_factors(const ir_stmt *s, bool *is_factor);
+/* Narrow the ranges [lo[i], hi[i]) of the reductions of "s" to the values at which no factor
+ * ("is_factor") leaves its tensor along a dimension indexed by that reduction alone: the
+ * other values' terms are all skipped. False when a range becomes empty (no term at all). */
+bool ir_clip_skipped(const ir_stmt *s, const bool *is_factor, int64_t *lo, int64_t *hi);
+
 /* ---- isl.c: polyhedral view ------------------------------------------------ */
 
 

@@ -1379,6 +1379,39 @@ static void add_epilogue(lower *L, sched_op *op, const ir_stmt *e) {
 }
 
 /* Lower statement "s" with its schedule "ss". */
+/* A plain loop op of a '+=' of a product runs only the values of each reduction at which its
+ * terms are not all skipped (ir_clip_skipped): a 'where' range far past the tensors ran every
+ * skipped point (B[i] += A[j] where j in 0..2^40, A of 4 elements; found by a trial). An
+ * empty range is left as it is (no term at all: the points skip them one by one). */
+static void clip_skipped(lower *L, sched_op *op) {
+  const ir_stmt *s = op->stmt;
+  bool *factor = bk_arena_alloc(L->sk->arena, sizeof(bool) * (size_t)(s->nreads + 1));
+  int64_t *lo = bk_arena_alloc(L->sk->arena, sizeof(int64_t) * 2 * (size_t)(s->niters + 1));
+  int64_t *hi = lo + s->niters + 1;
+  for (int i = 0; i < s->niters; i++) {
+    lo[i] = op->iters[i].lo;
+    hi[i] = op->iters[i].hi;
+  }
+  ir_product_factors(s, factor);
+  bool changed = false;
+  if (!ir_clip_skipped(s, factor, lo, hi))
+    return;
+  for (int i = 0; i < s->niters; i++)
+    changed |= lo[i] != op->iters[i].lo || hi[i] != op->iters[i].hi;
+  if (!changed)
+    return;
+  ir_iter *it = copy_iters(L, op->iters, s->niters);
+  for (int i = 0; i < s->niters; i++) {
+    it[i].lo = lo[i];
+    it[i].hi = hi[i];
+  }
+  isl_set_free(op->domain);
+  op->iters = it;
+  op->domain = box_domain(L->ctx, op->index, s->niters, it);
+  for (int r = 0; r < op->nreads; r++)
+    op->reads[r].may_oob = access_may_oob(L->sk, &op->reads[r], s->niters, it);
+}
+
 /* ---- interior and borders of a plain loop nest ------------------------------------------ */
 
 #define SPLIT_MAX_DIMS 3 /* output iterators a split narrows: at most 2 * 3 border pieces */
@@ -1621,6 +1654,8 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   sched_op *op = stmt_op(L, ss->brgemm ? SCHED_OP_BRGEMM : SCHED_OP_LOOPS, s, op_iters, write, reads);
   op->sched = *ss;
   op->starts_target = starts;
+  if (!ss->brgemm && s->product_of_reads && ss->packs.len == 0)
+    clip_skipped(L, op);
   if (!ss->brgemm)
     split_borders(L, op);
   if (ss->brgemm)

@@ -1429,6 +1429,32 @@ START_TEST(test_ranges_past_2p31) {
 }
 END_TEST
 
+/* A '+=' of a product runs only the reduction values whose terms are not all skipped (ir_clip_
+ * skipped, in the interpreter and in plain loop ops): a 'where' range far past the tensors
+ * (found by a trial: 0..2^40 over 4 elements ran for hours in both), a reversed index, a
+ * coefficient of 2. Against the interpreter on 1 and 2 threads. */
+START_TEST(test_clip_skipped) {
+  static const struct {
+    const char *text, *loop;
+  } cases[] = {
+      {"kernel k(A: f32[4]) -> (B: f32[4]) {\n"
+       "  B[i] += A[j] * A[i] where j in 0..1099511627776\n}\n", "c1 <= 3;"},
+      {"kernel k(A: f32[4], X: f32[5]) -> (B: f32[5]) {\n"
+       "  B[i] += A[j] * X[i] where j in 0..1000\n}\n", "c1 <= 3;"},
+      {"kernel k(A: f32[6], X: f32[5]) -> (B: f32[5]) {\n"
+       "  B[i] += A[3 - j] * X[i] where j in -100..100\n}\n", "c1 = -2;"},
+      {"kernel k(A: f32[9], X: f32[5]) -> (B: f32[5]) {\n"
+       "  B[i] += A[2*j + 1] * X[i] where j in 0..100\n}\n", "c1 <= 3;"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *loops = loops_of(cases[i].text, "s0{loops;order=i,j}", 1);
+    ck_assert_msg(strstr(loops, cases[i].loop), "case %zu: %s", i, loops);
+    free(loops);
+    check_runs_1_2(cases[i].text, "s0{loops;order=i,j}");
+  }
+}
+END_TEST
+
 /* Count the statement ops ("// On: statement") of a loop nest. */
 static int statement_ops(const char *loops) {
   int n = 0;
@@ -1789,6 +1815,7 @@ static Suite *schedule_suite(void) {
   tcase_add_test(tc, test_plain_loops);
   tcase_add_test(tc, test_max_reduction_nan);
   tcase_add_test(tc, test_split_borders);
+  tcase_add_test(tc, test_clip_skipped);
   tcase_add_test(tc, test_ranges_past_2p31);
   tcase_add_test(tc, test_first_point_starts);
   tcase_add_test(tc, test_skipped_taps);
