@@ -909,20 +909,26 @@ START_TEST(run_stops_when_the_worker_fails) {
 }
 END_TEST
 
+/* A fake worker that counts its calls in the file "count" (n = 1, 2, ...) and reports the
+ * GFLOP/s that the shell text "cases" sets into g for call n. */
+static char *counting_worker(const char *count, const char *cases) {
+  char body[768];
+  snprintf(body, sizeof body,
+           "n=$(($(cat %s 2>/dev/null || echo 0) + 1)); echo $n > %s\n%s\n"
+           "awk \"BEGIN { printf \\\"brick-measure ok ms=%%.6f gflops=%%.4f err=0 reps=3\\\\n\\\", "
+           "1000 / $g, $g }\"", count, count, cases);
+  return fake_worker(body);
+}
+
 /* The same bug through a whole run, timed by a fake worker: the search measures the default
  * at 100 GFLOP/s and five candidates at 200, 190, 180, 170 and 160; the final round (the
  * default and the three fastest, twice, interleaved) is loaded: 40, 45, 50, 55. The winner is
  * the 180 one (median 55), and the database's best must be it, not the 170 one measured once. */
 START_TEST(run_best_is_the_final_round_winner) {
   loaded *l = load_text(matmul_text, NULL);
-  char *count = temp_path("count"), *db = temp_path("final.db"), body[768];
-  snprintf(body, sizeof body,
-           "n=$(($(cat %s 2>/dev/null || echo 0) + 1)); echo $n > %s\n"
-           "case $n in 1) g=100;; 2) g=200;; 3) g=190;; 4) g=180;; 5) g=170;; 6) g=160;;\n"
-           "  *) g=$((40 + (n - 7) %% 4 * 5));; esac\n"
-           "awk \"BEGIN { printf \\\"brick-measure ok ms=%%.6f gflops=%%.4f err=0 reps=3\\\\n\\\", "
-           "1000 / $g, $g }\"", count, count);
-  char *w = fake_worker(body);
+  char *count = temp_path("count"), *db = temp_path("final.db");
+  char *w = counting_worker(count, "case $n in 1) g=100;; 2) g=200;; 3) g=190;; 4) g=180;; "
+                                   "5) g=170;; 6) g=160;;\n  *) g=$((40 + (n - 7) % 4 * 5));; esac");
   FILE *src = matmul_source();
   tune_config cfg = fake_run_config(db, w, src, 6);
   tune_result res;
@@ -956,13 +962,9 @@ END_TEST
  * the earlier best at 50, 300, 60, 70, 10. */
 START_TEST(run_measures_the_database_best) {
   loaded *l = load_text(matmul_text, NULL);
-  char *count = temp_path("count2"), *db = temp_path("again.db"), body[768];
-  snprintf(body, sizeof body,
-           "n=$(($(cat %s 2>/dev/null || echo 0) + 1)); echo $n > %s\n"
-           "case $n in [1-6]) g=100;; 7) g=10;; *) set -- 50 300 60 70 10; eval g=\\${$(((n - 8) %% 5 + 1))};; esac\n"
-           "awk \"BEGIN { printf \\\"brick-measure ok ms=%%.6f gflops=%%.4f err=0 reps=3\\\\n\\\", "
-           "1000 / $g, $g }\"", count, count);
-  char *w = fake_worker(body);
+  char *count = temp_path("count2"), *db = temp_path("again.db");
+  char *w = counting_worker(count, "case $n in [1-6]) g=100;; 7) g=10;; *) set -- 50 300 60 70 10; "
+                                   "eval g=\\${$(((n - 8) % 5 + 1))};; esac");
   FILE *src = matmul_source();
   tune_config cfg = fake_run_config(db, w, src, 6);
   tune_result res;
