@@ -1378,7 +1378,6 @@ static void add_epilogue(lower *L, sched_op *op, const ir_stmt *e) {
   L->epilogue_of = e->index;
 }
 
-/* Lower statement "s" with its schedule "ss". */
 /* A plain loop op of a '+=' of a product runs only the values of each reduction at which its
  * terms are not all skipped (ir_clip_skipped): a 'where' range far past the tensors ran every
  * skipped point (B[i] += A[j] where j in 0..2^40, A of 4 elements; found by a trial). An
@@ -1467,8 +1466,6 @@ static bool interior_ranges(const lower *L, const sched_op *op, int64_t *lo, int
   return true;
 }
 
-/* A piece of plain loop op "op" over "iters" (same statement, accesses and schedule), its reads
- * checked against their bounds only where they can leave them. */
 #define START_MAX_WINDOW 64 /* reduction points of a window whose first point starts the target */
 #define START_MAX_LOOP 15   /* ... in loops this short (gen_max_for takes a max= loop of 16) */
 
@@ -1478,7 +1475,7 @@ static bool interior_ranges(const lower *L, const sched_op *op, int64_t *lo, int
  * target is some point's output (each dimension indexed by its own output iterator over its
  * whole range) and the window is small: its loops are unrolled, so the test of its first point
  * folds away. */
-static bool first_point_starts(lower *L, const ir_stmt *s) {
+static bool first_point_starts(const ir_stmt *s) {
   const ir_expr *lhs = s->lhs;
   int64_t points = 1;
   for (int i = 0; i < s->niters; i++) {
@@ -1488,20 +1485,22 @@ static bool first_point_starts(lower *L, const ir_stmt *s) {
   }
   for (int d = 0; d < lhs->tensor->rank; d++) {
     const ir_affine *a = &lhs->index[d];
-    int it = -1;
+    int it = -1, n = 0;
     for (int i = 0; i < s->niters; i++)
       if (a->coef[i] != 0)
-        it = it < 0 && a->coef[i] == 1 ? i : -2;
-    if (it < 0 || a->c != 0 || s->iters[it].lo != 0 || s->iters[it].hi != lhs->tensor->dims[d])
+        it = i, n++;
+    if (n != 1 || a->coef[it] != 1 || a->c != 0 || s->iters[it].lo != 0 ||
+        s->iters[it].hi != lhs->tensor->dims[d])
       return false;
     for (int e = 0; e < d; e++) /* no iterator twice (Y[i, i]: the diagonal only) */
       if (lhs->index[e].coef[it] != 0)
         return false;
   }
-  (void)L;
   return true;
 }
 
+/* A piece of plain loop op "op" over "iters" (same statement, accesses and schedule), its reads
+ * checked against their bounds only where they can leave them. */
 static sched_op *loop_piece(lower *L, const sched_op *op, ir_iter *iters) {
   sched_access *reads = bk_arena_alloc(L->sk->arena, sizeof(sched_access) * (size_t)(op->nreads + 1));
   for (int r = 0; r < op->nreads; r++) {
@@ -1570,6 +1569,7 @@ static void split_borders(lower *L, sched_op *op) {
   }
 }
 
+/* Lower statement "s" with its schedule "ss". */
 static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
   if (ss->fused) {
     if (L->epilogue_of != s->index)
@@ -1620,7 +1620,7 @@ static void lower_stmt(lower *L, const ir_stmt *s, const sched_stmt *ss) {
            "with 'loops'", s->index);
     return;
   }
-  bool starts = !ss->brgemm && s->inits_target && first_point_starts(L, s);
+  bool starts = !ss->brgemm && s->inits_target && first_point_starts(s);
   if (!ss->brgemm && s->inits_target && !starts)
     add_fill(L, target, s->assign == IR_ASSIGN_ADD ? 0.0 : -INFINITY);
   sched_access write = access_of(L, s, s->lhs);
