@@ -446,6 +446,21 @@ void ir_product_factors(const ir_stmt *s, bool *is_factor) {
 
 static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
+static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+void ir_inside_range(int64_t c, int64_t rmin, int64_t rmax, int64_t dim, int64_t *lo, int64_t *hi) {
+  int64_t l, h; /* 0 <= c * v + rmin and c * v + rmax <= dim - 1 */
+  if (c > 0) {
+    l = ceil_div(-rmin, c);
+    h = floor_div(dim - 1 - rmax, c) + 1;
+  } else {
+    l = ceil_div(dim - 1 - rmax, c);
+    h = floor_div(-rmin, c) + 1;
+  }
+  *lo = l > *lo ? l : *lo;
+  *hi = h < *hi ? h : *hi;
+}
+
 /* In a '+=' of a product, the values of a reduction iterator at which a factor's index along
  * some dimension (that iterator alone, times a coefficient, plus a constant) leaves the
  * tensor add nothing: narrow [lo[i], hi[i]) to the others, so that a 'where' range far past
@@ -462,16 +477,7 @@ bool ir_clip_skipped(const ir_stmt *s, const bool *factor, int64_t *lo, int64_t 
           it = it == -1 ? i : -2;
       if (it < 0 || !s->iters[it].reduction)
         continue;
-      int64_t c = a->coef[it], top = e->tensor->dims[d] - 1 - a->c, l, h; /* 0 <= c*v + a->c <= dim-1 */
-      if (c > 0) {
-        l = -floor_div(a->c, c);
-        h = floor_div(top, c) + 1;
-      } else {
-        l = -floor_div(top, -c);
-        h = floor_div(a->c, -c) + 1;
-      }
-      lo[it] = l > lo[it] ? l : lo[it];
-      hi[it] = h < hi[it] ? h : hi[it];
+      ir_inside_range(a->coef[it], a->c, a->c, e->tensor->dims[d], &lo[it], &hi[it]);
       if (lo[it] >= hi[it])
         return false;
     }

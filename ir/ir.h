@@ -190,6 +190,9 @@ int64_t ir_affine_eval(const ir_affine *a, int niters, const int64_t *it);
 /* Range [lo, hi] of affine "a" over the box of the "n" iterators "iters" ([lo, hi) each). */
 void ir_affine_range(const ir_affine *a, int n, const ir_iter *iters, int64_t *lo, int64_t *hi);
 
+/* Narrow [*lo, *hi) to the values v at which an index c * v + x, x in [rmin, rmax] (c != 0),
+ * stays in [0, dim - 1] whatever x. */
+void ir_inside_range(int64_t c, int64_t rmin, int64_t rmax, int64_t dim, int64_t *lo, int64_t *hi);
 /* The reads of "s" that are direct factors of its product (a '+=' whose terms with an
  * out-of-bounds factor are skipped): is_factor[read id] ("nreads" entries). */
 void ir_product_factors(const ir_stmt *s, bool *is_factor);

@@ -1415,9 +1415,6 @@ static void clip_skipped(lower *L, sched_op *op) {
 
 #define SPLIT_MAX_DIMS 3 /* output iterators a split narrows: at most 2 * 3 border pieces */
 
-static int64_t div_floor(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-static int64_t div_ceil(int64_t a, int64_t b) { return -div_floor(-a, b); }
-
 /* Narrow the ranges "lo".."hi" (half-open) of the output iterators of "op" to the points at
  * which every read stays inside its buffer whatever its reductions: each dimension of a read
  * that can fall outside must be indexed by one output iterator (and any reductions, a
@@ -1451,16 +1448,7 @@ static bool interior_ranges(const lower *L, const sched_op *op, int64_t *lo, int
         continue;
       if (nout != 1)
         return false;
-      int64_t c = x->coef[out], l, h; /* 0 <= c * v + rmin and c * v + rmax <= dim - 1 */
-      if (c > 0) {
-        l = div_ceil(-rmin, c);
-        h = div_floor(dim - 1 - rmax, c) + 1;
-      } else {
-        l = div_ceil(dim - 1 - rmax, c);
-        h = div_floor(-rmin, c) + 1;
-      }
-      lo[out] = l > lo[out] ? l : lo[out];
-      hi[out] = h < hi[out] ? h : hi[out];
+      ir_inside_range(x->coef[out], rmin, rmax, dim, &lo[out], &hi[out]);
     }
   }
   return true;

@@ -920,21 +920,47 @@ static char *counting_worker(const char *count, const char *cases) {
   return fake_worker(body);
 }
 
+/* A whole run of the matmul kernel on database "db_name", timed by a counting_worker. */
+typedef struct fake_run {
+  loaded *l;
+  char *count, *db, *w;
+  FILE *src;
+  tune_config cfg;
+} fake_run;
+
+static fake_run fake_run_open(const char *count_name, const char *db_name, const char *cases) {
+  fake_run f = {.l = load_text(matmul_text, NULL), .count = temp_path(count_name),
+                .db = temp_path(db_name), .src = matmul_source()};
+  f.w = counting_worker(f.count, cases);
+  f.cfg = fake_run_config(f.db, f.w, f.src, 6);
+  return f;
+}
+
+static void fake_run_tune(fake_run *f, tune_result *res) {
+  char *err = NULL;
+  ck_assert_msg(tune_run(&f->cfg, f->l->prog->kernels.data[0], f->l->prog->isl, res, &err) == 0,
+                "%s", err);
+}
+
+static void fake_run_close(fake_run *f) {
+  fclose(f->src);
+  free(f->w);
+  free(f->count);
+  free(f->db);
+  loaded_free(f->l);
+}
+
 /* The same bug through a whole run, timed by a fake worker: the search measures the default
  * at 100 GFLOP/s and five candidates at 200, 190, 180, 170 and 160; the final round (the
  * default and the three fastest, twice, interleaved) is loaded: 40, 45, 50, 55. The winner is
  * the 180 one (median 55), and the database's best must be it, not the 170 one measured once. */
 START_TEST(run_best_is_the_final_round_winner) {
-  loaded *l = load_text(matmul_text, NULL);
-  char *count = temp_path("count"), *db = temp_path("final.db");
-  char *w = counting_worker(count, "case $n in 1) g=100;; 2) g=200;; 3) g=190;; 4) g=180;; "
-                                   "5) g=170;; 6) g=160;;\n  *) g=$((40 + (n - 7) % 4 * 5));; esac");
-  FILE *src = matmul_source();
-  tune_config cfg = fake_run_config(db, w, src, 6);
+  fake_run f = fake_run_open("count", "final.db",
+                             "case $n in 1) g=100;; 2) g=200;; 3) g=190;; 4) g=180;; "
+                             "5) g=170;; 6) g=160;;\n  *) g=$((40 + (n - 7) % 4 * 5));; esac");
+  const char *db = f.db;
   tune_result res;
-  char *err = NULL;
-  ck_assert_msg(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err) == 0, "%s",
-                err);
+  fake_run_tune(&f, &res);
   ck_assert_int_eq(res.measured, 6);
   ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM candidate"), 14);
   ck_assert(res.confirmed && res.confirm_default == 40 && res.confirm_best == 55);
@@ -945,11 +971,7 @@ START_TEST(run_best_is_the_final_round_winner) {
   ck_assert_int_eq(res.db_best_record,
                    sql_int(db, "SELECT candidate_id FROM best"));
   tune_result_release(&res);
-  fclose(src);
-  free(w);
-  free(count);
-  free(db);
-  loaded_free(l);
+  fake_run_close(&f);
 }
 END_TEST
 
@@ -961,15 +983,12 @@ END_TEST
  * candidates at 100, then the earlier best at 10, then rounds of the default, 3 finalists and
  * the earlier best at 50, 300, 60, 70, 10. */
 START_TEST(run_measures_the_database_best) {
-  loaded *l = load_text(matmul_text, NULL);
-  char *count = temp_path("count2"), *db = temp_path("again.db");
-  char *w = counting_worker(count, "case $n in [1-6]) g=100;; 7) g=10;; *) set -- 50 300 60 70 10; "
-                                   "eval g=\\${$(((n - 8) % 5 + 1))};; esac");
-  FILE *src = matmul_source();
-  tune_config cfg = fake_run_config(db, w, src, 6);
+  fake_run f = fake_run_open("count2", "again.db",
+                             "case $n in [1-6]) g=100;; 7) g=10;; *) set -- 50 300 60 70 10; "
+                             "eval g=\\${$(((n - 8) % 5 + 1))};; esac");
+  const char *db = f.db;
   tune_result res;
-  char *err = NULL;
-  ck_assert_msg(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err) == 0, "%s", err);
+  fake_run_tune(&f, &res);
   char *first = strdup(res.db_best_schedule);
   tune_result_release(&res);
   sqlite3 *h;
@@ -980,11 +999,11 @@ START_TEST(run_measures_the_database_best) {
   ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_free(sql);
   sqlite3_close(h);
-  unlink(count);
+  unlink(f.count);
   sql = sqlite3_mprintf("SELECT count(*) FROM candidate WHERE schedule = %Q AND strategy = 'confirm'",
                         first);
   int64_t before = sql_int(db, sql);
-  ck_assert_msg(tune_run(&cfg, l->prog->kernels.data[0], l->prog->isl, &res, &err) == 0, "%s", err);
+  fake_run_tune(&f, &res);
   ck_assert_int_eq(sql_int(db, sql), before + 3);
   ck_assert(res.confirmed && res.confirm_best == 300);
   ck_assert_str_ne(res.best_schedule, first);
@@ -992,11 +1011,7 @@ START_TEST(run_measures_the_database_best) {
   sqlite3_free(sql);
   tune_result_release(&res);
   free(first);
-  fclose(src);
-  free(w);
-  free(count);
-  free(db);
-  loaded_free(l);
+  fake_run_close(&f);
 }
 END_TEST
 
